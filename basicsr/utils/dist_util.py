@@ -1,0 +1,78 @@
+"""Process-group set-up for the launchers: none, pytorch (torchrun / torch.distributed.launch) and slurm.
+
+The backend is NCCL when the processes use GPUs and gloo on the CPU, unless the options name one; a release
+option file that says ``nccl`` on a machine without CUDA falls back to gloo with a warning.
+"""
+import functools
+import os
+import subprocess
+import warnings
+
+import torch
+import torch.distributed as dist
+
+
+def choose_backend(requested=None, use_cuda=None):
+    use_cuda = torch.cuda.is_available() if use_cuda is None else use_cuda
+    if requested and requested != 'nccl':
+        return requested
+    if requested == 'nccl' and not use_cuda:
+        warnings.warn('dist_params.backend is nccl but no GPU is used: falling back to gloo')
+        return 'gloo'
+    return 'nccl' if use_cuda else 'gloo'
+
+
+def _setup_slurm_env(port=None):
+    """Turn SLURM's variables into the ones ``init_process_group(init_method='env://')`` reads."""
+    proc_id = int(os.environ['SLURM_PROCID'])
+    ntasks = int(os.environ['SLURM_NTASKS'])
+    node_list = os.environ['SLURM_NODELIST']
+    addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    if 'MASTER_PORT' not in os.environ:
+        os.environ['MASTER_PORT'] = str(port or 29500)
+    os.environ.setdefault('MASTER_ADDR', addr)
+    os.environ['WORLD_SIZE'] = str(ntasks)
+    os.environ['RANK'] = str(proc_id)
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', str(proc_id % max(1, torch.cuda.device_count())))
+
+
+def init_dist(launcher, backend=None, use_cuda=None, port=None):
+    """Initialise the default process group for ``launcher`` ('pytorch' or 'slurm'); return the backend."""
+    if launcher == 'slurm':
+        _setup_slurm_env(port)
+    elif launcher != 'pytorch':
+        raise ValueError(f'--launcher: expected none, pytorch or slurm, got {launcher!r}')
+    for var in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if var not in os.environ:
+            raise RuntimeError(f'--launcher {launcher}: environment variable {var} is not set; start the run with '
+                               'torchrun, python -m torch.distributed.launch or srun')
+    use_cuda = torch.cuda.is_available() if use_cuda is None else use_cuda
+    backend = choose_backend(backend, use_cuda)
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
+    dist.init_process_group(backend=backend)
+    return backend
+
+
+def get_dist_info():
+    """``(rank, world_size)``; ``(0, 1)`` without a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def master_only(func):
+    """Run ``func`` on rank 0 only (others return None)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if get_dist_info()[0] == 0:
+            return func(*args, **kwargs)
+        return None
+
+    return wrapper
+
+
+def barrier():
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

@@ -1,0 +1,82 @@
+"""The one image reader/writer of the project, and the tensor <-> image conversions.
+
+Images on disk are 8-bit PNGs. In memory an image is ``uint8`` HWC in OpenCV's BGR order; a stereo pair is the
+6-channel concatenation (left, right). Tensors are float CHW (or NCHW) in [0, 1].
+"""
+import os
+
+import cv2
+import numpy as np
+import torch
+
+
+class ImageReadError(OSError):
+    """An image file that is missing, not an image, truncated, or not of the expected kind."""
+
+
+def imfrombytes(content, path='<bytes>', allow_16bit=False):
+    """Decode encoded image bytes to ``uint8`` HWC BGR; one-line ``ImageReadError`` naming ``path`` otherwise."""
+    if not content:
+        raise ImageReadError(f'{path}: empty file, expected an image')
+    buf = np.frombuffer(content, np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageReadError(f'{path}: cannot decode, expected a PNG/JPEG image (not an image or corrupt)')
+    if content[:8] == b'\x89PNG\r\n\x1a\n' and b'IEND' not in content[-16:]:
+        raise ImageReadError(f'{path}: truncated PNG (no IEND chunk at the end of the file)')
+    if img.dtype == np.uint16:
+        if not allow_16bit:
+            raise ImageReadError(f'{path}: 16-bit image, expected 8 bits per channel')
+        img = np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ImageReadError(f'{path}: unsupported pixel type {img.dtype}, expected 8-bit')
+    if img.ndim == 2:
+        raise ImageReadError(f'{path}: grey-scale image, expected a 3-channel colour image')
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.shape[2] != 3:
+        raise ImageReadError(f'{path}: {img.shape[2]} channels, expected 3 (colour)')
+    return np.ascontiguousarray(img)
+
+
+def imread(path, allow_16bit=False):
+    """Read an image file as ``uint8`` HWC BGR."""
+    path = os.fspath(path)
+    try:
+        with open(path, 'rb') as f:
+            content = f.read()
+    except OSError as err:
+        raise ImageReadError(f'{path}: cannot read ({err.strerror or err})') from None
+    return imfrombytes(content, path, allow_16bit=allow_16bit)
+
+
+def imwrite(img, path, mkdir=True):
+    """Write ``uint8`` HWC BGR as a lossless PNG (atomic: a temporary file is renamed into place)."""
+    path = os.fspath(path)
+    if mkdir:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    ext = os.path.splitext(path)[1] or '.png'
+    ok, buf = cv2.imencode(ext, img)
+    if not ok:
+        raise OSError(f'{path}: cannot encode image of shape {img.shape}')
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'wb') as f:
+        f.write(buf.tobytes())
+    os.replace(tmp, path)
+
+
+def img2tensor(img):
+    """``uint8`` (or float in [0, 1]) HWC -> float32 CHW tensor in [0, 1]; channel order is kept."""
+    arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def tensor2img(tensor):
+    """Float CHW (or 1xCHW) tensor in [0, 1] -> ``uint8`` HWC, clamped and rounded; channel order is kept."""
+    t = tensor.detach()
+    if t.dim() == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f'tensor2img expects one image, got a batch of {t.shape[0]}')
+        t = t[0]
+    arr = t.float().clamp_(0, 1).cpu().numpy().transpose(1, 2, 0)
+    return np.round(arr * 255.0).astype(np.uint8)

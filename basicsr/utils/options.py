@@ -1,0 +1,220 @@
+"""Parse, override and validate YAML option files, once, at the edge.
+
+The format is BasicSR's (and the released NAFSSR option files are accepted unchanged). ``parse()`` returns a
+plain dict with ``path.*`` filled in; every error is one line that names the file and the key path
+(``train:optim_g:lr``), using the same ``a:b:c`` spelling as ``--force_yml``.
+"""
+import argparse
+import os
+from pathlib import Path
+
+import yaml
+
+
+class OptionError(ValueError):
+    """A missing, unknown or ill-typed option; the message names the file and the key path."""
+
+
+def _yaml_loader():
+    """A safe loader that also reads ``1e-3`` (without ``!!float``) as a float, as users expect."""
+    import re
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        'tag:yaml.org,2002:float',
+        re.compile(r'''^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$''', re.X), list('-+0123456789.'))
+    return Loader
+
+
+_LOADER = _yaml_loader()
+
+
+def yaml_load(text_or_path):
+    """Load YAML from a string or a file path (safe: no Python objects are ever constructed)."""
+    if isinstance(text_or_path, Path) or (isinstance(text_or_path, str) and os.path.isfile(text_or_path)):
+        with open(text_or_path, encoding='utf-8') as f:
+            return yaml.load(f, Loader=_LOADER)
+    return yaml.load(text_or_path, Loader=_LOADER)
+
+
+def apply_force_yml(opt, overrides, source='--force_yml'):
+    """Apply BasicSR-style overrides ``a:b:c=value``; the value is parsed as YAML, missing levels are created."""
+    for item in overrides or []:
+        if '=' not in item:
+            raise OptionError(f'{source}: expected key:path=value, got {item!r}')
+        key_path, value = item.split('=', 1)
+        keys = [k for k in key_path.strip().split(':')]
+        if not all(keys):
+            raise OptionError(f'{source}: empty key in {key_path!r} (expected a:b:c=value)')
+        node = opt
+        for depth, key in enumerate(keys[:-1]):
+            if node.get(key) is None:
+                node[key] = {}
+            if not isinstance(node[key], dict):
+                raise OptionError(f"{source}: {':'.join(keys[:depth + 1])} is {node[key]!r}, not a mapping, "
+                                  f'so {key_path} cannot be set')
+            node = node[key]
+        node[keys[-1]] = yaml_load(value) if value.strip() else None
+    return opt
+
+
+def get_path(opt, key_path, default=None):
+    """``get_path(opt, 'train:optim_g:lr')``: the value at a ``:``-separated key path, or ``default``."""
+    node = opt
+    for key in key_path.split(':'):
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+def _check(cond, src, key_path, expected, value):
+    if not cond:
+        raise OptionError(f'{src}: {key_path} must be {expected}, got {value!r}')
+
+
+def _require(opt, src, key_path, types, expected):
+    value = get_path(opt, key_path, default=KeyError)
+    if value is KeyError:
+        raise OptionError(f'{src}: missing required option {key_path} ({expected})')
+    _check(isinstance(value, types) and not isinstance(value, bool), src, key_path, expected, value)
+    return value
+
+
+def validate(opt, src='options'):
+    """Check the options every run needs; raise ``OptionError`` naming the key path on the first problem."""
+    _check(isinstance(opt, dict), src, '<top level>', 'a mapping of options', opt)
+    _require(opt, src, 'name', str, 'a non-empty experiment name')
+    _check(opt['name'].strip() != '' and '/' not in opt['name'], src, 'name', 'a non-empty name without /',
+           opt['name'])
+    scale = _require(opt, src, 'scale', int, 'an integer up-scaling factor such as 2 or 4')
+    _check(scale >= 1, src, 'scale', 'a positive integer', scale)
+    num_gpu = opt.get('num_gpu', 1)
+    _check((isinstance(num_gpu, int) and not isinstance(num_gpu, bool) and num_gpu >= 0) or num_gpu == 'auto',
+           src, 'num_gpu', 'a non-negative integer or auto', num_gpu)
+    _require(opt, src, 'network_g', dict, 'a mapping with a type key')
+    _require(opt, src, 'network_g:type', str, 'the name of a registered network')
+    datasets = _require(opt, src, 'datasets', dict, 'a mapping of phase -> dataset options')
+    for phase, ds in datasets.items():
+        _check(isinstance(ds, dict), src, f'datasets:{phase}', 'a mapping of dataset options', ds)
+        _require(opt, src, f'datasets:{phase}:type', str, 'the name of a registered dataset')
+    if opt['is_train']:
+        _require(opt, src, 'datasets:train', dict, 'the training dataset')
+        _require(opt, src, 'train', dict, 'a mapping of training settings')
+        total = _require(opt, src, 'train:total_iter', (int, float), 'the number of iterations')
+        _check(total >= 1, src, 'train:total_iter', 'a positive number', total)
+        _require(opt, src, 'train:optim_g:type', str, 'an optimizer name such as AdamW')
+        _require(opt, src, 'datasets:train:batch_size_per_gpu', int, 'a positive integer')
+        _check(opt['datasets']['train']['batch_size_per_gpu'] >= 1, src, 'datasets:train:batch_size_per_gpu',
+               'a positive integer', opt['datasets']['train']['batch_size_per_gpu'])
+    else:
+        _check(any(p.startswith('test') or p.startswith('val') for p in datasets), src, 'datasets',
+               'at least one test* dataset', list(datasets))
+    for key in ('val:val_freq', 'logger:print_freq', 'logger:save_checkpoint_freq'):
+        value = get_path(opt, key)
+        if value is not None:
+            _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, src,
+                   key, 'a positive number', value)
+    return opt
+
+
+def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None):
+    """Read ``opt_path``, apply ``force_yml`` overrides, validate, and fill ``path.*``.
+
+    ``root_path`` (default: the current directory) holds ``experiments/``, ``results/`` and ``tb_logger/``.
+    """
+    opt_path = Path(opt_path)
+    if not opt_path.is_file():
+        raise OptionError(f'{opt_path}: option file not found')
+    try:
+        opt = yaml_load(opt_path)
+    except yaml.YAMLError as err:
+        raise OptionError(f"{opt_path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(opt, dict):
+        raise OptionError(f'{opt_path}: expected a mapping of options at the top level, got {type(opt).__name__}')
+    apply_force_yml(opt, force_yml)
+    opt['is_train'] = is_train
+    opt['opt_path'] = str(opt_path)
+    opt.setdefault('model_type', 'ImageRestorationModel')
+    validate(opt, src=str(opt_path))
+
+    if debug and not opt['name'].startswith('debug'):
+        opt['name'] = 'debug_' + opt['name']
+    if debug:
+        opt.setdefault('val', {})['val_freq'] = 8
+        opt.setdefault('logger', {}).update(print_freq=1, save_checkpoint_freq=8)
+
+    for phase, dataset in opt['datasets'].items():
+        dataset['phase'] = phase.split('_')[0]
+        dataset.setdefault('name', phase)
+        dataset.setdefault('scale', opt['scale'])
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            if dataset.get(key) is not None:
+                dataset[key] = os.path.expanduser(dataset[key])
+
+    root = Path(root_path or os.getcwd()).resolve()
+    paths = opt.get('path') or {}
+    opt['path'] = paths
+    for key, value in list(paths.items()):
+        if value is not None and ('resume_state' in key or 'pretrain_network' in key):
+            paths[key] = os.path.expanduser(value)
+    paths['root'] = str(root)
+    if is_train:
+        exp = root / 'experiments' / opt['name']
+        paths['experiments_root'] = str(exp)
+        paths['models'] = str(exp / 'models')
+        paths['training_states'] = str(exp / 'training_states')
+        paths['log'] = str(exp)
+        paths['visualization'] = str(exp / 'visualization')
+        paths['tb_logger'] = str(root / 'tb_logger' / opt['name'])
+    else:
+        res = root / 'results' / opt['name']
+        paths['results_root'] = str(res)
+        paths['log'] = str(res)
+        paths['visualization'] = str(res / 'visualization')
+    return opt
+
+
+def build_arg_parser(is_train):
+    """The command line shared by train.py and test.py (BasicSR's, plus the modern launcher spellings)."""
+    parser = argparse.ArgumentParser(description='stereo_sr ' + ('training' if is_train else 'testing'))
+    parser.add_argument('-opt', '--opt', required=True, help='path to the option YAML file')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='process launcher: none (one process), pytorch (torchrun or '
+                             'torch.distributed.launch), slurm (srun)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=None,
+                        help='set by torch.distributed.launch; torchrun sets LOCAL_RANK instead')
+    parser.add_argument('--force_yml', nargs='+', default=None, metavar='KEY:PATH=VALUE',
+                        help='override options, e.g. train:total_iter=1000 datasets:train:batch_size_per_gpu=2')
+    parser.add_argument('--debug', action='store_true', help='debug mode: tiny frequencies, name prefixed debug_')
+    parser.add_argument('--auto_resume', action='store_true',
+                        help='accepted for BasicSR compatibility; resuming is always automatic')
+    return parser
+
+
+def parse_options(is_train, argv=None):
+    """Parse the command line and the option file it names; return ``(opt, args)``."""
+    args = build_arg_parser(is_train).parse_args(argv)
+    if args.local_rank is not None:
+        os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    opt = parse(args.opt, is_train=is_train, force_yml=args.force_yml, debug=args.debug)
+    opt['launcher'] = args.launcher
+    return opt, args
+
+
+def dict2str(opt, indent=0):
+    """Options as indented text for the log."""
+    lines = []
+    for key, value in opt.items():
+        if isinstance(value, dict):
+            lines.append(' ' * indent + f'{key}:')
+            lines.append(dict2str(value, indent + 2))
+        else:
+            lines.append(' ' * indent + f'{key}: {value}')
+    return '\n'.join(line for line in lines if line)

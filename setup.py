@@ -1,0 +1,28 @@
+"""Install stereo_sr (the ``basicsr`` package).
+
+``python setup.py develop --no_cuda_ext`` is accepted for compatibility with BasicSR/NAFNet instructions:
+the flag means "no compiled CUDA extension", and this package has none, so it changes nothing.
+"""
+import sys
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+if '--no_cuda_ext' in sys.argv:
+    sys.argv.remove('--no_cuda_ext')
+
+here = Path(__file__).parent
+requirements = [line.strip() for line in (here / 'requirements.txt').read_text().splitlines()
+                if line.strip() and not line.startswith('#')]
+
+setup(
+    name='stereo_sr',
+    version='0.1.0',
+    description='Stereo image super-resolution (NAFSSR) training and evaluation in the style of BasicSR',
+    long_description=(here / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['basicsr', 'basicsr.*']),
+    python_requires='>=3.9',
+    install_requires=requirements,
+    zip_safe=False,
+)
