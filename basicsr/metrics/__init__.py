@@ -1,3 +1,37 @@
 from basicsr.utils.scan import import_modules
 
 import_modules(__name__, __file__)
+
+import inspect  # noqa: E402
+
+from basicsr.utils.registry import METRIC_REGISTRY, check_kwargs  # noqa: E402
+
+
+def check_metric_opt(metric_opt, key_path='val:metrics'):
+    """Check one ``val:metrics`` entry before any work is done; return the metric function.
+
+    One-line errors name ``key_path``: no ``type``, an unknown metric (with close names), an unknown keyword.
+    """
+    if not isinstance(metric_opt, dict) or 'type' not in metric_opt:
+        raise KeyError(f'{key_path}: expected a mapping with a "type" key, got {metric_opt!r}')
+    fn = METRIC_REGISTRY.get(metric_opt['type'], key_path=f'{key_path}:type')
+    first, second = list(inspect.signature(fn).parameters)[:2]
+    kwargs = {k: v for k, v in metric_opt.items() if k != 'type'}
+    check_kwargs(fn, {first: None, second: None, **kwargs}, key_path)
+    return fn
+
+
+def calculate_metric(data, metric_opt, key_path='val:metrics'):
+    """Score ``data['img']`` against ``data['img2']`` with the metric that ``metric_opt['type']`` names.
+
+    ``metric_opt`` is one entry of ``val:metrics`` (``{'type': 'calculate_psnr', 'crop_border': 0, ...}``); its
+    other keys are the metric's keyword arguments. Images are uint8 HWC, 6 channels for a stereo pair. Other keys of
+    ``data`` (``color_order``, ``disparity``) are passed to metrics whose signature takes them.
+    """
+    fn = check_metric_opt(metric_opt, key_path)
+    params = inspect.signature(fn).parameters
+    kwargs = {k: v for k, v in metric_opt.items() if k != 'type'}
+    for key, value in data.items():
+        if key not in ('img', 'img2') and key in params and key not in kwargs:
+            kwargs[key] = value
+    return fn(data['img'], data['img2'], **kwargs)
