@@ -1,0 +1,93 @@
+"""Small helpers of the training engine: seeding, RNG snapshots, time strings, finding the state to resume from."""
+import logging
+import os
+import random
+import re
+import time
+
+import numpy as np
+import torch
+
+from basicsr.utils.checkpoint import CheckpointError, load_checkpoint
+
+logger = logging.getLogger('basicsr')
+
+
+def set_random_seed(seed):
+    """Seed python, numpy and torch (CPU and every GPU)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_time_str():
+    return time.strftime('%Y%m%d_%H%M%S', time.localtime())
+
+
+def format_duration(seconds):
+    """``93784.2`` -> ``'1 day, 2:03:04'``."""
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86400)
+    hms = f'{rest // 3600}:{rest % 3600 // 60:02d}:{rest % 60:02d}'
+    return f'{days} day{"s" if days > 1 else ""}, {hms}' if days else hms
+
+
+def get_rng_state():
+    """The state of every random generator of this process as tensors and plain values (safe to save with
+    ``weights_only`` loading)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        'torch': torch.get_rng_state(),
+        'numpy': (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
+        'python': random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    """Restore what ``get_rng_state`` captured."""
+    torch.set_rng_state(state['torch'])
+    kind, keys, pos, has_gauss, cached = state['numpy']
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal), gauss))
+    if state.get('cuda') is not None and torch.cuda.is_available():
+        cuda_states = state['cuda']
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        else:
+            logger.warning('the saved CUDA random state is for %d GPUs, this process sees %d: not restored',
+                           len(cuda_states), torch.cuda.device_count())
+
+
+_STATE_NAME = re.compile(r'^(\d+)\.state$')
+
+
+def scan_states(folder):
+    """``[(iter, path), ...]`` of the ``<iter>.state`` files in ``folder``, newest (highest iter) first."""
+    if not os.path.isdir(folder):
+        return []
+    found = []
+    for name in os.listdir(folder):
+        match = _STATE_NAME.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(folder, name)))
+    return sorted(found, reverse=True)
+
+
+def load_newest_state(folder):
+    """Load the newest readable training state in ``folder``: ``(path, state)``, or ``(None, None)`` when there is
+    none. Truncated or unreadable files are reported and skipped in favour of the previous one."""
+    for _, path in scan_states(folder):
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as err:
+            logger.warning('skipping a training state that cannot be used: %s', err)
+            continue
+        if not isinstance(state, dict) or 'iter' not in state or 'params' not in state:
+            logger.warning('skipping %s: not a training state of this framework (no iter/params)', path)
+            continue
+        return path, state
+    return None, None

@@ -1,0 +1,1 @@
+from train_helpers import tiny_data  # noqa: F401  (fixture)

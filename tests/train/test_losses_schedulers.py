@@ -1,0 +1,103 @@
+"""Every loss and schedule against values computed by hand (plain Python arithmetic)."""
+import math
+
+import pytest
+import torch
+
+from basicsr.losses.losses import CharbonnierLoss, L1Loss, MSELoss, PerceptualLoss, PSNRLoss
+from basicsr.utils.lr_scheduler import build_scheduler, warmup_lrs
+from basicsr.utils.registry import LOSS_REGISTRY
+
+PRED = torch.tensor([0.0, 0.5, 1.0, 0.25]).view(1, 1, 2, 2)
+TARGET = torch.tensor([0.5, 0.5, 0.0, 1.0]).view(1, 1, 2, 2)
+# differences: -0.5, 0, 1, -0.75
+
+
+def test_pixel_losses_match_hand_values():
+    assert L1Loss()(PRED, TARGET).item() == pytest.approx((0.5 + 0 + 1 + 0.75) / 4)
+    assert L1Loss(loss_weight=2.0, reduction='sum')(PRED, TARGET).item() == pytest.approx(2 * 2.25)
+    assert MSELoss()(PRED, TARGET).item() == pytest.approx((0.25 + 0 + 1 + 0.5625) / 4)
+    eps = 1e-3
+    expected = sum(math.sqrt(d * d + eps) for d in (-0.5, 0, 1, -0.75)) / 4
+    assert CharbonnierLoss(eps=eps)(PRED, TARGET).item() == pytest.approx(expected, rel=1e-6)
+    assert L1Loss(reduction='none')(PRED, TARGET).shape == PRED.shape
+
+
+def test_psnr_loss_is_negative_psnr_per_image_mean():
+    pred = torch.stack([PRED[0], torch.zeros(1, 2, 2)])
+    target = torch.stack([TARGET[0], torch.full((1, 2, 2), 0.1)])
+    mse = [(0.25 + 0 + 1 + 0.5625) / 4, 0.01]
+    expected = sum(10 / math.log(10) * math.log(m + 1e-8) for m in mse) / 2
+    assert PSNRLoss()(pred, target).item() == pytest.approx(expected, rel=1e-6)
+    assert PSNRLoss()(pred, target).item() == pytest.approx(-sum(10 * math.log10(1 / m) for m in mse) / 2, rel=1e-4)
+
+
+def test_losses_are_registered_and_reject_bad_reduction():
+    for name in ('L1Loss', 'MSELoss', 'PSNRLoss', 'CharbonnierLoss', 'PerceptualLoss'):
+        assert name in LOSS_REGISTRY
+    with pytest.raises(ValueError, match='reduction'):
+        L1Loss(reduction='avg')
+
+
+def test_perceptual_loss_needs_a_local_weights_file(tmp_path):
+    with pytest.raises(ValueError, match='vgg_weights_path'):
+        PerceptualLoss()
+    from basicsr.utils.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match='not found'):
+        PerceptualLoss(vgg_weights_path=str(tmp_path / 'missing.pth'))
+
+
+def test_perceptual_loss_with_local_weights(tmp_path):
+    from torchvision.models import vgg19
+
+    torch.manual_seed(0)
+    path = tmp_path / 'vgg19.pth'
+    torch.save(vgg19(weights=None).state_dict(), path)
+    loss = PerceptualLoss(layer_weights={'conv1_2': 1.0, 'relu2_1': 0.5}, vgg_weights_path=str(path),
+                          style_weight=1.0)
+    x = torch.rand(1, 6, 16, 16)
+    percep, style = loss(x, x)
+    assert percep.item() == 0 and style.item() == 0
+    percep, style = loss(x, torch.rand(1, 6, 16, 16))
+    assert percep.item() > 0 and style.item() > 0
+
+
+def _lrs(opt, steps, base=1.0):
+    param = torch.nn.Parameter(torch.zeros(1))
+    optim = torch.optim.SGD([param], lr=base)
+    sched = build_scheduler(optim, opt)
+    out = [optim.param_groups[0]['lr']]
+    for _ in range(steps):
+        optim.step()
+        sched.step()
+        out.append(optim.param_groups[0]['lr'])
+    return out
+
+
+def test_true_cosine_annealing_matches_formula():
+    lrs = _lrs({'type': 'TrueCosineAnnealingLR', 'T_max': 10, 'eta_min': 0.1}, 10)
+    for t, lr in enumerate(lrs):
+        assert lr == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi * t / 10)) / 2, abs=1e-9)
+
+
+def test_cosine_annealing_restart_matches_formula():
+    lrs = _lrs({'type': 'CosineAnnealingRestartLR', 'periods': [4, 6], 'restart_weights': [1, 0.5],
+                'eta_min': 0.0}, 10)
+    expected = [(1 + math.cos(math.pi * t / 4)) / 2 for t in range(5)]
+    expected += [0.5 * (1 + math.cos(math.pi * (t - 4) / 6)) / 2 for t in range(5, 11)]
+    assert lrs == pytest.approx(expected, abs=1e-9)
+
+
+def test_multistep_matches_formula():
+    lrs = _lrs({'type': 'MultiStepLR', 'milestones': [2, 5], 'gamma': 0.5}, 6)
+    assert lrs == pytest.approx([1, 1, 0.5, 0.5, 0.5, 0.25, 0.25])
+
+
+def test_linear_warmup_and_unknown_scheduler():
+    assert warmup_lrs([2.0], 1, 4) == [0.5]
+    assert warmup_lrs([2.0], 3, 4) == [1.5]
+    assert warmup_lrs([2.0], 4, 4) is None and warmup_lrs([2.0], 1, -1) is None
+    with pytest.raises(ValueError, match='train:scheduler:type'):
+        _lrs({'type': 'Cosine'}, 1)
+    with pytest.raises(TypeError, match='train:scheduler.T_maxx'):
+        _lrs({'type': 'TrueCosineAnnealingLR', 'T_maxx': 3}, 1)

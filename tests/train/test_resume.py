@@ -1,0 +1,147 @@
+"""Real train.py processes: launchers, exact resume after SIGKILL, fallback from a truncated state, SIGTERM."""
+import os
+import shutil
+import signal
+import time
+
+import pytest
+import torch
+
+from train_helpers import base_options, run_train, start_train, with_val, write_options
+
+
+def _weights(exp, it):
+    return torch.load(os.path.join(exp, 'models', f'net_g_{it}.pth'), weights_only=True)
+
+
+def assert_same_weights(exp_a, exp_b, it):
+    a, b = _weights(exp_a, it), _weights(exp_b, it)
+    assert set(a) == set(b)
+    for group in ('params', 'params_ema'):
+        if group in a:
+            for key in a[group]:
+                assert torch.equal(a[group][key], b[group][key]), f'{group}.{key} differs'
+
+
+def _kill_after_state(proc, states_dir, it, timeout=90):
+    """SIGKILL the whole process group as soon as training_states/<it>.state exists (mid-way through the next
+    iteration or checkpoint write)."""
+    deadline = time.time() + timeout
+    target = os.path.join(states_dir, f'{it}.state')
+    while not os.path.exists(target):
+        if proc.poll() is not None:
+            raise AssertionError(f'the run ended before writing {target}:\n{proc.stdout.read()}')
+        if time.time() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f'{target} did not appear')
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope='module')
+def reference_1proc(tiny_data, tmp_path_factory):
+    """An uninterrupted single-process run of 8 iterations (2 epochs of 6 and 2 iterations), with validation."""
+    cwd = tmp_path_factory.mktemp('ref1')
+    opt = write_options(cwd, with_val(base_options(tiny_data, 'run'), tiny_data))
+    result = _ok(run_train(opt, cwd))
+    return cwd, opt, result
+
+
+def test_uninterrupted_run_layout_and_log(reference_1proc):
+    cwd, _, result = reference_1proc
+    exp = os.path.join(cwd, 'experiments', 'run')
+    assert sorted(os.listdir(os.path.join(exp, 'training_states'))) == sorted(f'{i}.state' for i in range(1, 9))
+    models = os.listdir(os.path.join(exp, 'models'))
+    assert 'net_g_8.pth' in models and 'net_g_best.pth' in models
+    ckpt = _weights(exp, 8)
+    assert set(ckpt) == {'params', 'params_ema'}  # the release format, plus the EMA weights
+    assert set(ckpt['params']) == set(ckpt['params_ema'])
+    assert any(not torch.equal(v, ckpt['params_ema'][k]) for k, v in ckpt['params'].items())  # EMA lags behind
+    logs = [n for n in os.listdir(exp) if n.startswith('run_') and n.endswith('.log')]
+    assert len(logs) == 1
+    text = open(os.path.join(exp, logs[0])).read()
+    for needle in ('[iter 8/8 epoch 1]', 'lr ', 'l_pix', 'time/iter', 'data', 'eta', 'M parameters',
+                   'validation Tiny @ iter 4', 'validation Tiny @ iter 8'):
+        assert needle in text, needle
+    assert os.path.isdir(os.path.join(exp, 'visualization', 'Tiny', '4'))
+
+
+def test_sigkill_then_rerun_equals_uninterrupted(reference_1proc, tmp_path):
+    ref_cwd, opt, _ = reference_1proc
+    proc = start_train(opt, tmp_path)
+    _kill_after_state(proc, os.path.join(tmp_path, 'experiments', 'run', 'training_states'), 3)
+    result = _ok(run_train(opt, tmp_path))  # the same command again
+    assert 'resumed from' in result.stdout
+    assert_same_weights(os.path.join(ref_cwd, 'experiments', 'run'), os.path.join(tmp_path, 'experiments', 'run'), 8)
+
+
+def test_truncated_newest_state_falls_back(reference_1proc, tmp_path):
+    ref_cwd, opt, _ = reference_1proc
+    exp = os.path.join(tmp_path, 'experiments', 'run')
+    shutil.copytree(os.path.join(ref_cwd, 'experiments', 'run'), exp)
+    newest = os.path.join(exp, 'training_states', '8.state')
+    with open(newest, 'r+b') as f:
+        f.truncate(os.path.getsize(newest) // 2)
+    os.remove(os.path.join(exp, 'models', 'net_g_8.pth'))
+    result = _ok(run_train(opt, tmp_path))
+    assert '8.state' in result.stdout and 'skipping' in result.stdout
+    assert 'resumed from' in result.stdout and '7.state' in result.stdout
+    assert_same_weights(os.path.join(ref_cwd, 'experiments', 'run'), exp, 8)
+
+
+def test_finished_run_is_not_restarted(reference_1proc, tmp_path):
+    ref_cwd, opt, _ = reference_1proc
+    exp = os.path.join(tmp_path, 'experiments', 'run')
+    shutil.copytree(os.path.join(ref_cwd, 'experiments', 'run'), exp)
+    before = sorted(os.listdir(os.path.join(exp, 'training_states')))
+    result = _ok(run_train(opt, tmp_path))
+    assert 'nothing to do' in result.stdout
+    assert sorted(os.listdir(os.path.join(exp, 'training_states'))) == before
+
+
+def test_two_processes_launch_and_torchrun_resume_bitwise(tiny_data, tmp_path):
+    """torch.distributed.launch (uninterrupted) and torchrun (SIGKILLed, rerun) give identical weights."""
+    opt_dict = base_options(tiny_data, 'ddp')
+    ref_dir, run_dir = tmp_path / 'ref', tmp_path / 'run'
+    ref_dir.mkdir()
+    run_dir.mkdir()
+    opt = write_options(tmp_path, opt_dict)
+    _ok(run_train(opt, ref_dir, nproc=2, launcher='launch'))
+    proc = start_train(opt, run_dir, nproc=2, launcher='torchrun')
+    _kill_after_state(proc, os.path.join(run_dir, 'experiments', 'ddp', 'training_states'), 2)
+    result = _ok(run_train(opt, run_dir, nproc=2, launcher='torchrun'))
+    assert 'resumed from' in result.stdout + result.stderr
+    state = torch.load(os.path.join(run_dir, 'experiments', 'ddp', 'training_states', '8.state'),
+                       weights_only=True)
+    assert state['world_size'] == 2 and len(state['rng']) == 2
+    # 12 patches, 2 ranks, batch 2: 3 iterations per epoch, so 8 iterations end in epoch 2
+    assert state['epoch'] == 2 and state['iter_in_epoch'] == 2
+    assert_same_weights(os.path.join(ref_dir, 'experiments', 'ddp'), os.path.join(run_dir, 'experiments', 'ddp'), 8)
+
+
+def test_sigterm_saves_state_and_exits_cleanly(tiny_data, tmp_path):
+    opt_dict = base_options(tiny_data, 'term', total_iter=10000)
+    opt_dict['logger']['save_checkpoint_freq'] = 5000
+    opt_dict['train']['warmup_iter'] = -1
+    opt = write_options(tmp_path, opt_dict)
+    proc = start_train(opt, tmp_path)
+    log_dir = os.path.join(tmp_path, 'experiments', 'term')
+    deadline = time.time() + 90
+    while time.time() < deadline:  # wait until training has started
+        logs = [n for n in os.listdir(log_dir) if n.endswith('.log')] if os.path.isdir(log_dir) else []
+        if logs and '[iter 3/' in open(os.path.join(log_dir, logs[0])).read():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-3000:]
+    states = os.listdir(os.path.join(log_dir, 'training_states'))
+    assert len(states) == 1 and int(states[0].split('.')[0]) >= 3
+    assert 'stop requested' in out
