@@ -1,0 +1,87 @@
+"""Flickr1024 (+ iPASSR's 60 Middlebury pairs) -> NAFSSR's training patches, validation set and test set.
+
+    python scripts/data_preparation/prepare_flickr1024.py [--root datasets] [--workers N]
+    (or: bash scripts/data_preparation/process_Flickr1024.sh [ROOT])
+
+Input: ``ROOT/Flickr1024/{Train,Validation,Test}/NNNN_L.png, NNNN_R.png`` (extracted from ``ROOT/Flickr1024.zip``
+when only the zip is there) and, optionally, ``ROOT/Middlebury_train/`` with iPASSR's 60 Middlebury training pairs
+as ``<name>_L.png/<name>_R.png`` or as scene folders ``<scene>/im0.png, im1.png`` (halved with MATLAB bicubic
+first, as iPASSR does). Output: ``ROOT/StereoSR/patches_x2``, ``patches_x4``, ``val/Flickr1024`` and
+``test/Flickr1024`` (each with ``hr``, ``lr_x2``, ``lr_x4``). Rerunning resumes; the counts are printed at the end.
+"""
+import argparse
+import os
+import shutil
+import sys
+import time
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from basicsr.data.preparation import (PairSource, PreparationError, build_test_set,  # noqa: E402
+                                      build_training_patches, find_pairs)
+
+SCALES = (2, 4)
+
+
+def extract_flickr1024(root):
+    """``ROOT/Flickr1024/`` from ``ROOT/Flickr1024.zip`` if the folder is not there yet; returns its path."""
+    folder = os.path.join(root, 'Flickr1024')
+    if os.path.isdir(os.path.join(folder, 'Train')):
+        return folder
+    archive = os.path.join(root, 'Flickr1024.zip')
+    if not os.path.isfile(archive):
+        raise PreparationError(f'{folder}/Train: no such folder and no {archive}; expected the Flickr1024 download '
+                               '(https://yingqianwang.github.io/Flickr1024/) in one of those places')
+    tmp = os.path.join(root, '.tmp-Flickr1024')
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f'Extracting {archive} ...')
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp)
+    inner = tmp if os.path.isdir(os.path.join(tmp, 'Train')) else os.path.join(tmp, 'Flickr1024')
+    if not os.path.isdir(os.path.join(inner, 'Train')):
+        raise PreparationError(f'{archive}: no Train/ folder inside; expected Train/, Validation/ and Test/')
+    os.rename(inner, folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def middlebury_sources(folder):
+    """iPASSR's Middlebury training pairs (halved before patch extraction), or [] when the folder is absent."""
+    if not os.path.isdir(folder):
+        return []
+    scenes = sorted(d for d in os.listdir(folder)
+                    if os.path.isfile(os.path.join(folder, d, 'im0.png')) and not d.startswith('.'))
+    if scenes:
+        return [PairSource(s, os.path.join(folder, s, 'im0.png'), os.path.join(folder, s, 'im1.png'), halve=True)
+                for s in scenes]
+    return find_pairs(folder, halve=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--root', default='datasets', help='folder holding Flickr1024(.zip) (default: datasets)')
+    parser.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
+    args = parser.parse_args()
+    start = time.time()
+    try:
+        flickr = extract_flickr1024(args.root)
+        out = os.path.join(args.root, 'StereoSR')
+        middlebury = middlebury_sources(os.path.join(args.root, 'Middlebury_train'))
+        train = middlebury + find_pairs(os.path.join(flickr, 'Train'))  # iPASSR's order: Middlebury first
+        print(f'Training pairs: {len(middlebury)} Middlebury + {len(train) - len(middlebury)} Flickr1024')
+        totals = build_training_patches(train, out, scales=SCALES, workers=args.workers)
+        n_val = build_test_set(find_pairs(os.path.join(flickr, 'Validation')), os.path.join(out, 'val', 'Flickr1024'),
+                               scales=SCALES, workers=args.workers, desc='validation')
+        n_test = build_test_set(find_pairs(os.path.join(flickr, 'Test')), os.path.join(out, 'test', 'Flickr1024'),
+                                scales=SCALES, workers=args.workers, desc='test')
+    except (PreparationError, OSError) as err:
+        sys.exit(f'error: {err}')
+    print(f'Done in {time.time() - start:.0f} s: ' + ', '.join(f'patches_x{s}: {n}' for s, n in totals.items())
+          + f', val/Flickr1024: {n_val} pairs, test/Flickr1024: {n_test} pairs (in {out})')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,108 @@
+"""KITTI 2012, KITTI 2015 and Middlebury test sets in NAFSSR's layout (``<out>/{hr,lr_x2,lr_x4}/<pair>/``).
+
+    python scripts/data_preparation/prepare_test_sets.py kitti2012  --src datasets/KITTI2012  [--out ...]
+    python scripts/data_preparation/prepare_test_sets.py kitti2015  --src datasets/KITTI2015  [--out ...]
+    python scripts/data_preparation/prepare_test_sets.py middlebury --src datasets/Middlebury [--out ...]
+
+Raw downloads: KITTI 2012 ``data_stereo_flow`` (``<split>/colored_0|colored_1/NNNNNN_10.png``), KITTI 2015
+``data_scene_flow`` (``<split>/image_2|image_3/NNNNNN_10.png``), Middlebury 2014 scenes (``<scene>/im0.png, im1.png``).
+``--src`` is the extracted folder (holding ``training``/``testing`` for KITTI). Default ``--out``:
+``datasets/StereoSR/test/{KITTI2012,KITTI2015,Middlebury}``.
+
+Pair selection (deterministic, printed, and written to ``<out>/pairs.txt``): iPASSR and NAFSSR distribute their
+test sets already prepared (20 KITTI 2012 pairs, 20 KITTI 2015 pairs, 5 Middlebury pairs) and their code does not
+list which pairs they are. By default we take, in sorted order, the first 20 ``*_10.png`` frames of the KITTI
+``testing`` split and the first 5 Middlebury scenes; ``--names FILE`` (one name per line: ``000003_10`` or a
+scene name) or ``--count``/``--split`` select others. If you have iPASSR's prepared test folders, they are already
+in this layout: copy them to ``datasets/StereoSR/test/`` to reproduce the published tables exactly.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from basicsr.data.preparation import PairSource, PreparationError, build_test_set  # noqa: E402
+
+SETS = {  # name: (output name, left folder, right folder, default count)
+    'kitti2012': ('KITTI2012', 'colored_0', 'colored_1', 20),
+    'kitti2015': ('KITTI2015', 'image_2', 'image_3', 20),
+    'middlebury': ('Middlebury', None, None, 5),
+}
+
+
+def _read_names(path):
+    with open(path, encoding='utf-8') as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+
+
+def kitti_sources(src, left_dir, right_dir, split, frame, count, names=None):
+    """KITTI pairs ``<split>/<left_dir>/<name>.png`` + ``<right_dir>/<name>.png``, the first ``count`` sorted."""
+    base = os.path.join(src, split) if os.path.isdir(os.path.join(src, split)) else src
+    left_root, right_root = os.path.join(base, left_dir), os.path.join(base, right_dir)
+    if not os.path.isdir(left_root):
+        raise PreparationError(f'{left_root}: no such folder; expected the extracted KITTI download '
+                               f'(<src>/{split}/{left_dir}/NNNNNN_{frame}.png)')
+    if names is None:
+        names = sorted(f[:-4] for f in os.listdir(left_root) if f.endswith(f'_{frame}.png'))[:count]
+    sources = []
+    for name in names:
+        left, right = os.path.join(left_root, name + '.png'), os.path.join(right_root, name + '.png')
+        for path, what in ((left, 'left'), (right, 'right')):
+            if not os.path.isfile(path):
+                raise PreparationError(f'{path}: missing; expected the {what} view of KITTI pair {name}')
+        sources.append(PairSource(name, left, right))
+    return sources
+
+
+def middlebury_sources(src, count, names=None):
+    """Middlebury scenes ``<scene>/im0.png, im1.png``, the first ``count`` in sorted order."""
+    if not os.path.isdir(src):
+        raise PreparationError(f'{src}: no such folder; expected Middlebury scenes <scene>/im0.png, im1.png')
+    if names is None:
+        names = sorted(d for d in os.listdir(src) if os.path.isfile(os.path.join(src, d, 'im0.png')))[:count]
+    sources = []
+    for name in names:
+        left, right = os.path.join(src, name, 'im0.png'), os.path.join(src, name, 'im1.png')
+        for path, what in ((left, 'left'), (right, 'right')):
+            if not os.path.isfile(path):
+                raise PreparationError(f'{path}: missing; expected the {what} view of Middlebury scene {name}')
+        sources.append(PairSource(name, left, right))
+    return sources
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('set', choices=sorted(SETS))
+    parser.add_argument('--src', required=True, help='extracted raw download')
+    parser.add_argument('--out', help='output set folder (default datasets/StereoSR/test/<Set>)')
+    parser.add_argument('--split', default='testing', choices=('training', 'testing'), help='KITTI split')
+    parser.add_argument('--frame', default='10', help='KITTI frame suffix (10 = the reference frame)')
+    parser.add_argument('--count', type=int, help='number of pairs (default 20 for KITTI, 5 for Middlebury)')
+    parser.add_argument('--names', help='file with the pair names to use, one per line')
+    parser.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
+    args = parser.parse_args()
+    out_name, left_dir, right_dir, default_count = SETS[args.set]
+    out = args.out or os.path.join('datasets', 'StereoSR', 'test', out_name)
+    count = args.count or default_count
+    try:
+        names = _read_names(args.names) if args.names else None
+        if args.set == 'middlebury':
+            sources = middlebury_sources(args.src, count, names)
+        else:
+            sources = kitti_sources(args.src, left_dir, right_dir, args.split, args.frame, count, names)
+        if len(sources) < count and names is None:
+            print(f'warning: only {len(sources)} pairs found in {args.src} (expected {count})')
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, 'pairs.txt'), 'w', encoding='utf-8') as f:
+            f.writelines(f'{s.name}\n' for s in sources)
+        n = build_test_set(sources, out, scales=(2, 4), workers=args.workers, desc=out_name)
+    except (PreparationError, OSError) as err:
+        sys.exit(f'error: {err}')
+    print(f'{out}: {n} pairs ({", ".join(s.name for s in sources)})')
+
+
+if __name__ == '__main__':
+    main()
