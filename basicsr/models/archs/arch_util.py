@@ -1,0 +1,45 @@
+"""Small building blocks shared by the NAFNet family: channel LayerNorm, SimpleGate, and the option error."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ArchOptionError(ValueError):
+    """A constructor argument with a bad value; ``arg`` names it so that ``define_network`` can add the YAML
+    key path in front (``network_g.train_size: ...``)."""
+
+    def __init__(self, arg, message):
+        super().__init__(f'{arg}: {message}')
+        self.arg = arg
+        self.message = message
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of an (N, C, H, W) tensor, separately at every pixel.
+
+    Biased variance and ``eps`` inside the square root, as in NAFNet; parameters ``weight`` and ``bias`` of
+    shape (C,), so released checkpoints load unchanged.
+    """
+
+    def __init__(self, channels, eps=1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x):
+        # layer_norm normalises the last dim; an NHWC view of the tensor puts the channels there
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
+
+    def extra_repr(self):
+        return f'{self.weight.shape[0]}, eps={self.eps}'
+
+
+class SimpleGate(nn.Module):
+    """Split the channels in two halves and multiply them: the non-linearity of NAFNet (no activation)."""
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        return a * b
+

@@ -1,0 +1,97 @@
+"""Parameters and MACs of the network of an option file, at its training patch size and at a KITTI-size input.
+
+    python scripts/model_complexity.py -opt options/test/NAFSSR/NAFSSR-T_4x.yml
+    python scripts/model_complexity.py -opt <yml> --size 30x90 --size 128x128
+
+Sizes are the low-resolution input of one view (h x w); a stereo network gets both views (N=1, 6 channels).
+MACs are counted by ptflops' ``aten`` backend, which counts every convolution and every matrix product
+(``aten.mm/bmm/matmul/addmm``), so SCAM's attention products are included; element-wise operations, norms,
+softmax and pooling are not counted (they are a few percent at most). The network runs in eval mode, so TLSC is
+active: above 1.5x the training size the channel-attention 1x1 conv runs at every pixel, and is counted so.
+"""
+import argparse
+import copy
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from basicsr.models.archs import define_network  # noqa: E402
+from basicsr.utils.options import OptionError, get_path, yaml_load  # noqa: E402
+
+DEFAULT_PATCH = (30, 90)  # LR training patch of the stereo SR protocol
+KITTI_HR = (375, 1242)  # KITTI 2012/2015 image size
+
+
+def parse_size(text):
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+        if h > 0 and w > 0:
+            return h, w
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f'--size: expected HxW such as 30x90, got {text!r}')
+
+
+def default_sizes(opt, opt_path):
+    """The training patch (``datasets:train:gt_size_h/w`` / scale, else 30x90) and the KITTI LR size."""
+    scale = get_path(opt, 'scale') or get_path(opt, 'network_g:up_scale') or 1
+    if not isinstance(scale, int) or scale < 1:
+        raise OptionError(f'{opt_path}: scale must be a positive integer, got {scale!r}')
+    gt_h, gt_w = get_path(opt, 'datasets:train:gt_size_h'), get_path(opt, 'datasets:train:gt_size_w')
+    patch = (gt_h // scale, gt_w // scale) if gt_h and gt_w else DEFAULT_PATCH
+    kitti = (KITTI_HR[0] // scale, KITTI_HR[1] // scale)
+    return [(patch, 'training patch'), (kitti, f'KITTI {KITTI_HR[0]}x{KITTI_HR[1]} / {scale}')]
+
+
+def input_channels(net):
+    """Channels of the network input: its ``in_channels`` (6 for stereo networks), else its first conv's."""
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    return getattr(net, 'in_channels', None) or first.in_channels
+
+
+def count_macs(net, channels, size):
+    """Multiply-accumulates of one eval forward pass on a (1, channels, h, w) input (ptflops, aten backend;
+    a convolution counts one extra MAC per output for its bias, as ptflops does)."""
+    from ptflops import get_model_complexity_info
+
+    net = copy.deepcopy(net)  # ptflops leaves hooks on the modules it measured
+    with torch.no_grad():
+        macs, _ = get_model_complexity_info(net, (channels, *size), as_strings=False, backend='aten',
+                                            print_per_layer_stat=False, verbose=False)
+    if macs is None:
+        raise RuntimeError(f'ptflops could not run the network on a {size[0]}x{size[1]} input (see above)')
+    return int(macs)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('-opt', '--opt', required=True, help='option YAML file with a network_g section')
+    parser.add_argument('--size', type=parse_size, action='append', metavar='HxW',
+                        help='LR input size of one view; repeat for several (default: training patch and KITTI)')
+    args = parser.parse_args(argv)
+    try:
+        if not os.path.isfile(args.opt):
+            raise OptionError(f'{args.opt}: option file not found')
+        opt = yaml_load(args.opt)
+        if not isinstance(get_path(opt, 'network_g'), dict):
+            raise OptionError(f'{args.opt}: missing required option network_g (a mapping with a type key)')
+        net = define_network(opt['network_g'], key_path='network_g').eval()
+        sizes = [(s, 'requested') for s in args.size] if args.size else default_sizes(opt, args.opt)
+    except (OptionError, KeyError, TypeError, ValueError) as err:
+        sys.exit(f'error: {err.args[0] if err.args else err}')
+
+    params = sum(p.numel() for p in net.parameters())
+    channels = input_channels(net)
+    print(f"{opt['network_g']['type']} from {args.opt}")
+    print(f'params: {params:,} ({params / 1e6:.2f} M)')
+    print(f"{'input (LR h x w)':<16} {'MACs':>18} {'GMACs':>9}  note")
+    for size, note in sizes:
+        macs = count_macs(net, channels, size)
+        print(f'{size[0]:>5d} x {size[1]:<8d} {macs:>18,d} {macs / 1e9:>9.2f}  {note}')
+
+
+if __name__ == '__main__':
+    main()
