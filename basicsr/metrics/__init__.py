@@ -4,6 +4,9 @@ import_modules(__name__, __file__)
 
 import inspect  # noqa: E402
 
+from basicsr.metrics.psnr_ssim import (calculate_psnr, calculate_psnr_left, calculate_skimage_ssim,  # noqa: E402,F401
+                                       calculate_skimage_ssim_left, calculate_ssim, calculate_ssim_left)
+from basicsr.metrics.stereo_consistency import calculate_stereo_consistency  # noqa: E402,F401
 from basicsr.utils.registry import METRIC_REGISTRY, check_kwargs  # noqa: E402
 
 

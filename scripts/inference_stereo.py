@@ -1,0 +1,191 @@
+"""Super-resolve your own stereo pairs, of any size, with a trained model.
+
+    python scripts/inference_stereo.py --left L.png --right R.png --output out/ \\
+        --arch NAFSSR-T --scale 4 --weights experiments/pretrained_models/NAFSSR-T_4x.pth
+    python scripts/inference_stereo.py --input_dir pairs/ --output out/ -opt options/test/NAFSSR/NAFSSR-T_x4.yml
+
+A folder holds pairs ``<name>_L.png`` + ``<name>_R.png``; the output is ``<name>_L.png`` + ``<name>_R.png``.
+Memory is bounded: the pair is processed in full-width horizontal strips with overlapping context rows (rows stay
+whole, so the cross-view attention still sees each complete epipolar line); see ``--max_memory_gb``.
+"""
+import argparse
+import glob
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from basicsr.evaluation import infer_in_strips, load_network  # noqa: E402
+from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite  # noqa: E402
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+
+
+class InputError(ValueError):
+    """A bad input pair or option; the message is one line naming the file or flag."""
+
+
+def read_view(path):
+    """``uint8`` HWC BGR; a 16-bit image is converted to 8 bits (with a note), grey and others are refused."""
+    try:
+        return imread(path)
+    except ImageReadError as err:
+        if '16-bit' not in str(err):
+            if 'grey' in str(err):
+                raise InputError(f'{err} (refused: convert it to RGB first, e.g. by repeating the grey channel)'
+                                 ) from None
+            raise
+    print(f'note: {path}: 16-bit image converted to 8 bits per channel', file=sys.stderr)
+    return imread(path, allow_16bit=True)
+
+
+def read_pair(left_path, right_path):
+    left, right = read_view(left_path), read_view(right_path)
+    if left.shape != right.shape:
+        raise InputError(f'{right_path}: the right view is {right.shape[1]}x{right.shape[0]} but the left view '
+                         f'{left_path} is {left.shape[1]}x{left.shape[0]} (width x height); the two views of a '
+                         'rectified pair must have the same size')
+    return left, right
+
+
+def find_pairs(input_dir):
+    """``[(name, left path, right path)]`` for every ``<name>_L.<ext>`` with a ``<name>_R.<ext>``, sorted."""
+    if not os.path.isdir(input_dir):
+        raise InputError(f'{input_dir}: --input_dir is not a folder')
+    pairs = []
+    for left in sorted(glob.glob(os.path.join(input_dir, '*_L.*'))):
+        stem, ext = os.path.splitext(left)
+        if ext.lower() not in IMAGE_EXTENSIONS:
+            continue
+        right = stem[:-2] + '_R' + ext
+        if not os.path.isfile(right):
+            raise InputError(f'{left}: no right view {os.path.basename(right)} next to it')
+        pairs.append((os.path.basename(stem[:-2]), left, right))
+    if not pairs:
+        raise InputError(f'{input_dir}: no stereo pairs found (expected <name>_L.png and <name>_R.png)')
+    return pairs
+
+
+def build_model(args):
+    """(network, scale, color order) from ``-opt`` or ``--arch/--scale/--weights``."""
+    if args.opt:
+        from basicsr.models.archs import define_network
+        from basicsr.utils.options import get_path, parse
+
+        opt = parse(args.opt, is_train=False)
+        net = define_network(opt['network_g'], key_path='network_g')
+        weights = args.weights or get_path(opt, 'path:pretrain_network_g')
+        if not weights:
+            raise InputError(f'{args.opt}: path:pretrain_network_g is empty; give --weights')
+        load_network(net, weights, get_path(opt, 'path:param_key_g', 'params'),
+                     get_path(opt, 'path:strict_load_g', True))
+        datasets = list(opt['datasets'].values())
+        color_order = args.color_order or (datasets[0].get('color_order', 'bgr') if datasets else 'bgr')
+        return net, opt['scale'], color_order
+    if not (args.arch and args.scale and args.weights):
+        raise InputError('give a model: -opt <option file>, or --arch NAFSSR-T --scale 4 --weights <file.pth>')
+    from basicsr.models.archs.nafssr_arch import nafssr_variant
+
+    net = nafssr_variant(args.arch, args.scale)
+    load_network(net, args.weights, args.param_key)
+    return net, args.scale, args.color_order or 'bgr'
+
+
+def auto_strip_rows(width, overlap, max_memory_gb):
+    """LR rows per strip so that one strip stays within ``max_memory_gb``.
+
+    The cost of one LR row is dominated by the cross-view attention scores (width x width floats, a few copies
+    alive at once) plus the features; calibrated on NAFSSR-T (see docs/evaluation.md).
+    """
+    bytes_per_row = 4 * (4 * width * width + 400 * width)
+    rows = int(max_memory_gb * 2 ** 30 / bytes_per_row) - 2 * overlap
+    return max(8, rows)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Super-resolve stereo pairs of any size with a trained model.')
+    src = p.add_argument_group('input')
+    src.add_argument('--left', help='left view image')
+    src.add_argument('--right', help='right view image')
+    src.add_argument('--input_dir', help='folder of <name>_L.png / <name>_R.png pairs')
+    p.add_argument('--output', required=True, help='output folder (created)')
+    p.add_argument('--name', help='output name for --left/--right (default: the left file name without _L)')
+    model = p.add_argument_group('model')
+    model.add_argument('-opt', '--opt', help='option file (network_g, path:pretrain_network_g, scale)')
+    model.add_argument('--arch', help='named variant, e.g. NAFSSR-T (with --scale and --weights)')
+    model.add_argument('--scale', type=int, help='up-scaling factor of --arch')
+    model.add_argument('--weights', help='checkpoint file ({"params": state_dict}); overrides the option file')
+    model.add_argument('--param_key', default='params', help='key of the state dict in the checkpoint')
+    p.add_argument('--color_order', choices=['bgr', 'rgb'], default=None,
+                   help='channel order the model was trained with (default: the option file, else bgr as the '
+                        'release)')
+    run = p.add_argument_group('run')
+    run.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    run.add_argument('--strip_rows', type=int, default=None, help='LR rows per strip (default: from --max_memory_gb)')
+    run.add_argument('--overlap', type=int, default=24, help='LR context rows above and below each strip')
+    run.add_argument('--max_memory_gb', type=float, default=4.0, help='memory for one strip (default 4)')
+    run.add_argument('--self_ensemble', action='store_true', help='average 4 flips/view swaps (4x slower)')
+    run.add_argument('--amp', choices=['bf16', 'fp16'], default=None, help='autocast dtype (default fp32)')
+    args = p.parse_args(argv)
+    if bool(args.left) != bool(args.right) or bool(args.left) == bool(args.input_dir):
+        p.error('give either --left and --right, or --input_dir')
+    return args
+
+
+def run(argv=None):
+    args = parse_args(argv)
+    if args.left:
+        name = args.name or os.path.splitext(os.path.basename(args.left))[0]
+        name = name[:-2] if not args.name and name.endswith('_L') else name
+        pairs = [(name, args.left, args.right)]
+    else:
+        pairs = find_pairs(args.input_dir)
+    read_pair(*pairs[0][1:])  # fail on a bad first input before building the model
+    net, scale, color_order = build_model(args)
+    device = torch.device(args.device)
+    net.to(device).eval()
+    from tqdm import tqdm
+
+    outputs = []
+    for name, left_path, right_path in pairs:
+        left, right = read_pair(left_path, right_path)
+        if color_order == 'rgb':
+            left, right = left[..., ::-1], right[..., ::-1]
+        lq = img2tensor(np.concatenate([left, right], axis=2))[None].to(device)
+        h, w = left.shape[:2]
+        rows = args.strip_rows or auto_strip_rows(w, args.overlap, args.max_memory_gb)
+        with tqdm(total=h, desc=name, unit='row', dynamic_ncols=True, disable=None) as bar:
+            sr = infer_in_strips(net, lq, scale, strip_rows=rows, overlap=args.overlap,
+                                 self_ensemble=args.self_ensemble, amp_dtype=args.amp, progress=bar.update)
+        views = (sr[..., :3], sr[..., 3:])
+        if color_order == 'rgb':
+            views = tuple(v[..., ::-1] for v in views)
+        for suffix, view in zip(('L', 'R'), views):
+            path = os.path.join(args.output, f'{name}_{suffix}.png')
+            imwrite(np.ascontiguousarray(view), path)
+            outputs.append(path)
+        print(f'{name}: {w}x{h} -> {w * scale}x{h * scale} (x{scale}, strips of {rows} rows + {args.overlap} '
+              f'overlap) -> {args.output}', flush=True)
+    return outputs
+
+
+def main():
+    from basicsr.utils.checkpoint import CheckpointError
+    from basicsr.utils.options import OptionError
+
+    try:
+        run()
+    except (InputError, ImageReadError, CheckpointError, OptionError, KeyError, TypeError, ValueError) as err:
+        if os.environ.get('STEREO_SR_TRACEBACK'):
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f'inference_stereo.py: error: {message}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
