@@ -53,8 +53,19 @@ class _DiskReader:
         return imread(path), path
 
 
+_LMDB_ENVS = {}  # (pid, real path) -> environment: LMDB allows one open environment per path and process
+
+
+def _open_lmdb(path):
+    key = (os.getpid(), os.path.realpath(path))
+    if key not in _LMDB_ENVS:
+        import lmdb
+        _LMDB_ENVS[key] = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False)
+    return _LMDB_ENVS[key]
+
+
 class _LmdbReader:
-    """Reads key ``<pair>/<stem>`` of an LMDB made by scripts/create_lmdb.py; opened lazily in each worker."""
+    """Reads key ``<pair>/<stem>`` of an LMDB made by scripts/create_lmdb.py; opened lazily in each process."""
 
     def __init__(self, root, what, key_path):
         meta = os.path.join(root, layout.LMDB_META)
@@ -67,28 +78,19 @@ class _LmdbReader:
         self.pairs = sorted({k.rsplit('/', 1)[0] for k in keys})
         if not self.pairs:
             raise StereoDataError(f'{meta}: lists no images; expected lines "<pair>/{what[0]} (h,w,c) png"')
-        self._env = None
 
     def location(self, pair):
         return os.path.join(self.root, pair)
 
     def read(self, pair, stem):
-        if self._env is None:
-            import lmdb
-            self._env = lmdb.open(self.root, readonly=True, lock=False, readahead=False, meminit=False)
         key = layout.lmdb_key(pair, stem)
-        with self._env.begin(write=False) as txn:
+        with _open_lmdb(self.root).begin(write=False) as txn:
             content = txn.get(key.encode('ascii'))
         where = f'{self.root}:{key}'
         if content is None:
             view = 'left' if stem.endswith('0') else 'right'
             raise StereoDataError(f'{where}: key not found; expected the {view} view of pair {pair}')
         return imfrombytes(content, where), where
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state['_env'] = None  # an open environment must not cross a fork/spawn
-        return state
 
 
 _READERS = {'disk': _DiskReader, 'lmdb': _LmdbReader}

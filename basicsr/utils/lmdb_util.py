@@ -50,6 +50,7 @@ def make_lmdb_from_folder(src_root, lmdb_path, overwrite=False, commit_every=200
     total_bytes = sum(os.path.getsize(path) for _, path in items)
     tmp = f'{lmdb_path.rstrip(os.sep)}.tmp{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.dirname(os.path.abspath(tmp)), exist_ok=True)
     env = lmdb.open(tmp, map_size=int(total_bytes * 1.5) + (64 << 20), subdir=True, meminit=False,
                     map_async=True)
     meta = []

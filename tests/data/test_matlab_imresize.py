@@ -13,8 +13,9 @@ from basicsr.utils.matlab_functions import bgr2ycbcr, imresize, resize_weights, 
 
 # cubic(1.75) = -0.0234375, cubic(1.25) = -0.0703125, cubic(0.75) = 0.2265625, cubic(0.25) = 0.8671875
 DOWN2 = np.array([-0.0234375, -0.0703125, 0.2265625, 0.8671875, 0.8671875, 0.2265625, -0.0703125, -0.0234375]) / 2
-# x2 up-scaling: output 2j+1 (0-based) sits at input j + 0.25 and reads inputs j-1 .. j+2.
-UP2_ODD = np.array([-0.0234375, 0.2265625, 0.8671875, -0.0703125])
+# x2 up-scaling: output 2j+1 (0-based) sits at input j + 0.25 and reads inputs j-1 .. j+2 (distances 1.25, 0.25,
+# 0.75, 1.75); output 2j sits at j - 0.25, the mirror image.
+UP2_ODD = np.array([-0.0703125, 0.8671875, 0.2265625, -0.0234375])
 
 
 def mirror(i, n):

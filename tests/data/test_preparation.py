@@ -22,8 +22,8 @@ def test_patch_origins_follow_ipassr_loops(lr_h, lr_w):
 
 
 def test_count_uses_the_cropped_lr_size():
-    # 375x1101 HR at x4 -> HR 372x1100 -> LR 93x275: rows 2..59 (3), cols 2..181 (10).
-    assert count_patches(375, 1101, 4) == 3 * 10
+    # 375x1101 HR at x4 -> HR 372x1100 -> LR 93x275: rows 2, 22, 42 (<= 59), cols 2, 22, ..., 162 (<= 181).
+    assert count_patches(375, 1101, 4) == 3 * 9
     assert count_patches(375, 1101, 2) == len(matlab_origins(187, 550))
 
 
@@ -88,10 +88,9 @@ def test_rerun_redoes_missing_patches_and_drops_half_written_ones(raw_pairs, tmp
     for stem in ('hr0', 'hr1', 'lr0', 'lr1'):
         os.remove(layout.view_file(victim, stem))
     os.rmdir(victim)
-    stale = os.path.join(pdir, layout.TMP_PREFIX + '000003-999')
+    stale = os.path.join(pdir, layout.TMP_PREFIX + '000002-999')
     os.makedirs(stale)  # what a killed run leaves: never listed as a patch
-    assert layout.patch_dir_name(3) in layout.list_pair_folders(pdir)
-    assert not any(n.startswith('.') for n in layout.list_pair_folders(pdir))
+    assert layout.list_pair_folders(pdir) == ['000001']
     build_training_patches(raw_pairs, out, scales=(4,), workers=1)
     with open(layout.view_file(victim, 'lr0'), 'rb') as f:
         assert f.read() == original

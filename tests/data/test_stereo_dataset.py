@@ -193,7 +193,7 @@ def test_missing_and_empty_folders(tiny_stereo_root, tmp_path):
     shutil.rmtree(os.path.join(root, 'lr_x2', 'pair_b'))
     _one_line_error(lambda: _eval_set(root, scale=2), r'lr_x2/pair_b: missing; expected an LR pair for every HR')
     shutil.rmtree(os.path.join(root, 'hr', 'pair_a'))
-    _one_line_error(lambda: _eval_set(root, scale=4), r'hr/pair_b: missing; expected an HR pair for every LR')
+    _one_line_error(lambda: _eval_set(root, scale=4), r'hr/pair_a: missing; expected an HR pair for every LR')
     empty = tmp_path / 'empty'
     empty.mkdir()
     _one_line_error(lambda: PairedStereoImageDataset(str(empty), str(empty), scale=4),
