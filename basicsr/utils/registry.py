@@ -43,7 +43,7 @@ class Registry:
         raise KeyError(f'{where}unknown {self._name} type {name!r}.{hint} '
                        f"Registered: {', '.join(sorted(self._obj_map))}.")
 
-    def build(self, cfg, key_path, **extra):
+    def build(self, cfg, key_path, /, **extra):
         """Build ``cfg['type']`` with the remaining keys of ``cfg`` (plus ``extra``) as keyword arguments."""
         if not isinstance(cfg, dict) or 'type' not in cfg:
             raise KeyError(f'{key_path}: expected a mapping with a "type" key, got {cfg!r}')
