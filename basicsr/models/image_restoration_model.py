@@ -298,7 +298,7 @@ class ImageRestorationModel:
                 macs, _ = get_model_complexity_info(net, tuple(lq_shape), as_strings=False,
                                                     print_per_layer_stat=False, verbose=False)
             if macs:
-                macs_text = f'{macs / 1e9:.3f} GMACs'
+                macs_text = f'{macs / 1e9:.3f} GMACs' if macs >= 1e8 else f'{macs / 1e6:.3f} MMACs'
         except Exception as err:  # noqa: BLE001  (a counting failure must never stop training)
             macs_text = f'MACs unavailable ({type(err).__name__})'
         finally:

@@ -37,8 +37,14 @@ def _write_lr_hr(hr_folder, lr_folder, hr_shape, scale, rng, hr_stems=('hr0', 'h
 
 @pytest.fixture(scope='session')
 def tiny_data(tmp_path_factory):
+    return make_tiny_data(tmp_path_factory.mktemp('tiny_stereo'))
+
+
+def make_tiny_data(root):
     """12 x2 training patches (HR 16x48) and one validation pair (HR 24x48) in the release layout."""
-    root = tmp_path_factory.mktemp('tiny_stereo')
+    from pathlib import Path
+
+    root = Path(root)
     rng = np.random.default_rng(0)
     patches = root / 'patches_x2'
     for i in range(1, 13):
