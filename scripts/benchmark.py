@@ -1,0 +1,337 @@
+"""Time what train.py and test.py run: one training step, or inference on one stereo pair.
+
+    python scripts/benchmark.py --model NAFSSR-T_x4 --mode train            # batch 4, LR patches 30x90
+    python scripts/benchmark.py --model NAFSSR-T_x4 --mode infer            # KITTI 93x310 and 128x192 pairs
+    python scripts/benchmark.py --model NAFSSR-T_x4 --mode train --impl release --release_path /tmp/release_nafssr
+    python scripts/benchmark.py --model NAFSSR-T_x4 --mode train --nproc 2  # gloo scaling, 1 thread per process
+
+Every measurement runs in its own fresh process, so that its peak resident memory (``VmHWM`` of
+/proc/self/status, reset after warm-up through /proc/self/clear_refs) belongs to that measurement alone; on CUDA
+the peak is ``torch.cuda.max_memory_allocated``. Times are the median and the inter-quartile range of
+``--repeats`` runs after ``--warmup`` runs. GFLOP/s counts 2 FLOPs per multiply-accumulate from ptflops' aten
+backend (convolutions and matrix products, SCAM's attention included) and, for a training step, 3x the forward
+count (forward + the two products of the backward pass). ``cpu_ms`` is the median CPU time of the process
+(all its threads) per run: on a machine shared with other work it moves less than the wall time, and with one
+thread it approximates the wall time of an idle machine.
+
+``--impl ours`` (default) runs the project's own code paths exactly as the entry scripts do: the training step is
+``ImageRestorationModel.optimize_parameters`` built from the train option file of the model (``-opt`` to pick
+another, ``--force_yml`` to change real options such as ``train:compile=true``), inference is the forward that
+``basicsr.evaluation`` runs (eval mode, ``torch.inference_mode``). ``--impl release`` times the released NAFSSR
+architecture from a scratch copy outside the repository (a folder holding ``release_nafssr.py`` or the release's
+``NAFSSR_arch.py`` and its imports) with the release's training step (MSE, AdamW, gradient clipping at 0.01) and
+its ``torch.no_grad`` inference, on the same inputs, so the two can be compared side by side.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+INFER_SIZES = ((93, 310), (128, 192))  # KITTI at x4 (375x1242 / 4) and a Flickr1024-like pair
+TRAIN_SIZE = (30, 90)  # LR training patch of the release
+
+
+def parse_model_name(name):
+    """'NAFSSR-T_x4' -> ('T', 4)."""
+    import re
+    m = re.fullmatch(r'NAFSSR-([TSBL])_x([234])', name)
+    if not m:
+        raise SystemExit(f'--model: expected NAFSSR-{{T,S,B,L}}_x{{2,3,4}}, got {name!r}')
+    return m.group(1), int(m.group(2))
+
+
+def parse_size(text):
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise SystemExit(f'--size: expected HxW (e.g. 93x310), got {text!r}') from None
+    return h, w
+
+
+# ----------------------------------------------------------------------------------------------- measuring
+def _proc_status_mb(key):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1]) / 1024
+    return float('nan')
+
+
+def _reset_peak_rss():
+    """Make VmHWM restart from the current RSS (Linux >= 4.0); harmless where not allowed."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def count_macs(net, size):
+    """Multiply-accumulates of one forward on a (1, 6, h, w) pair, from ptflops' aten backend."""
+    import torch
+    from ptflops import get_model_complexity_info
+
+    was_training = net.training
+    net.eval()
+    h, w = size
+    try:
+        with torch.no_grad():
+            macs, _ = get_model_complexity_info(net, (6, h, w), as_strings=False, backend='aten',
+                                                print_per_layer_stat=False, verbose=False)
+    finally:
+        net.train(was_training)
+    return float(macs)
+
+
+def _release_module(release_path):
+    """Import the released NAFSSR arch from a scratch folder outside the repository."""
+    import importlib
+    path = Path(release_path)
+    if not path.is_dir():
+        raise SystemExit(f'--release_path: folder {path} not found (a scratch copy of the released NAFSSR arch)')
+    sys.path.insert(0, str(path))
+    for name in ('release_nafssr', 'NAFSSR_arch'):
+        if (path / f'{name}.py').is_file():
+            return importlib.import_module(name)
+    raise SystemExit(f'--release_path: {path} holds neither release_nafssr.py nor NAFSSR_arch.py')
+
+
+def _variant_sizes(variant):
+    # width, blocks, drop-path of the released option files (see basicsr.models.archs.nafssr_arch.NAFSSR_VARIANTS)
+    return {'T': (48, 16, 0.0), 'S': (64, 32, 0.1), 'B': (96, 64, 0.2), 'L': (128, 128, 0.3)}[variant]
+
+
+def _train_opt_path(spec):
+    if spec.get('opt'):
+        return spec['opt']
+    return str(ROOT / 'options' / 'train' / 'NAFSSR' / f"{spec['model']}.yml")
+
+
+class OursTrainStep:
+    """The project's training step: the training model's optimize_parameters, built from the option file."""
+
+    def __init__(self, spec, device):
+        from basicsr.models import build_model
+        from basicsr.utils.options import parse
+
+        opt = parse(_train_opt_path(spec), is_train=True, force_yml=spec.get('force_yml'),
+                    root_path=spec['scratch'])
+        opt['num_gpu'] = 1 if device.type == 'cuda' else 0
+        opt['dist'] = spec['world_size'] > 1
+        self.model = build_model(opt)
+        self.net = self.model.net_g
+        self.iter = 0
+
+    def __call__(self, lq, gt):
+        self.iter += 1
+        self.model.feed_data({'lq': lq, 'gt': gt})
+        self.model.optimize_parameters(self.iter)
+
+
+class PlainTrainStep:
+    """net + MSE + AdamW(3e-3, betas 0.9/0.9) + clip 0.01: the release recipe, for either implementation."""
+
+    def __init__(self, net, device, release=False, ddp=False):
+        import torch
+        self.torch = torch
+        self.net = net.to(device).train()
+        self.module = torch.nn.parallel.DistributedDataParallel(self.net) if ddp else self.net
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=3e-3, betas=(0.9, 0.9), weight_decay=0.)
+        self.release = release
+
+    def __call__(self, lq, gt):
+        torch = self.torch
+        self.opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(self.module(lq), gt)
+        if self.release:  # the release adds this to keep DDP happy about unused parameters
+            loss = loss + 0. * sum(p.sum() for p in self.net.parameters())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 0.01)
+        self.opt.step()
+
+
+def build_release_net(spec):
+    mod = _release_module(spec['release_path'])
+    width, blocks, dpr = _variant_sizes(spec['variant'])
+    return mod.NAFSSR(up_scale=spec['scale'], width=width, num_blks=blocks, drop_path_rate=dpr,
+                      train_size=(1, 6) + TRAIN_SIZE)
+
+
+def build_our_net(spec):
+    from basicsr.models.archs.nafssr_arch import nafssr_variant
+    return nafssr_variant(spec['variant'], spec['scale'])
+
+
+def our_infer_fn(net):
+    """The forward test.py runs: basicsr.evaluation.forward_stereo (eval mode, torch.inference_mode)."""
+    from basicsr.evaluation import forward_stereo
+    return lambda lq: forward_stereo(net, lq)
+
+
+def release_infer_fn(net):
+    import torch
+
+    def infer(lq):
+        with torch.no_grad():
+            return net(lq)
+    return infer
+
+
+def worker(spec):
+    """Run one measurement in this process; return its result dict."""
+    import torch
+    torch.set_num_threads(spec['threads'])
+    device = torch.device(spec['device'])
+    rank, world = spec['rank'], spec['world_size']
+    if world > 1:
+        import torch.distributed as dist
+        dist.init_process_group('gloo')
+    torch.manual_seed(0)
+    h, w = spec['size']
+    s = spec['scale']
+    batch = spec['batch']
+    lq = torch.rand(batch, 6, h, w, device=device)
+    gt = torch.rand(batch, 6, h * s, w * s, device=device)
+
+    if spec['mode'] == 'train':
+        if spec['impl'] == 'release':
+            step = PlainTrainStep(build_release_net(spec), device, release=True, ddp=world > 1)
+        else:
+            step = OursTrainStep(spec, device)
+        net = step.net
+        run = lambda: step(lq, gt)  # noqa: E731
+    else:
+        net = (build_release_net(spec) if spec['impl'] == 'release' else build_our_net(spec)).to(device).eval()
+        run_fn = release_infer_fn(net) if spec['impl'] == 'release' else our_infer_fn(net)
+        run = lambda: run_fn(lq)  # noqa: E731
+
+    macs = count_macs(net, (h, w)) * batch if rank == 0 and not spec.get('no_macs') else float('nan')
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    if world > 1:
+        import torch.distributed as dist
+        sync_all = lambda: (sync(), dist.barrier())  # noqa: E731
+    else:
+        sync_all = sync
+    for _ in range(spec['warmup']):
+        run()
+    sync_all()
+    base_mb = _proc_status_mb('VmRSS')
+    _reset_peak_rss()
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    times, cpu_times = [], []
+    for _ in range(spec['repeats']):
+        t0, c0 = time.perf_counter(), time.process_time()
+        run()
+        sync_all()
+        times.append((time.perf_counter() - t0) * 1000)
+        cpu_times.append((time.process_time() - c0) * 1000)
+    if device.type == 'cuda':
+        peak_mb = torch.cuda.max_memory_allocated() / 2 ** 20
+    else:
+        peak_mb = _proc_status_mb('VmHWM')
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    ms = statistics.median(times)
+    flops = 2 * macs * (3 if spec['mode'] == 'train' else 1) * world
+    return dict(mode=spec['mode'], model=spec['model'], impl=spec['impl'], device=spec['device'],
+                batch=batch, size=f'{h}x{w}', threads=spec['threads'], nproc=world,
+                ms=round(ms, 2), cpu_ms=round(statistics.median(cpu_times), 2), p25=round(q[0], 2), p75=round(q[2], 2), min=round(min(times), 2),
+                spread_pct=round(100 * (q[2] - q[0]) / ms, 1), peak_mb=round(peak_mb, 1),
+                base_mb=round(base_mb, 1) if device.type != 'cuda' else None,
+                gmacs=round(macs / 1e9, 3), gflops_per_s=round(flops / ms / 1e6, 2),
+                repeats=spec['repeats'], torch=torch.__version__)
+
+
+# ----------------------------------------------------------------------------------------------- driver
+def run_measurement(spec, nproc=1):
+    """Start ``nproc`` fresh worker processes for one measurement; return rank 0's result."""
+    import socket
+    env = dict(os.environ, OMP_NUM_THREADS=str(spec['threads']), MKL_NUM_THREADS=str(spec['threads']))
+    env['PYTHONPATH'] = str(ROOT) + os.pathsep + env.get('PYTHONPATH', '')
+    if nproc > 1:
+        with socket.socket() as sock:
+            sock.bind(('127.0.0.1', 0))
+            port = sock.getsockname()[1]
+        env.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), WORLD_SIZE=str(nproc))
+    procs = []
+    for rank in range(nproc):
+        s = dict(spec, rank=rank, world_size=nproc)
+        penv = dict(env, RANK=str(rank), LOCAL_RANK=str(rank))
+        procs.append(subprocess.Popen([sys.executable, __file__, '--_worker', json.dumps(s)], env=penv,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate() for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        if p.returncode != 0:
+            raise SystemExit(f'benchmark worker failed ({spec["impl"]} {spec["mode"]} {spec["size"]}):\n{err.strip()}')
+    return json.loads(outs[0][0].strip().splitlines()[-1])
+
+
+def format_row(r):
+    return (f"{r['model']:<12} {r['impl']:<8} {r['mode']:<6} {r['size']:>8} b{r['batch']:<3} "
+            f"{r['nproc']}x{r['threads']}thr {r['ms']:>10.1f} ms  (IQR {r['p25']:.1f}-{r['p75']:.1f}, "
+            f"{r['spread_pct']:.1f}%)  peak {r['peak_mb']:>8.1f} MB  {r['gflops_per_s']:>7.2f} GFLOP/s")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--model', default='NAFSSR-T_x4', help='NAFSSR-{T,S,B,L}_x{2,4}')
+    p.add_argument('--mode', choices=('train', 'infer'), default='train')
+    p.add_argument('--batch', type=int, help='train: 4 (the release per-GPU batch); infer: 1')
+    p.add_argument('--size', action='append', help='LR size HxW (repeatable); train: 30x90, '
+                                                   'infer: 93x310 and 128x192')
+    p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    p.add_argument('--impl', choices=('ours', 'release'), default='ours')
+    p.add_argument('--release_path', default='/tmp/release_nafssr')
+    p.add_argument('-opt', help='train option file for --impl ours (default options/train/NAFSSR/<model>.yml)')
+    p.add_argument('--force_yml', nargs='+', default=[], help='a:b:c=value overrides of the option file')
+    p.add_argument('--threads', type=int, default=None, help='threads per process (default: all, 1 with --nproc)')
+    p.add_argument('--nproc', type=int, default=1, help='train only: N gloo processes vs 1, same per-process batch')
+    p.add_argument('--warmup', type=int, default=None)
+    p.add_argument('--repeats', type=int, default=None)
+    p.add_argument('--json', action='store_true', help='one JSON line per measurement')
+    p.add_argument('--_worker', help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args._worker:
+        print(json.dumps(worker(json.loads(args._worker))), flush=True)
+        return
+
+    import tempfile
+    variant, scale = parse_model_name(args.model)
+    if args.nproc > 1 and args.mode != 'train':
+        raise SystemExit('--nproc: scaling is measured for --mode train only')
+    sizes = [parse_size(s) for s in args.size] if args.size else (
+        [TRAIN_SIZE] if args.mode == 'train' else list(INFER_SIZES))
+    threads = args.threads or (1 if args.nproc > 1 else (os.cpu_count() or 1))
+    base = dict(model=args.model, variant=variant, scale=scale, mode=args.mode, device=args.device,
+                impl=args.impl, release_path=args.release_path, opt=args.opt, force_yml=args.force_yml,
+                batch=args.batch or (4 if args.mode == 'train' else 1), threads=threads,
+                warmup=args.warmup if args.warmup is not None else (3 if args.mode == 'train' else 2),
+                repeats=args.repeats or (10 if args.mode == 'train' else 7))
+    results = []
+    with tempfile.TemporaryDirectory(prefix='stereo_sr_bench_') as scratch:
+        base['scratch'] = scratch  # experiment folders of the training model go here, never into the repo
+        for size in sizes:
+            spec = dict(base, size=size)
+            runs = [(spec, 1)] if args.nproc == 1 else [(spec, 1), (spec, args.nproc)]
+            for s, n in runs:
+                r = run_measurement(s, n)
+                results.append(r)
+                if n > 1:
+                    single = results[-2]
+                    # same per-process batch: ideal is n times the samples per second of one process
+                    r['scaling_efficiency'] = round(single['ms'] / r['ms'], 3)
+                print(json.dumps(r) if args.json else format_row(r) + (
+                    f"  scaling efficiency {r['scaling_efficiency']:.2f}" if 'scaling_efficiency' in r else ''),
+                    flush=True)
+    return results
+
+
+if __name__ == '__main__':
+    main()
