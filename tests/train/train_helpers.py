@@ -120,7 +120,7 @@ def train_cmd(opt_path, nproc=1, launcher='torchrun', extra=()):
     return [*head, TRAIN_PY, '-opt', opt_path, '--launcher', 'pytorch', *extra]
 
 
-def run_train(opt_path, cwd, nproc=1, launcher=None, extra=(), timeout=120):
+def run_train(opt_path, cwd, nproc=1, launcher=None, extra=(), timeout=600):
     result = subprocess.run(train_cmd(opt_path, nproc, launcher, extra), cwd=str(cwd), env=child_env(),
                             capture_output=True, text=True, timeout=timeout)
     return result
