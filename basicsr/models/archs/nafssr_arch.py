@@ -100,9 +100,9 @@ class NAFSSR(nn.Module):
                  intra_block='NAFBlock', intra_kwargs=None, cross_block='SCAM', cross_kwargs=None):
         super().__init__()
         img_channel = 3
-        for arg, value in (('up_scale', up_scale), ('width', width), ('num_blks', num_blks)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if arg == 'num_blks' else 1):
-                raise ArchOptionError(arg, f'expected a positive integer, got {value!r}')
+        for arg, value, least in (('up_scale', up_scale, 1), ('width', width, 1), ('num_blks', num_blks, 0)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ArchOptionError(arg, f'expected an integer >= {least}, got {value!r}')
         if not 0 <= drop_path_rate < 1:
             raise ArchOptionError('drop_path_rate', f'expected a probability in [0, 1), got {drop_path_rate!r}')
         train_size = check_train_size(train_size, 2 * img_channel)
