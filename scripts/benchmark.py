@@ -130,6 +130,7 @@ class OursTrainStep:
 
     def __call__(self, lq, gt):
         self.iter += 1
+        self.model.update_learning_rate(self.iter)  # as train.py does before every step
         self.model.feed_data({'lq': lq, 'gt': gt})
         self.model.optimize_parameters(self.iter)
 
@@ -265,7 +266,12 @@ def run_measurement(spec, nproc=1):
         penv = dict(env, RANK=str(rank), LOCAL_RANK=str(rank))
         procs.append(subprocess.Popen([sys.executable, __file__, '--_worker', json.dumps(s)], env=penv,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outs = [p.communicate() for p in procs]
+    try:
+        outs = [p.communicate() for p in procs]
+    finally:  # never leave a worker running behind an interrupted benchmark
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
     for p, (out, err) in zip(procs, outs):
         if p.returncode != 0:
             raise SystemExit(f'benchmark worker failed ({spec["impl"]} {spec["mode"]} {spec["size"]}):\n{err.strip()}')
