@@ -97,10 +97,10 @@ def build_model(args):
 def auto_strip_rows(width, overlap, max_memory_gb):
     """LR rows per strip so that one strip stays within ``max_memory_gb``.
 
-    The cost of one LR row is dominated by the cross-view attention scores (width x width floats, a few copies
-    alive at once) plus the features; calibrated on NAFSSR-T (see docs/evaluation.md).
+    The cost of one LR row is dominated by the cross-view attention scores (width x width floats: the logits and
+    up to two softmax results alive at once) plus the features and the output of the strip.
     """
-    bytes_per_row = 4 * (4 * width * width + 400 * width)
+    bytes_per_row = 4 * (3 * width * width + 200 * width)
     rows = int(max_memory_gb * 2 ** 30 / bytes_per_row) - 2 * overlap
     return max(8, rows)
 
@@ -125,8 +125,8 @@ def parse_args(argv=None):
     run = p.add_argument_group('run')
     run.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     run.add_argument('--strip_rows', type=int, default=None, help='LR rows per strip (default: from --max_memory_gb)')
-    run.add_argument('--overlap', type=int, default=24, help='LR context rows above and below each strip')
-    run.add_argument('--max_memory_gb', type=float, default=4.0, help='memory for one strip (default 4)')
+    run.add_argument('--overlap', type=int, default=16, help='LR context rows above and below each strip')
+    run.add_argument('--max_memory_gb', type=float, default=5.0, help='memory for one strip (default 5)')
     run.add_argument('--self_ensemble', action='store_true', help='average 4 flips/view swaps (4x slower)')
     run.add_argument('--amp', choices=['bf16', 'fp16'], default=None, help='autocast dtype (default fp32)')
     args = p.parse_args(argv)
