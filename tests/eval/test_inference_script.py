@@ -135,7 +135,7 @@ def test_bad_checkpoint_is_one_line_from_the_command_line(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / 'scripts' / 'inference_stereo.py'), '--left',
                            str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output',
                            str(tmp_path / 'out'), '--arch', 'NAFSSR-T', '--scale', '2', '--weights', str(evil)],
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(evil) in lines[0] and 'refused' in lines[0], proc.stderr

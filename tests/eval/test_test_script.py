@@ -104,7 +104,7 @@ def setup(sample_root, tmp_path_factory):
     return root, test_root, weights
 
 
-def _run(cmd, cwd, timeout=240):
+def _run(cmd, cwd, timeout=900):
     return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
