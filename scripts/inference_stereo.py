@@ -33,8 +33,8 @@ def read_view(path):
     try:
         return imread(path)
     except ImageReadError as err:
-        if '16-bit' not in str(err):
-            if 'grey' in str(err):
+        if err.reason != '16bit':
+            if err.reason == 'grey':
                 raise InputError(f'{err} (refused: convert it to RGB first, e.g. by repeating the grey channel)'
                                  ) from None
             raise

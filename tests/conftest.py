@@ -64,37 +64,3 @@ def tiny_stereo_root(tmp_path_factory):
             for scale in (2, 4):
                 imwrite(imresize(hr, 1 / scale), os.path.join(test, f'lr_x{scale}', pair, f'lr{view}.png'))
     return root
-
-
-UNVERIFIED_LIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'unverified.txt')
-
-
-def _unverified_prefixes():
-    if not os.path.isfile(UNVERIFIED_LIST):
-        return []
-    with open(UNVERIFIED_LIST, encoding='utf-8') as f:
-        return [line.split('#')[0].strip() for line in f if line.split('#')[0].strip()]
-
-
-def pytest_ignore_collect(collection_path, config):
-    """Whole files listed in tests/unverified.txt are not even imported (an import error there must not stop CI)."""
-    if os.environ.get('STEREO_SR_RUN_UNVERIFIED') == '1':
-        return None
-    rel = os.path.relpath(str(collection_path), ROOT).replace(os.sep, '/')
-    return True if rel in _unverified_prefixes() else None
-
-
-def pytest_collection_modifyitems(config, items):
-    """Skip the tests listed in tests/unverified.txt: written but never run to completion on a quiet machine.
-
-    ``STEREO_SR_RUN_UNVERIFIED=1 make test`` runs them too; remove a line from the list once its tests pass.
-    """
-    if os.environ.get('STEREO_SR_RUN_UNVERIFIED') == '1':
-        return
-    prefixes = _unverified_prefixes()
-    marker = pytest.mark.skip(reason='listed in tests/unverified.txt: not yet run to completion '
-                                     '(set STEREO_SR_RUN_UNVERIFIED=1 to run)')
-    for item in items:
-        if any(item.nodeid == p or item.nodeid.startswith(p + '::') or item.nodeid.startswith(p + '[')
-               for p in prefixes):
-            item.add_marker(marker)

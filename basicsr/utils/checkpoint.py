@@ -46,12 +46,15 @@ def load_checkpoint(path, map_location='cpu'):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001  (torch raises many kinds; all mean "not a safe checkpoint")
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if 'weights_only' in str(err) or 'Unsupported global' in str(err) or 'GLOBAL' in str(err):
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        # torch's long generic preface is useless here: keep the line that says what was found
+        detail = next((line for line in lines if 'GLOBAL' in line or 'Unsupported' in line), lines[0] if lines
+                      else type(err).__name__)
+        if 'GLOBAL' in detail or 'Unsupported global' in detail:
             raise CheckpointError(f'{path}: refused, it holds Python objects other than tensors and plain '
-                                  f'containers (loading it could run code): {first[:200]}') from None
+                                  f'containers (loading it could run code): {detail[:200]}') from None
         raise CheckpointError(f'{path}: unreadable or truncated checkpoint ({type(err).__name__}: '
-                              f'{first[:200]})') from None
+                              f'{detail[:200]})') from None
 
 
 def load_state_dict(path, param_key='params'):

@@ -11,31 +11,40 @@ import torch
 
 
 class ImageReadError(OSError):
-    """An image file that is missing, not an image, truncated, or not of the expected kind."""
+    """An image file that is missing, not an image, truncated, or not of the expected kind.
+
+    ``reason`` is a short machine-readable tag ('unreadable', 'empty', 'undecodable', 'truncated', '16bit',
+    'dtype', 'grey', 'channels') so callers never have to parse the message (which holds the path).
+    """
+
+    def __init__(self, message, reason='unreadable'):
+        super().__init__(message)
+        self.reason = reason
 
 
 def imfrombytes(content, path='<bytes>', allow_16bit=False):
     """Decode encoded image bytes to ``uint8`` HWC BGR; one-line ``ImageReadError`` naming ``path`` otherwise."""
     if not content:
-        raise ImageReadError(f'{path}: empty file, expected an image')
+        raise ImageReadError(f'{path}: empty file, expected an image', 'empty')
     buf = np.frombuffer(content, np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ImageReadError(f'{path}: cannot decode, expected a PNG/JPEG image (not an image or corrupt)')
+        raise ImageReadError(f'{path}: cannot decode, expected a PNG/JPEG image (not an image or corrupt)',
+                             'undecodable')
     if content[:8] == b'\x89PNG\r\n\x1a\n' and b'IEND' not in content[-16:]:
-        raise ImageReadError(f'{path}: truncated PNG (no IEND chunk at the end of the file)')
+        raise ImageReadError(f'{path}: truncated PNG (no IEND chunk at the end of the file)', 'truncated')
     if img.dtype == np.uint16:
         if not allow_16bit:
-            raise ImageReadError(f'{path}: 16-bit image, expected 8 bits per channel')
+            raise ImageReadError(f'{path}: 16-bit image, expected 8 bits per channel', '16bit')
         img = np.round(img.astype(np.float64) / 257.0).astype(np.uint8)
     elif img.dtype != np.uint8:
-        raise ImageReadError(f'{path}: unsupported pixel type {img.dtype}, expected 8-bit')
+        raise ImageReadError(f'{path}: unsupported pixel type {img.dtype}, expected 8-bit', 'dtype')
     if img.ndim == 2:
-        raise ImageReadError(f'{path}: grey-scale image, expected a 3-channel colour image')
+        raise ImageReadError(f'{path}: grey-scale image, expected a 3-channel colour image', 'grey')
     if img.shape[2] == 4:
         img = img[:, :, :3]
     if img.shape[2] != 3:
-        raise ImageReadError(f'{path}: {img.shape[2]} channels, expected 3 (colour)')
+        raise ImageReadError(f'{path}: {img.shape[2]} channels, expected 3 (colour)', 'channels')
     return np.ascontiguousarray(img)
 
 

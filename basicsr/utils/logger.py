@@ -8,13 +8,29 @@ from basicsr.utils.misc import format_duration
 LOGGER_NAME = 'basicsr'
 
 
+class _ConsoleHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time of each message (it may be replaced after set-up, e.g. by
+    a caller that captures output), never to a stream that has since been closed."""
+
+    def __init__(self):
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):  # logging.StreamHandler assigns it; the property always follows sys.stdout
+        pass
+
+
 def get_root_logger(log_file=None, rank=0, level=logging.INFO):
     """The project logger. Rank 0 logs INFO to the console and to ``log_file``; other ranks only errors."""
     logger = logging.getLogger(LOGGER_NAME)
     logger.propagate = False
     fmt = logging.Formatter('%(asctime)s %(levelname)s: %(message)s', datefmt='%Y-%m-%d %H:%M:%S')
     if not any(getattr(h, '_basicsr_console', False) for h in logger.handlers):
-        console = logging.StreamHandler(sys.stdout)
+        console = _ConsoleHandler()
         console.setFormatter(fmt)
         console._basicsr_console = True
         logger.addHandler(console)

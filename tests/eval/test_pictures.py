@@ -61,7 +61,8 @@ def test_side_by_side_with_zoomed_crops(tmp_path):
     rng = np.random.default_rng(0)
     hr = np.zeros((60, 90, 3), np.uint8)
     hr[30:50, 50:80] = rng.integers(0, 256, (20, 30, 3))  # the only detailed region
-    assert visualize.pick_crop(hr, 15)[:2] in {(y, x) for y in range(30, 36) for x in range(50, 66)}
+    # the window lies on the detailed region (the Sobel response of its border reaches one pixel outside it)
+    assert visualize.pick_crop(hr, 15)[:2] in {(y, x) for y in range(29, 37) for x in range(49, 67)}
     path = tmp_path / 'cmp.png'
     y, x, size = visualize.side_by_side([('Bicubic', hr // 2), ('Ours', hr), ('HR', hr)], str(path))
     assert size == 15 and imread(path).shape[1] >= 3 * 200

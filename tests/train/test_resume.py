@@ -23,8 +23,38 @@ def assert_same_weights(exp_a, exp_b, it):
                 assert torch.equal(a[group][key], b[group][key]), f'{group}.{key} differs'
 
 
+def _descendants(pid):
+    """Every live descendant of ``pid`` (from /proc). torchrun starts its workers in sessions of their own, so
+    killing the launcher's process group alone would leave them training."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as f:
+                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_all(proc):
+    """SIGKILL the run: the workers first (wherever their sessions are), then the launcher's process group."""
+    for pid in _descendants(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _kill_after_state(proc, states_dir, it, timeout=600):
-    """SIGKILL the whole process group as soon as training_states/<it>.state exists (mid-way through the next
+    """SIGKILL every process of the run as soon as training_states/<it>.state exists (mid-way through the next
     iteration or checkpoint write)."""
     deadline = time.time() + timeout
     target = os.path.join(states_dir, f'{it}.state')
@@ -32,12 +62,14 @@ def _kill_after_state(proc, states_dir, it, timeout=600):
         if proc.poll() is not None:
             raise AssertionError(f'the run ended before writing {target}:\n{proc.stdout.read()}')
         if time.time() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_all(proc)
             raise AssertionError(f'{target} did not appear')
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.01)
+    _kill_all(proc)
     proc.wait(timeout=30)
     proc.stdout.close()
+    final = max(int(n.split('.')[0]) for n in os.listdir(states_dir) if n.endswith('.state'))
+    assert final < 8, f'the run finished (state {final}) before it could be killed: nothing was tested'
 
 
 def _ok(result):
