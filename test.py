@@ -79,6 +79,9 @@ def main():
     """Run ``run_test``; a bad option, file or checkpoint ends with one line, no traceback
     (set STEREO_SR_TRACEBACK=1 to see it)."""
     from basicsr.utils.checkpoint import CheckpointError
+    from basicsr.utils.misc import tune_cpu_allocator
+
+    tune_cpu_allocator()
     from basicsr.utils.img_util import ImageReadError
 
     try:

@@ -24,7 +24,7 @@ from basicsr.utils.checkpoint import CheckpointError, load_checkpoint
 from basicsr.utils.dist_util import get_dist_info, init_dist
 from basicsr.utils.img_util import ImageReadError
 from basicsr.utils.logger import MessageLogger, get_root_logger, init_tb_logger
-from basicsr.utils.misc import get_time_str, load_newest_state, set_random_seed
+from basicsr.utils.misc import get_time_str, load_newest_state, set_random_seed, tune_cpu_allocator
 from basicsr.utils.options import OptionError, dict2str, get_path, parse_options
 
 USER_ERRORS = (OptionError, CheckpointError, ImageReadError, KeyError, TypeError, ValueError, OSError)
@@ -194,6 +194,7 @@ def train(opt):
 
 
 def main():
+    tune_cpu_allocator()
     try:
         opt, args = parse_options(is_train=True)
         if opt['launcher'] != 'none':

@@ -73,20 +73,9 @@ def _reset_peak_rss():
 
 
 def count_macs(net, size):
-    """Multiply-accumulates of one forward on a (1, 6, h, w) pair, from ptflops' aten backend."""
-    import torch
-    from ptflops import get_model_complexity_info
-
-    was_training = net.training
-    net.eval()
-    h, w = size
-    try:
-        with torch.no_grad():
-            macs, _ = get_model_complexity_info(net, (6, h, w), as_strings=False, backend='aten',
-                                                print_per_layer_stat=False, verbose=False)
-    finally:
-        net.train(was_training)
-    return float(macs)
+    """Multiply-accumulates of one forward on a (1, 6, h, w) pair (``basicsr.utils.complexity``)."""
+    from basicsr.utils.complexity import count_macs as count
+    return float(count(net, (6, *size)))
 
 
 def _release_module(release_path):
@@ -188,6 +177,9 @@ def worker(spec):
     """Run one measurement in this process; return its result dict."""
     import torch
     torch.set_num_threads(spec['threads'])
+    if spec['impl'] == 'ours':  # what train.py, test.py and the inference script do first
+        from basicsr.utils.misc import tune_cpu_allocator
+        tune_cpu_allocator()
     device = torch.device(spec['device'])
     rank, world = spec['rank'], spec['world_size']
     if world > 1:

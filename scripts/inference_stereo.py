@@ -174,8 +174,10 @@ def run(argv=None):
 
 def main():
     from basicsr.utils.checkpoint import CheckpointError
+    from basicsr.utils.misc import tune_cpu_allocator
     from basicsr.utils.options import OptionError
 
+    tune_cpu_allocator()
     try:
         run()
     except (InputError, ImageReadError, CheckpointError, OptionError, KeyError, TypeError, ValueError) as err:

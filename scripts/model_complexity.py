@@ -10,7 +10,6 @@ softmax and pooling are not counted (they are a few percent at most). The networ
 active: above 1.5x the training size the channel-attention 1x1 conv runs at every pixel, and is counted so.
 """
 import argparse
-import copy
 import os
 import sys
 
@@ -19,6 +18,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from basicsr.models.archs import define_network  # noqa: E402
+from basicsr.utils import complexity  # noqa: E402
 from basicsr.utils.options import OptionError, get_path, yaml_load  # noqa: E402
 
 DEFAULT_PATCH = (30, 90)  # LR training patch of the stereo SR protocol
@@ -53,17 +53,9 @@ def input_channels(net):
 
 
 def count_macs(net, channels, size):
-    """Multiply-accumulates of one eval forward pass on a (1, channels, h, w) input (ptflops, aten backend;
-    a convolution counts one extra MAC per output for its bias, as ptflops does)."""
-    from ptflops import get_model_complexity_info
-
-    net = copy.deepcopy(net)  # ptflops leaves hooks on the modules it measured
-    with torch.no_grad():
-        macs, _ = get_model_complexity_info(net, (channels, *size), as_strings=False, backend='aten',
-                                            print_per_layer_stat=False, verbose=False)
-    if macs is None:
-        raise RuntimeError(f'ptflops could not run the network on a {size[0]}x{size[1]} input (see above)')
-    return int(macs)
+    """Multiply-accumulates of one eval forward pass on a (1, channels, h, w) input (see
+    ``basicsr.utils.complexity``; a convolution counts one extra MAC per output for its bias, as ptflops does)."""
+    return complexity.count_macs(net, (channels, *size))
 
 
 def main(argv=None):

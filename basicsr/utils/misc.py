@@ -20,6 +20,29 @@ def set_random_seed(seed):
     torch.manual_seed(seed)
 
 
+def tune_cpu_allocator():
+    """Keep freed tensor memory in the process instead of handing it back to the OS after every operation.
+
+    glibc serves large blocks (the feature maps) with mmap and trims the heap eagerly, so each new activation
+    costs page faults on fresh zeroed pages (measured: ~100,000 faults and 0.2 s of system time per NAFSSR-T
+    training step on 2 cores). Raising the mmap and trim thresholds lets the heap reuse those pages; the peak
+    footprint stays that of the largest step. No effect (and no error) where the C library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 32 * 2 ** 20)  # glibc's largest allowed value on 64-bit
+        return bool(ok and libc.mallopt(m_trim_threshold, 2 ** 30))
+    except (OSError, AttributeError):
+        return False
+
+
 def get_time_str():
     return time.strftime('%Y%m%d_%H%M%S', time.localtime())
 

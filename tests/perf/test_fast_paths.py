@@ -151,3 +151,42 @@ def test_training_gradients_match_oracle(net):
         worst = max(worst, ((value.grad.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item())
     assert worst < 1e-4
     net.zero_grad()
+
+
+def test_explicit_and_fused_attention_agree(net):
+    """Evaluation uses the fused attention kernel, training and MAC counting the explicit score matrix: the same
+    numbers, including the channels-last-off network."""
+    from basicsr.models.archs.scam import explicit_row_attention
+
+    torch.manual_seed(6)
+    x = torch.rand(1, 6, 40, 150)
+    net.eval()
+    with torch.no_grad():
+        fused = net(x)
+        with explicit_row_attention():
+            explicit = net(x)
+        net.channels_last = False
+        try:
+            plain_layout = net(x)
+        finally:
+            net.channels_last = True
+    assert (fused - explicit).abs().max().item() < 1e-5
+    assert (fused - plain_layout).abs().max().item() < 1e-5
+
+
+def test_simple_gate_backward_is_bitwise_autograd():
+    """SimpleGate's hand-written backward writes both halves in place of autograd's concatenation: same bits."""
+    from basicsr.models.archs.arch_util import SimpleGate
+
+    torch.manual_seed(7)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(2, 8, 5, 7).contiguous(memory_format=fmt).requires_grad_()
+        g = torch.randn(2, 4, 5, 7)
+        out = SimpleGate()(x)
+        out.backward(g)
+        ours = x.grad.clone()
+        x.grad = None
+        a, b = x.chunk(2, dim=1)
+        (a * b).backward(g)
+        assert torch.equal(out, a * b) and torch.equal(ours, x.grad)
+        assert ours.is_contiguous(memory_format=fmt)

@@ -36,10 +36,34 @@ class LayerNorm2d(nn.Module):
         return f'{self.weight.shape[0]}, eps={self.eps}'
 
 
+class _SimpleGateFunction(torch.autograd.Function):
+    """``a * b`` for the two channel halves of ``x``; the backward writes both halves of the gradient straight into
+    one tensor shaped like ``x`` (autograd's ``chunk`` backward would concatenate two temporaries, which is slow in
+    channels-last memory). Same values as ``a * b`` and its autograd gradient, bit for bit."""
+
+    @staticmethod
+    def forward(ctx, x):
+        a, b = x.chunk(2, dim=1)
+        ctx.save_for_backward(x)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        a, b = x.chunk(2, dim=1)
+        half = a.shape[1]
+        grad_x = torch.empty_like(x, dtype=grad.dtype)  # keeps x's memory format
+        torch.mul(grad, b, out=grad_x[:, :half])
+        torch.mul(grad, a, out=grad_x[:, half:])
+        return grad_x
+
+
 class SimpleGate(nn.Module):
     """Split the channels in two halves and multiply them: the non-linearity of NAFNet (no activation)."""
 
     def forward(self, x):
+        if x.requires_grad and torch.is_grad_enabled():
+            return _SimpleGateFunction.apply(x)
         a, b = x.chunk(2, dim=1)
         return a * b
 

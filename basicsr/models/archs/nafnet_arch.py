@@ -50,10 +50,10 @@ class NAFBlock(nn.Module):
     def forward(self, inp):
         x = self.sg(self.spatial(self.conv1(self.norm1(inp))))
         x = x * self.sca(x)
-        y = inp + self.dropout1(self.conv3(x)) * self.beta
+        y = torch.addcmul(inp, self.dropout1(self.conv3(x)), self.beta)  # inp + branch * beta, one pass
 
         x = self.conv5(self.sg(self.conv4(self.norm2(y))))
-        return y + self.dropout2(x) * self.gamma
+        return torch.addcmul(y, self.dropout2(x), self.gamma)
 
 
 class RestorationUNet(nn.Module):

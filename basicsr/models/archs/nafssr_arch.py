@@ -91,13 +91,17 @@ class NAFSSR(nn.Module):
         train_size: (N, 6, H, W) of the training input; TLSC windows are 1.5x (H, W).
         fast_imp: use the release's approximate fast TLSC pooling.
         fusion_from, fusion_to: the cross-view block follows blocks fusion_from..fusion_to (inclusive).
+        channels_last: run the features channels-last in memory (same results, faster on CPUs and GPUs: the
+            convolutions need no reorders and the channel LayerNorm and SCAM's permutes become free views);
+            the output is returned in the usual contiguous layout either way.
         intra_block, intra_kwargs: registered intra-view block ``f(c, **intra_kwargs)``: (N,c,H,W) -> same.
         cross_block, cross_kwargs: registered cross-view block ``f(c, **cross_kwargs)``: (x_l, x_r) -> same.
     """
 
     def __init__(self, up_scale=4, width=48, num_blks=16, drop_path_rate=0., drop_out_rate=0.,
                  train_size=(1, 6, 30, 90), fast_imp=False, fusion_from=-1, fusion_to=1000,
-                 intra_block='NAFBlock', intra_kwargs=None, cross_block='SCAM', cross_kwargs=None):
+                 intra_block='NAFBlock', intra_kwargs=None, cross_block='SCAM', cross_kwargs=None,
+                 channels_last=True):
         super().__init__()
         img_channel = 3
         for arg, value, least in (('up_scale', up_scale, 1), ('width', width, 1), ('num_blks', num_blks, 0)):
@@ -114,6 +118,7 @@ class NAFSSR(nn.Module):
             make_intra = partial(make_intra, drop_out_rate=drop_out_rate)
 
         self.up_scale = up_scale
+        self.channels_last = bool(channels_last)
         self.in_channels = 2 * img_channel  # left and right views
         self.train_size = train_size
         self.intro = nn.Conv2d(img_channel, width, 3, padding=1)
@@ -133,10 +138,14 @@ class NAFSSR(nn.Module):
             raise ValueError(f'NAFSSR expects (N, 6, h, w) = left and right views on channels, '
                              f'got {tuple(inp.shape)}')
         inp_hr = F.interpolate(inp, scale_factor=self.up_scale, mode='bilinear', align_corners=False)
-        feats = tuple(self.intro(view) for view in inp.chunk(2, dim=1))
+        views = inp.chunk(2, dim=1)
+        if self.channels_last:
+            views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
+        feats = tuple(self.intro(view) for view in views)
         for layer in self.body:
             feats = layer(*feats)
-        return torch.cat([self.up(f) for f in feats], dim=1) + inp_hr
+        out = torch.cat([self.up(f) for f in feats], dim=1) + inp_hr
+        return out.contiguous()
 
 
 # The sizes of the paper (Table 1), by name; the up-scaling factor is chosen separately.
