@@ -17,10 +17,14 @@ thread it approximates the wall time of an idle machine.
 ``--impl ours`` (default) runs the project's own code paths exactly as the entry scripts do: the training step is
 ``ImageRestorationModel.optimize_parameters`` built from the train option file of the model (``-opt`` to pick
 another, ``--force_yml`` to change real options such as ``train:compile=true``), inference is the forward that
-``basicsr.evaluation`` runs (eval mode, ``torch.inference_mode``). ``--impl release`` times the released NAFSSR
-architecture from a scratch copy outside the repository (a folder holding ``release_nafssr.py`` or the release's
-``NAFSSR_arch.py`` and its imports) with the release's training step (MSE, AdamW, gradient clipping at 0.01) and
-its ``torch.no_grad`` inference, on the same inputs, so the two can be compared side by side.
+test.py runs (``basicsr.evaluation.forward_stereo``: eval mode, ``torch.inference_mode``) on ``network_g`` of the
+test option file, with its ``val:amp_dtype`` and ``val:self_ensemble`` (``--force_yml val:amp_dtype=bf16``).
+``images_per_s`` counts both views of every pair (2 x batch x processes per step).
+
+``--impl release`` times the released NAFSSR architecture from a scratch copy outside the repository (a folder
+holding ``release_nafssr.py`` or the release's ``NAFSSR_arch.py`` and its imports) with the release's training
+step (MSE, AdamW, gradient clipping at 0.01) and its ``torch.no_grad`` inference, on the same inputs, so the two
+can be compared side by side.
 """
 import argparse
 import json
@@ -153,15 +157,32 @@ def build_release_net(spec):
                       train_size=(1, 6) + TRAIN_SIZE)
 
 
+def _test_opt_path(spec):
+    if spec.get('opt'):
+        return spec['opt']
+    return str(ROOT / 'options' / 'test' / 'NAFSSR' / f"{spec['model']}.yml")
+
+
+def our_test_options(spec):
+    """The test option file of the model (``-opt`` to pick another) with ``--force_yml`` applied."""
+    from basicsr.utils.options import parse
+    return parse(_test_opt_path(spec), is_train=False, force_yml=spec.get('force_yml'), root_path=spec['scratch'])
+
+
 def build_our_net(spec):
-    from basicsr.models.archs.nafssr_arch import nafssr_variant
-    return nafssr_variant(spec['variant'], spec['scale'])
+    """``network_g`` of the test option file, as test.py builds it."""
+    from basicsr.models.archs import define_network
+    return define_network(our_test_options(spec)['network_g'], key_path='network_g')
 
 
-def our_infer_fn(net):
-    """The forward test.py runs: basicsr.evaluation.forward_stereo (eval mode, torch.inference_mode)."""
+def our_infer_fn(net, spec):
+    """The forward test.py runs: basicsr.evaluation.forward_stereo (eval mode, torch.inference_mode), with the
+    file's ``val:amp_dtype`` and ``val:self_ensemble``."""
     from basicsr.evaluation import forward_stereo
-    return lambda lq: forward_stereo(net, lq)
+    from basicsr.utils.options import get_path
+    opt = our_test_options(spec)
+    amp, ensemble = get_path(opt, 'val:amp_dtype'), bool(get_path(opt, 'val:self_ensemble', False))
+    return lambda lq: forward_stereo(net, lq, ensemble, amp)
 
 
 def release_infer_fn(net):
@@ -201,7 +222,7 @@ def worker(spec):
         run = lambda: step(lq, gt)  # noqa: E731
     else:
         net = (build_release_net(spec) if spec['impl'] == 'release' else build_our_net(spec)).to(device).eval()
-        run_fn = release_infer_fn(net) if spec['impl'] == 'release' else our_infer_fn(net)
+        run_fn = release_infer_fn(net) if spec['impl'] == 'release' else our_infer_fn(net, spec)
         run = lambda: run_fn(lq)  # noqa: E731
 
     macs = count_macs(net, (h, w)) * batch if rank == 0 and not spec.get('no_macs') else float('nan')
@@ -238,6 +259,8 @@ def worker(spec):
                 spread_pct=round(100 * (q[2] - q[0]) / ms, 1), peak_mb=round(peak_mb, 1),
                 base_mb=round(base_mb, 1) if device.type != 'cuda' else None,
                 gmacs=round(macs / 1e9, 3), gflops_per_s=round(flops / ms / 1e6, 2),
+                it_per_s=round(1000 / ms, 3), images_per_s=round(2 * batch * world * 1000 / ms, 2),
+                force_yml=spec.get('force_yml') or [],
                 repeats=spec['repeats'], torch=torch.__version__)
 
 
@@ -286,7 +309,8 @@ def main(argv=None):
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--impl', choices=('ours', 'release'), default='ours')
     p.add_argument('--release_path', default='/tmp/release_nafssr')
-    p.add_argument('-opt', help='train option file for --impl ours (default options/train/NAFSSR/<model>.yml)')
+    p.add_argument('-opt', help='option file for --impl ours (default options/{train,test}/NAFSSR/<model>.yml '
+                                 'by --mode)')
     p.add_argument('--force_yml', nargs='+', default=[], help='a:b:c=value overrides of the option file')
     p.add_argument('--threads', type=int, default=None, help='threads per process (default: all, 1 with --nproc)')
     p.add_argument('--nproc', type=int, default=1, help='train only: N gloo processes vs 1, same per-process batch')

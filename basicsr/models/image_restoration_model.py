@@ -65,6 +65,9 @@ class ImageRestorationModel:
         self.scale = int(opt['scale'])
         self.net_g = define_network(copy.deepcopy(opt['network_g']), key_path='network_g').to(self.device)
         train_opt = opt.get('train') or {}
+        if self.is_train and self.device.type == 'cuda':
+            # fixed patch size: let cuDNN pick the fastest convolution algorithms once (as BasicSR's train.py)
+            torch.backends.cudnn.benchmark = bool(train_opt.get('cudnn_benchmark', True))
         self.channels_last = bool(train_opt.get('channels_last', False))
         if self.channels_last:
             self.net_g = self.net_g.to(memory_format=torch.channels_last)

@@ -1,0 +1,73 @@
+"""scripts/benchmark.py and scripts/benchmark_gpu.py: real measurements in worker processes, real option files."""
+import importlib.util
+import os
+
+import pytest
+
+from basicsr.utils.options import get_path, parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'scripts', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def benchmark():
+    return _load('benchmark')
+
+
+def test_infer_row_uses_test_options_and_overrides(benchmark):
+    rows = benchmark.main(['--model', 'NAFSSR-T_x2', '--mode', 'infer', '--size', '12x30', '--threads', '1',
+                           '--warmup', '0', '--repeats', '2', '--json',
+                           '--force_yml', 'val:amp_dtype=bf16', 'network_g:channels_last=false'])
+    assert len(rows) == 1
+    r = rows[0]
+    assert (r['mode'], r['model'], r['impl'], r['size'], r['batch']) == ('infer', 'NAFSSR-T_x2', 'ours', '12x30', 1)
+    assert r['force_yml'] == ['val:amp_dtype=bf16', 'network_g:channels_last=false']
+    assert r['ms'] > 0 and r['peak_mb'] > 0 and r['repeats'] == 2
+    assert r['images_per_s'] == pytest.approx(2 * 1000 / r['ms'], rel=1e-2)
+    assert r['gmacs'] > 0
+
+
+def test_train_row_is_the_training_step(benchmark):
+    rows = benchmark.main(['--model', 'NAFSSR-T_x4', '--mode', 'train', '--batch', '2', '--size', '8x24',
+                           '--threads', '1', '--warmup', '0', '--repeats', '1', '--json'])
+    r = rows[0]
+    assert (r['mode'], r['batch'], r['size'], r['nproc']) == ('train', 2, '8x24', 1)
+    assert r['images_per_s'] == pytest.approx(2 * 2 * 1000 / r['ms'], rel=1e-2)
+    assert r['it_per_s'] == pytest.approx(1000 / r['ms'], rel=1e-2)
+
+
+def test_bad_model_name_is_one_line(benchmark):
+    with pytest.raises(SystemExit, match=r"--model: expected NAFSSR-\{T,S,B,L\}_x\{2,3,4\}, got 'NAFSSR-X_x4'"):
+        benchmark.main(['--model', 'NAFSSR-X_x4'])
+
+
+def test_gpu_table_settings_are_real_options(tmp_path):
+    gpu = _load('benchmark_gpu')
+    jobs = gpu.plan(['T_x4', 'L_x4'], '/scratch/release', ['T_x4', 'S_x4'])
+    settings = [s for s, _ in jobs]
+    # importance order: fp32 and release side by side first, then bf16, one compile, NCHW, other compiles
+    assert settings[:8] == ['fp32', 'release'] * 4
+    assert settings.index('bf16') == 8 and settings[8:12] == ['bf16'] * 4
+    assert settings[12] == 'compile' and settings[-1] == 'compile' and settings.count('fp32-nchw') == 4
+    for setting, args in jobs:
+        assert args[args.index('--device') + 1] == 'cuda'
+        mode, model = args[args.index('--mode') + 1], args[args.index('--model') + 1]
+        if setting == 'release':
+            assert args[args.index('--release_path') + 1] == '/scratch/release'
+            continue
+        overrides = args[args.index('--force_yml') + 1:] if '--force_yml' in args else []
+        folder = 'train' if mode == 'train' else 'test'
+        opt = parse(os.path.join(ROOT, 'options', folder, 'NAFSSR', f'{model}.yml'), is_train=mode == 'train',
+                    force_yml=overrides, root_path=str(tmp_path))
+        expected = {'fp32': {}, 'bf16': ({'train:use_amp': True, 'train:amp_dtype': 'bf16'} if mode == 'train'
+                                         else {'val:amp_dtype': 'bf16'}),
+                    'fp32-nchw': {'network_g:channels_last': False}, 'compile': {'train:compile': True}}[setting]
+        for key, value in expected.items():
+            assert get_path(opt, key) == value, (setting, key)
