@@ -15,7 +15,7 @@ from basicsr.data import build_dataloader, build_dataset
 from basicsr.evaluation import (evaluate, format_table, load_network, table_columns, with_left_variants,
                                 write_results)
 from basicsr.models.archs import define_network
-from basicsr.utils.dist_util import get_dist_info, init_dist
+from basicsr.utils.dist_util import LauncherError, get_dist_info, init_dist
 from basicsr.utils.options import OptionError, get_path, parse_options
 
 
@@ -86,7 +86,8 @@ def main():
 
     try:
         run_test()
-    except (OptionError, CheckpointError, ImageReadError, KeyError, TypeError, ValueError, OSError) as err:
+    except (OptionError, CheckpointError, ImageReadError, LauncherError, KeyError, TypeError, ValueError,
+            OSError) as err:
         if os.environ.get('STEREO_SR_TRACEBACK'):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)

@@ -21,13 +21,14 @@ from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 from basicsr.models import build_model
 from basicsr.models.image_restoration_model import rng_preserved
 from basicsr.utils.checkpoint import CheckpointError, load_checkpoint
-from basicsr.utils.dist_util import get_dist_info, init_dist
+from basicsr.utils.dist_util import LauncherError, get_dist_info, init_dist
 from basicsr.utils.img_util import ImageReadError
 from basicsr.utils.logger import MessageLogger, get_root_logger, init_tb_logger
 from basicsr.utils.misc import get_time_str, load_newest_state, set_random_seed, tune_cpu_allocator
 from basicsr.utils.options import OptionError, dict2str, get_path, parse_options
 
-USER_ERRORS = (OptionError, CheckpointError, ImageReadError, KeyError, TypeError, ValueError, OSError)
+USER_ERRORS = (OptionError, CheckpointError, ImageReadError, LauncherError, KeyError, TypeError, ValueError,
+               OSError)
 
 
 class TrainingStopped(RuntimeError):
@@ -207,8 +208,8 @@ def main():
             raise
         rank = get_dist_info()[0]
         text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f"train.py: error{f' (rank {rank})' if rank else ''}: {text.splitlines()[0] if text else err!r}",
-              file=sys.stderr)
+        line = text.splitlines()[0] if text else repr(err)
+        print(f"train.py: error{f' (rank {rank})' if rank else ''}: {line}", file=sys.stderr)
         sys.exit(2)
     finally:
         if dist.is_available() and dist.is_initialized():

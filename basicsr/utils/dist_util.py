@@ -22,15 +22,34 @@ def choose_backend(requested=None, use_cuda=None):
     return 'nccl' if use_cuda else 'gloo'
 
 
+class LauncherError(RuntimeError):
+    """The launcher's environment is incomplete (a one-line error for the user)."""
+
+
 def _setup_slurm_env(port=None):
-    """Turn SLURM's variables into the ones ``init_process_group(init_method='env://')`` reads."""
+    """Turn SLURM's variables into the ones ``init_process_group(init_method='env://')`` reads.
+
+    The master address is the first host of ``SLURM_NODELIST`` (``scontrol show hostnames``) unless
+    ``MASTER_ADDR`` is already set; the port is ``MASTER_PORT``, else ``dist_params:port``, else 29500.
+    """
+    missing = [v for v in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if v not in os.environ]
+    if missing:
+        raise LauncherError(f'--launcher slurm: environment variable {missing[0]} is not set; start the run with srun')
     proc_id = int(os.environ['SLURM_PROCID'])
     ntasks = int(os.environ['SLURM_NTASKS'])
     node_list = os.environ['SLURM_NODELIST']
-    addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    if not os.environ.get('MASTER_ADDR'):
+        try:
+            hosts = subprocess.run(['scontrol', 'show', 'hostnames', node_list], capture_output=True, text=True,
+                                   check=True, timeout=60).stdout.split()
+        except (OSError, subprocess.SubprocessError) as err:
+            raise LauncherError(f'--launcher slurm: cannot expand SLURM_NODELIST={node_list!r} with scontrol '
+                               f'({type(err).__name__}); set MASTER_ADDR to the first node') from None
+        if not hosts:
+            raise LauncherError(f'--launcher slurm: scontrol listed no host for SLURM_NODELIST={node_list!r}')
+        os.environ['MASTER_ADDR'] = hosts[0]
     if 'MASTER_PORT' not in os.environ:
         os.environ['MASTER_PORT'] = str(port or 29500)
-    os.environ.setdefault('MASTER_ADDR', addr)
     os.environ['WORLD_SIZE'] = str(ntasks)
     os.environ['RANK'] = str(proc_id)
     os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', str(proc_id % max(1, torch.cuda.device_count())))
@@ -44,7 +63,7 @@ def init_dist(launcher, backend=None, use_cuda=None, port=None):
         raise ValueError(f'--launcher: expected none, pytorch or slurm, got {launcher!r}')
     for var in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         if var not in os.environ:
-            raise RuntimeError(f'--launcher {launcher}: environment variable {var} is not set; start the run with '
+            raise LauncherError(f'--launcher {launcher}: environment variable {var} is not set; start the run with '
                                'torchrun, python -m torch.distributed.launch or srun')
     use_cuda = torch.cuda.is_available() if use_cuda is None else use_cuda
     backend = choose_backend(backend, use_cuda)
