@@ -120,12 +120,37 @@ class OursTrainStep:
         self.model = build_model(opt)
         self.net = self.model.net_g
         self.iter = 0
+        self.prefetcher = None
+        self.data_ms = []
+        if spec.get('data'):  # batches from the option file's training set, through train.py's own loader
+            from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
+            from train import build_loaders
+
+            self.train_opt = opt['datasets']['train']
+            train_only = dict(opt, datasets={'train': self.train_opt})
+            loader, self.sampler, _ = build_loaders(train_only, int(opt.get('manual_seed') or 0), spec['rank'],
+                                                    spec['world_size'], opt['num_gpu'])
+            cuda_prefetch = opt['datasets']['train'].get('prefetch_mode') == 'cuda' and device.type == 'cuda'
+            self.prefetcher = CUDAPrefetcher(loader, device) if cuda_prefetch else CPUPrefetcher(loader)
+            self.epoch = 0
 
     def __call__(self, lq, gt):
         self.iter += 1
         self.model.update_learning_rate(self.iter)  # as train.py does before every step
         self.model.feed_data({'lq': lq, 'gt': gt})
         self.model.optimize_parameters(self.iter)
+
+    def step_from_loader(self):
+        """Wait for the next batch of the loader (timed into ``data_ms``), then train on it."""
+        t0 = time.perf_counter()
+        data = self.prefetcher.next()
+        if data is None:  # a new epoch, as in train.py
+            self.epoch += 1
+            self.sampler.set_epoch(self.epoch)
+            self.prefetcher.reset()
+            data = self.prefetcher.next()
+        self.data_ms.append((time.perf_counter() - t0) * 1000)
+        self(data['lq'], data['gt'])
 
 
 class PlainTrainStep:
@@ -219,7 +244,11 @@ def worker(spec):
         else:
             step = OursTrainStep(spec, device)
         net = step.net
-        run = lambda: step(lq, gt)  # noqa: E731
+        run = step.step_from_loader if spec.get('data') else (lambda: step(lq, gt))
+        if spec.get('data'):  # the loader's batch and patch size, for the row and the MAC count
+            train_set = step.train_opt
+            batch = int(train_set['batch_size_per_gpu'])
+            h, w = int(train_set['gt_size_h']) // s, int(train_set['gt_size_w']) // s
     else:
         net = (build_release_net(spec) if spec['impl'] == 'release' else build_our_net(spec)).to(device).eval()
         run_fn = release_infer_fn(net) if spec['impl'] == 'release' else our_infer_fn(net, spec)
@@ -235,6 +264,8 @@ def worker(spec):
     for _ in range(spec['warmup']):
         run()
     sync_all()
+    if spec.get('data'):
+        step.data_ms.clear()  # only the timed runs count
     base_mb = _proc_status_mb('VmRSS')
     _reset_peak_rss()
     if device.type == 'cuda':
@@ -261,6 +292,9 @@ def worker(spec):
                 gmacs=round(macs / 1e9, 3), gflops_per_s=round(flops / ms / 1e6, 2),
                 it_per_s=round(1000 / ms, 3), images_per_s=round(2 * batch * world * 1000 / ms, 2),
                 force_yml=spec.get('force_yml') or [],
+                **(dict(data_ms=round(statistics.median(step.data_ms), 2),
+                        data_share_pct=round(100 * statistics.median(step.data_ms) / ms, 1))
+                   if spec.get('data') else {}),
                 repeats=spec['repeats'], torch=torch.__version__)
 
 
@@ -296,7 +330,8 @@ def run_measurement(spec, nproc=1):
 def format_row(r):
     return (f"{r['model']:<12} {r['impl']:<8} {r['mode']:<6} {r['size']:>8} b{r['batch']:<3} "
             f"{r['nproc']}x{r['threads']}thr {r['ms']:>10.1f} ms  (IQR {r['p25']:.1f}-{r['p75']:.1f}, "
-            f"{r['spread_pct']:.1f}%)  peak {r['peak_mb']:>8.1f} MB  {r['gflops_per_s']:>7.2f} GFLOP/s")
+            f"{r['spread_pct']:.1f}%)  peak {r['peak_mb']:>8.1f} MB  {r['gflops_per_s']:>7.2f} GFLOP/s"
+            + (f"  data {r['data_ms']:.1f} ms ({r['data_share_pct']:.1f}% of the step)" if 'data_ms' in r else ''))
 
 
 def main(argv=None):
@@ -314,6 +349,9 @@ def main(argv=None):
     p.add_argument('--force_yml', nargs='+', default=[], help='a:b:c=value overrides of the option file')
     p.add_argument('--threads', type=int, default=None, help='threads per process (default: all, 1 with --nproc)')
     p.add_argument('--nproc', type=int, default=1, help='train only: N gloo processes vs 1, same per-process batch')
+    p.add_argument('--data', action='store_true',
+                   help="train only: take the batches from the option file's training set through train.py's loader "
+                        '(its workers and augmentations) and report the wait for data as a share of the step')
     p.add_argument('--warmup', type=int, default=None)
     p.add_argument('--repeats', type=int, default=None)
     p.add_argument('--json', action='store_true', help='one JSON line per measurement')
@@ -326,13 +364,19 @@ def main(argv=None):
 
     import tempfile
     variant, scale = parse_model_name(args.model)
+    if args.data and (args.mode != 'train' or args.impl != 'ours'):
+        raise SystemExit('--data: the loader is measured for --mode train --impl ours only')
+    if args.data and args.size:
+        raise SystemExit('--data: the patch size comes from the option file (datasets:train:gt_size_h/w), not --size')
+    if args.data and args.batch:
+        args.force_yml = [*args.force_yml, f'datasets:train:batch_size_per_gpu={args.batch}']
     if args.nproc > 1 and args.mode != 'train':
         raise SystemExit('--nproc: scaling is measured for --mode train only')
     sizes = [parse_size(s) for s in args.size] if args.size else (
         [TRAIN_SIZE] if args.mode == 'train' else list(INFER_SIZES))
     threads = args.threads or (1 if args.nproc > 1 else (os.cpu_count() or 1))
     base = dict(model=args.model, variant=variant, scale=scale, mode=args.mode, device=args.device,
-                impl=args.impl, release_path=args.release_path, opt=args.opt, force_yml=args.force_yml,
+                impl=args.impl, release_path=args.release_path, opt=args.opt, force_yml=args.force_yml, data=args.data,
                 batch=args.batch or (4 if args.mode == 'train' else 1), threads=threads,
                 warmup=args.warmup if args.warmup is not None else (3 if args.mode == 'train' else 2),
                 repeats=args.repeats or (10 if args.mode == 'train' else 7))

@@ -71,3 +71,26 @@ def test_gpu_table_settings_are_real_options(tmp_path):
                     'fp32-nchw': {'network_g:channels_last': False}, 'compile': {'train:compile': True}}[setting]
         for key, value in expected.items():
             assert get_path(opt, key) == value, (setting, key)
+
+
+def test_train_row_with_the_real_loader(benchmark, tmp_path):
+    """--data: batches come from the option file's training set through train.py's loader; the row reports the
+    loader's patch size and batch and the wait for data as a share of the step."""
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, 'tests', 'train'))
+    from train_helpers import make_tiny_data
+    data = make_tiny_data(tmp_path)  # x2 patches, HR 16x48
+    rows = benchmark.main(['--model', 'NAFSSR-T_x2', '--mode', 'train', '--data', '--batch', '3', '--threads', '1',
+                           '--warmup', '1', '--repeats', '5', '--json', '--force_yml',
+                           f"datasets:train:dataroot_gt={data['patches']}", f"datasets:train:dataroot_lq={data['patches']}",
+                           'datasets:train:gt_size_h=8', 'datasets:train:gt_size_w=24',
+                           'datasets:train:num_worker_per_gpu=1'])
+    r = rows[0]
+    assert (r['size'], r['batch']) == ('4x12', 3)
+    assert 0 < r['data_ms'] < r['ms'] and 0 < r['data_share_pct'] < 100
+    assert r['data_share_pct'] == pytest.approx(100 * r['data_ms'] / r['ms'], abs=0.1)
+
+
+def test_data_needs_the_training_step(benchmark):
+    with pytest.raises(SystemExit, match='--data: the loader is measured for --mode train --impl ours only'):
+        benchmark.main(['--mode', 'infer', '--data'])
