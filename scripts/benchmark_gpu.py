@@ -10,6 +10,7 @@ caches, the allocator and the peak-memory counter start fresh), with the setting
     bf16            train: ``train:use_amp=true train:amp_dtype=bf16``; infer: ``val:amp_dtype=bf16``
     fp32-nchw       ``network_g:channels_last=false``
     compile         ``train:compile=true`` (training only; the first steps, compilation included, are warm-up)
+    compile-cg      ``train:compile=true train:compile_mode=reduce-overhead`` (CUDA graphs; first compile model only)
     release         the released architecture and training step (``--release_path``, a scratch copy)
 
 Rows are written to ``--out`` as they finish (JSON lines); a markdown table is printed at the end. ``--budget``
@@ -26,20 +27,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
     'train': {'fp32': [], 'bf16': ['train:use_amp=true', 'train:amp_dtype=bf16'],
-              'fp32-nchw': ['network_g:channels_last=false'], 'compile': ['train:compile=true']},
+              'fp32-nchw': ['network_g:channels_last=false'], 'compile': ['train:compile=true'],
+              'compile-cg': ['train:compile=true', 'train:compile_mode=reduce-overhead']},
     'infer': {'fp32': [], 'bf16': ['val:amp_dtype=bf16'], 'fp32-nchw': ['network_g:channels_last=false']},
 }
 
 
 def plan(models, release_path, compile_models):
     """(setting, benchmark.py arguments) in the order they run: the fp32 and release rows of every model first,
-    then bf16, then compilation of the first compile model, then the channels-first rows, then the other
-    compilations."""
+    then bf16, then compilation of the first compile model (default mode and CUDA graphs), then the channels-first
+    rows, then the other compilations."""
     def job(model, mode, setting):
         args = ['--model', f'NAFSSR-{model}', '--mode', mode, '--device', 'cuda', '--json']
         if setting == 'release':
             args += ['--impl', 'release', '--release_path', release_path]
-        elif setting == 'compile':
+        elif setting.startswith('compile'):
             args += ['--warmup', '5']  # compilation happens in the first steps
         if SETTINGS[mode].get(setting):
             args += ['--force_yml', *SETTINGS[mode][setting]]
@@ -49,7 +51,7 @@ def plan(models, release_path, compile_models):
     first = ['fp32'] + (['release'] if release_path else [])  # side by side, model by model
     jobs += [job(m, mode, setting) for m in models for mode in ('train', 'infer') for setting in first]
     jobs += [job(m, mode, 'bf16') for m in models for mode in ('train', 'infer')]
-    jobs += [job(m, 'train', 'compile') for m in compile_models[:1]]
+    jobs += [job(m, 'train', setting) for m in compile_models[:1] for setting in ('compile', 'compile-cg')]
     jobs += [job(m, mode, 'fp32-nchw') for m in models for mode in ('train', 'infer')]
     jobs += [job(m, 'train', 'compile') for m in compile_models[1:]]
     return jobs

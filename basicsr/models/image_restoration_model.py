@@ -28,6 +28,7 @@ logger = logging.getLogger('basicsr')
 
 OPTIMIZERS = {'Adam': torch.optim.Adam, 'AdamW': torch.optim.AdamW, 'SGD': torch.optim.SGD}
 RELEASE_GRAD_CLIP_NORM = 0.01  # the NAFSSR release clips every step at this norm although its YAML never says so
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')  # torch.compile's modes
 _AMP_DTYPES = {'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16, 'fp16': torch.float16, 'float16': torch.float16}
 _VAL_KEYS = ('better',)  # our keys inside val:metrics:<name>, removed before the metric is called
 
@@ -152,8 +153,11 @@ class ImageRestorationModel:
                 self.net_g, device_ids=device_ids, find_unused_parameters=bool(find_unused))
         self._compiled = False
         if train_opt.get('compile', False):
+            mode = train_opt.get('compile_mode') or 'default'
+            if mode not in COMPILE_MODES:
+                raise OptionError(f"train:compile_mode: expected one of {', '.join(COMPILE_MODES)}, got {mode!r}")
             try:
-                self.net_train = torch.compile(self.net_train)
+                self.net_train = torch.compile(self.net_train, mode=mode)
                 self._compiled = True
             except Exception as err:  # noqa: BLE001  (any failure means: run eagerly)
                 warnings.warn(f'train:compile: torch.compile failed ({err}); training without compilation')

@@ -55,7 +55,8 @@ def test_gpu_table_settings_are_real_options(tmp_path):
     # importance order: fp32 and release side by side first, then bf16, one compile, NCHW, other compiles
     assert settings[:8] == ['fp32', 'release'] * 4
     assert settings.index('bf16') == 8 and settings[8:12] == ['bf16'] * 4
-    assert settings[12] == 'compile' and settings[-1] == 'compile' and settings.count('fp32-nchw') == 4
+    assert settings[12:14] == ['compile', 'compile-cg'] and settings[-1] == 'compile'
+    assert settings.count('fp32-nchw') == 4
     for setting, args in jobs:
         assert args[args.index('--device') + 1] == 'cuda'
         mode, model = args[args.index('--mode') + 1], args[args.index('--model') + 1]
@@ -68,7 +69,8 @@ def test_gpu_table_settings_are_real_options(tmp_path):
                     force_yml=overrides, root_path=str(tmp_path))
         expected = {'fp32': {}, 'bf16': ({'train:use_amp': True, 'train:amp_dtype': 'bf16'} if mode == 'train'
                                          else {'val:amp_dtype': 'bf16'}),
-                    'fp32-nchw': {'network_g:channels_last': False}, 'compile': {'train:compile': True}}[setting]
+                    'fp32-nchw': {'network_g:channels_last': False}, 'compile': {'train:compile': True},
+                    'compile-cg': {'train:compile': True, 'train:compile_mode': 'reduce-overhead'}}[setting]
         for key, value in expected.items():
             assert get_path(opt, key) == value, (setting, key)
 

@@ -40,3 +40,14 @@ def test_missing_compiler_falls_back_to_the_eager_step(tiny_data, tmp_path, monk
     for (name, a), b in zip(compiled.net_g.state_dict().items(), eager.net_g.state_dict().values()):
         assert torch.equal(a, b), name
     torch._dynamo.reset()
+
+
+def test_compile_mode_is_checked(tiny_data, tmp_path):
+    import pytest
+    from basicsr.utils.options import OptionError
+
+    opt = base_options(tiny_data, 'compile_mode')
+    opt['train'].update(compile=True, compile_mode='fastest')
+    with pytest.raises(OptionError, match="train:compile_mode: expected one of default, reduce-overhead, "
+                                          "max-autotune, max-autotune-no-cudagraphs, got 'fastest'"):
+        build_model(parse(write_options(tmp_path, opt), is_train=True, root_path=str(tmp_path)))
