@@ -22,7 +22,7 @@ setup(
     long_description=(here / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['basicsr', 'basicsr.*']),
-    python_requires='>=3.9',
+    python_requires='>=3.10',
     install_requires=requirements,
     zip_safe=False,
 )

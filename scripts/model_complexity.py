@@ -12,6 +12,7 @@ active: above 1.5x the training size the channel-attention 1x1 conv runs at ever
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import torch
 
@@ -67,7 +68,7 @@ def main(argv=None):
     try:
         if not os.path.isfile(args.opt):
             raise OptionError(f'{args.opt}: option file not found')
-        opt = yaml_load(args.opt)
+        opt = yaml_load(Path(args.opt))
         if not isinstance(get_path(opt, 'network_g'), dict):
             raise OptionError(f'{args.opt}: missing required option network_g (a mapping with a type key)')
         net = define_network(opt['network_g'], key_path='network_g').eval()

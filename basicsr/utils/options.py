@@ -36,8 +36,9 @@ _LOADER = _yaml_loader()
 
 
 def yaml_load(text_or_path):
-    """Load YAML from a string or a file path (safe: no Python objects are ever constructed)."""
-    if isinstance(text_or_path, Path) or (isinstance(text_or_path, str) and os.path.isfile(text_or_path)):
+    """Load YAML from a ``Path`` (a file) or a ``str`` (YAML text, never opened as a file: an override such as
+    ``path:pretrain_network_g=model.pth`` must stay the string it is). Safe: no Python objects are constructed."""
+    if isinstance(text_or_path, Path):
         with open(text_or_path, encoding='utf-8') as f:
             return yaml.load(f, Loader=_LOADER)
     return yaml.load(text_or_path, Loader=_LOADER)
@@ -60,7 +61,11 @@ def apply_force_yml(opt, overrides, source='--force_yml'):
                 raise OptionError(f"{source}: {':'.join(keys[:depth + 1])} is {node[key]!r}, not a mapping, "
                                   f'so {key_path} cannot be set')
             node = node[key]
-        node[keys[-1]] = yaml_load(value) if value.strip() else None
+        try:
+            node[keys[-1]] = yaml_load(value) if value.strip() else None
+        except yaml.YAMLError as err:
+            raise OptionError(f"{source}: the value of {key_path} is not valid YAML: {str(err).splitlines()[0]} "
+                              "(quote it, e.g. key='a: b')") from None
     return opt
 
 
@@ -136,9 +141,14 @@ def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None):
         opt = yaml_load(opt_path)
     except yaml.YAMLError as err:
         raise OptionError(f"{opt_path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise OptionError(f'{opt_path}: not a text (UTF-8) YAML option file') from None
     if not isinstance(opt, dict):
         raise OptionError(f'{opt_path}: expected a mapping of options at the top level, got {type(opt).__name__}')
     apply_force_yml(opt, force_yml)
+    if isinstance(opt.get('datasets'), dict):  # `datasets:test1=~` leaves a set of the file out
+        for phase in [k for k, v in opt['datasets'].items() if v is None]:
+            del opt['datasets'][phase]
     opt['is_train'] = is_train
     opt['opt_path'] = str(opt_path)
     opt.setdefault('model_type', 'ImageRestorationModel')

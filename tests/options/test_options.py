@@ -60,6 +60,31 @@ def test_force_yml_overrides_parse_values_and_create_levels():
         apply_force_yml(opt, ['train:total_iter:x=1'])
 
 
+def test_force_yml_values_are_never_read_as_files(tmp_path):
+    """A value naming an existing file stays that string (a checkpoint is not parsed as YAML)."""
+    weights = tmp_path / 'net_g_20.pth'
+    weights.write_bytes(b'\x80\x02binary')
+    text = tmp_path / 'notes.yml'
+    text.write_text('a: 1\n')
+    opt = apply_force_yml({}, [f'path:pretrain_network_g={weights}', f'path:resume_state={text}'])
+    assert opt['path'] == {'pretrain_network_g': str(weights), 'resume_state': str(text)}
+    with pytest.raises(OptionError, match=r"--force_yml: the value of train:x is not valid YAML: .*\(quote it"):
+        apply_force_yml({}, ['train:x=[1, 2'])
+
+
+def test_force_yml_null_leaves_a_dataset_out(tmp_path):
+    test_file = [p for p in RELEASE if os.sep + 'test' + os.sep in p][0]
+    opt = parse(test_file, is_train=False, force_yml=['datasets:test1=~', 'datasets:test3='], root_path=tmp_path)
+    assert [d['name'] for d in opt['datasets'].values()] == ['KITTI2012', 'Middlebury']
+
+
+def test_binary_option_file_is_one_line(tmp_path):
+    bad = tmp_path / 'model.pth'
+    bad.write_bytes(b'\x80\x02\x00binary')
+    with pytest.raises(OptionError, match=r'model.pth: not a text \(UTF-8\) YAML option file'):
+        parse(bad, is_train=False, root_path=tmp_path)
+
+
 @pytest.mark.parametrize('edit, key', [
     (lambda o: o.pop('name'), 'name'),
     (lambda o: o.update(scale='4'), 'scale'),
