@@ -9,7 +9,7 @@ Side-by-side comparison, bicubic | ours | HR with zoomed crops, for chosen pairs
 PSNR per dataset from one or more metrics.json (bars), or PSNR over iterations from a training log (lines)::
 
     python scripts/plot_results.py plot --metrics results/A/metrics.json results/B/metrics.json --output psnr.png
-    python scripts/plot_results.py plot --log experiments/NAME/train_NAME_*.log --output curve.png
+    python scripts/plot_results.py plot --log experiments/NAME/NAME_<time>.log --output curve.png
 """
 import argparse
 import json

@@ -102,22 +102,35 @@ def plot_metric_bars(runs, metric, path, title=None):
     plt.close(fig)
 
 
+_OURS = re.compile(r'validation (.+?) @ iter (\d+): (.*)$')  # train.py: "validation Set @ iter 8: psnr: 25.1, ..."
+_OURS_METRIC = re.compile(r'([A-Za-z_]\w*): ([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf|nan)')
 _ITER = re.compile(r'iter:\s*([\d,]+)')
 _VALIDATION = re.compile(r'Validation\s+(?:on\s+)?([^\s,:\]]+)')
 _METRIC = re.compile(r'#\s*([A-Za-z_][\w]*)\s*:\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf|nan)')
 
 
 def parse_training_log(text):
-    """Validation values of a BasicSR-style training log: ``{dataset: {metric: [(iter, value), ...]}}``.
+    """Validation values of a training log: ``{dataset: {metric: [(iter, value), ...]}}``.
 
-    Reads "... [iter:  1,000, ...] ..." lines for the current iteration, "Validation <dataset>" for the dataset,
-    and "# psnr: 25.1234" entries on that line or the following ones (tabs, "Best:" suffixes and other text are
-    ignored). Values before the first iteration line are skipped; without a "Validation" header they are filed
-    under dataset 'val'. The iteration is the last one logged before the values.
+    Reads this project's lines ("validation <dataset> @ iter <n>: psnr: 25.1234, ssim: 0.8 (new best)") and
+    BasicSR's: "... [iter:  1,000, ...] ..." lines for the current iteration, "Validation <dataset>" for the
+    dataset, and "# psnr: 25.1234" entries on that line or the following ones (tabs, "Best:" suffixes and other
+    text are ignored). BasicSR values before the first iteration line are skipped; without a "Validation" header
+    they are filed under dataset 'val'. The iteration is the last one logged before the values.
     """
     curves = {}
     iteration, dataset = None, None
     for line in text.splitlines():
+        ours = _OURS.search(line)
+        if ours:
+            name, it = ours.group(1), int(ours.group(2))
+            for metric, value in _OURS_METRIC.findall(ours.group(3)):
+                series = curves.setdefault(name, {}).setdefault(metric, [])
+                if series and series[-1][0] == it:  # a resumed run repeats an iteration: keep the newest
+                    series[-1] = (it, float(value))
+                else:
+                    series.append((it, float(value)))
+            continue
         m = _ITER.search(line)
         if m:
             iteration, dataset = int(m.group(1).replace(',', '')), None

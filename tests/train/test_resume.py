@@ -103,6 +103,13 @@ def test_uninterrupted_run_layout_and_log(reference_1proc):
                    'validation Tiny @ iter 4', 'validation Tiny @ iter 8'):
         assert needle in text, needle
     assert os.path.isdir(os.path.join(exp, 'visualization', 'Tiny', '4'))
+    # the log is what scripts/plot_results.py plots from
+    from basicsr.utils.visualize import parse_training_log
+    curves = parse_training_log(text)
+    assert list(curves) == ['Tiny'] and [it for it, _ in curves['Tiny']['psnr']] == [4, 8]
+    best = torch.load(os.path.join(exp, 'models', 'net_g_best.pth'), weights_only=True)
+    top_iter, top = max(curves['Tiny']['psnr'], key=lambda p: p[1])
+    assert (top_iter, top) == (best['best']['psnr']['iter'], pytest.approx(best['best']['psnr']['value'], abs=1e-4))
 
 
 def test_sigkill_then_rerun_equals_uninterrupted(reference_1proc, tmp_path):
