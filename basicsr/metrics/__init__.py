@@ -10,6 +10,9 @@ from basicsr.metrics.stereo_consistency import calculate_stereo_consistency  # n
 from basicsr.utils.registry import METRIC_REGISTRY, check_kwargs  # noqa: E402
 
 
+OPTION_KEYS = ('type', 'better')  # keys of a val:metrics entry that are not keyword arguments of the metric
+
+
 def check_metric_opt(metric_opt, key_path='val:metrics'):
     """Check one ``val:metrics`` entry before any work is done; return the metric function.
 
@@ -19,7 +22,10 @@ def check_metric_opt(metric_opt, key_path='val:metrics'):
         raise KeyError(f'{key_path}: expected a mapping with a "type" key, got {metric_opt!r}')
     fn = METRIC_REGISTRY.get(metric_opt['type'], key_path=f'{key_path}:type')
     first, second = list(inspect.signature(fn).parameters)[:2]
-    kwargs = {k: v for k, v in metric_opt.items() if k != 'type'}
+    better = metric_opt.get('better', 'higher')
+    if better not in ('higher', 'lower'):
+        raise ValueError(f'{key_path}:better: expected higher or lower, got {better!r}')
+    kwargs = {k: v for k, v in metric_opt.items() if k not in OPTION_KEYS}
     check_kwargs(fn, {first: None, second: None, **kwargs}, key_path)
     return fn
 
@@ -33,7 +39,7 @@ def calculate_metric(data, metric_opt, key_path='val:metrics'):
     """
     fn = check_metric_opt(metric_opt, key_path)
     params = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in metric_opt.items() if k != 'type'}
+    kwargs = {k: v for k, v in metric_opt.items() if k not in OPTION_KEYS}
     for key, value in data.items():
         if key not in ('img', 'img2') and key in params and key not in kwargs:
             kwargs[key] = value

@@ -121,6 +121,15 @@ def validate(opt, src='options'):
     else:
         _check(any(p.startswith('test') or p.startswith('val') for p in datasets), src, 'datasets',
                'at least one test* dataset', list(datasets))
+    metrics = get_path(opt, 'val:metrics')
+    if metrics is not None:  # checked now, not at the first validation thousands of iterations later
+        _check(isinstance(metrics, dict), src, 'val:metrics', 'a mapping of name -> metric options', metrics)
+        from basicsr.metrics import check_metric_opt  # late import: the metrics package imports the registry
+        for name, metric_opt in metrics.items():
+            try:
+                check_metric_opt(metric_opt, f'val:metrics:{name}')
+            except (KeyError, TypeError, ValueError) as err:
+                raise OptionError(f'{src}: {err.args[0] if err.args else err}') from None
     for key in ('val:val_freq', 'logger:print_freq', 'logger:save_checkpoint_freq'):
         value = get_path(opt, key)
         if value is not None:

@@ -49,7 +49,7 @@ class Registry:
             raise KeyError(f'{key_path}: expected a mapping with a "type" key, got {cfg!r}')
         kwargs = {k: v for k, v in cfg.items() if k != 'type'}
         kwargs.update(extra)
-        obj = self.get(cfg['type'], key_path=f'{key_path}.type')
+        obj = self.get(cfg['type'], key_path=f'{key_path}:type')
         check_kwargs(obj, kwargs, key_path)
         try:
             return obj(**kwargs)
@@ -85,14 +85,14 @@ def check_kwargs(obj, kwargs, key_path):
         hints = []
         for k in unknown:
             close = difflib.get_close_matches(k, accepted, n=1, cutoff=0.6)
-            hints.append(f'{key_path}.{k}' + (f' (did you mean {close[0]}?)' if close else ''))
+            hints.append(f'{key_path}:{k}' + (f' (did you mean {close[0]}?)' if close else ''))
         raise TypeError(f"unknown option {', '.join(hints)} for {getattr(obj, '__name__', obj)}; "
                         f"accepted: {', '.join(accepted)}")
     missing = [n for n, p in params.items()
                if p.default is inspect.Parameter.empty and n not in kwargs and n != 'self'
                and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
     if missing:
-        raise TypeError(f"missing option {', '.join(f'{key_path}.{m}' for m in missing)} "
+        raise TypeError(f"missing option {', '.join(f'{key_path}:{m}' for m in missing)} "
                         f"for {getattr(obj, '__name__', obj)}")
 
 

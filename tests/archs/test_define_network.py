@@ -37,7 +37,7 @@ def test_unknown_type_names_key_path_and_close_matches():
     with pytest.raises(KeyError) as excinfo:
         define_network({'type': 'NAFSR', 'up_scale': 4})
     text = message(excinfo)
-    assert text.startswith('network_g.type: unknown arch type')
+    assert text.startswith('network_g:type: unknown arch type')
     assert 'NAFSSR' in text.split('Did you mean')[1].split('?')[0]
     assert '\n' not in text
 
@@ -46,19 +46,19 @@ def test_unknown_keyword_names_key_path():
     with pytest.raises(TypeError) as excinfo:
         define_network({'type': 'NAFSSR', 'widht': 16}, key_path='network_g')
     text = message(excinfo)
-    assert 'network_g.widht' in text and 'did you mean width' in text
+    assert 'network_g:widht' in text and 'did you mean width' in text
 
 
 def test_bad_value_names_key_path():
     with pytest.raises(ValueError) as excinfo:
         define_network({'type': 'NAFSSR', 'train_size': [30, 90]})
-    assert message(excinfo).startswith('network_g.train_size: expected [N, C, H, W]')
+    assert message(excinfo).startswith('network_g:train_size: expected [N, C, H, W]')
     with pytest.raises(ValueError) as excinfo:
         define_network({'type': 'NAFSSR', 'train_size': [1, 3, 30, 90]})
-    assert message(excinfo).startswith('network_g.train_size: expected 6 channels')
+    assert message(excinfo).startswith('network_g:train_size: expected 6 channels')
     with pytest.raises(ValueError) as excinfo:
         define_network({'type': 'NAFSSR', 'drop_path_rate': 1.0})
-    assert message(excinfo).startswith('network_g.drop_path_rate:')
+    assert message(excinfo).startswith('network_g:drop_path_rate:')
 
 
 def test_missing_type():
@@ -70,23 +70,23 @@ def test_missing_type():
 def test_unknown_block_and_block_keyword_name_key_paths():
     with pytest.raises(KeyError) as excinfo:
         define_network({'type': 'NAFSSR', 'intra_block': 'MultiDirBlok'})
-    assert message(excinfo).startswith('network_g.intra_block: unknown block type')
+    assert message(excinfo).startswith('network_g:intra_block: unknown block type')
     assert 'MultiDirBlock' in message(excinfo)
     with pytest.raises(TypeError) as excinfo:
         define_network({'type': 'NAFSSR', 'intra_block': 'MultiDirBlock', 'intra_kwargs': {'kernal_size': 5}})
-    assert 'network_g.intra_kwargs.kernal_size (did you mean kernel_size?)' in message(excinfo)
+    assert 'network_g:intra_kwargs:kernal_size (did you mean kernel_size?)' in message(excinfo)
     with pytest.raises(TypeError) as excinfo:
         define_network({'type': 'NAFSSR', 'cross_kwargs': {'pool': 2}})
-    assert 'network_g.cross_kwargs.pool' in message(excinfo)
+    assert 'network_g:cross_kwargs:pool' in message(excinfo)
 
 
 def test_block_of_the_wrong_kind_is_refused():
     with pytest.raises(ValueError) as excinfo:
         define_network({'type': 'NAFSSR', 'intra_block': 'SCAM'})
-    assert message(excinfo).startswith('network_g.intra_block: SCAM is a cross-view block')
+    assert message(excinfo).startswith('network_g:intra_block: SCAM is a cross-view block')
 
 
 def test_other_key_path():
     with pytest.raises(TypeError) as excinfo:
         define_network({'type': 'NAFNet', 'num_blks': 3}, key_path='network_d')
-    assert 'network_d.num_blks' in message(excinfo)
+    assert 'network_d:num_blks' in message(excinfo)

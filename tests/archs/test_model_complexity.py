@@ -63,5 +63,5 @@ def test_cli_error_is_one_line(tmp_path):
     out = subprocess.run([sys.executable, str(SCRIPT), '-opt', str(opt), '--size', '8x8'], capture_output=True,
                          text=True, cwd=ROOT, timeout=300)
     assert out.returncode != 0
-    assert out.stderr.strip().startswith('error: network_g.type: unknown arch type') and \
+    assert out.stderr.strip().startswith('error: network_g:type: unknown arch type') and \
         len(out.stderr.strip().splitlines()) == 1

@@ -152,7 +152,7 @@ def test_calculate_metric_errors_name_the_key_path(pair):
     data = {'img': sr, 'img2': hr}
     with pytest.raises(KeyError, match=r'val:metrics:psnr:type.*calculate_psnr'):
         calculate_metric(data, {'type': 'calculate_psnrr'}, key_path='val:metrics:psnr')
-    with pytest.raises(TypeError, match=r'val:metrics:psnr.crop_bordr \(did you mean crop_border'):
+    with pytest.raises(TypeError, match=r'val:metrics:psnr:crop_bordr \(did you mean crop_border'):
         calculate_metric(data, {'type': 'calculate_psnr', 'crop_bordr': 0}, key_path='val:metrics:psnr')
     with pytest.raises(KeyError, match='val:metrics:psnr: expected a mapping with a "type" key'):
         calculate_metric(data, {'crop_border': 0}, key_path='val:metrics:psnr')

@@ -128,8 +128,8 @@ def test_registry_errors_are_one_line_with_key_path():
 
     with pytest.raises(KeyError) as exc:
         LOSS_REGISTRY.build({'type': 'MSELos'}, 'train:pixel_opt')
-    assert 'train:pixel_opt.type' in exc.value.args[0] and 'MSELoss' in exc.value.args[0]
-    with pytest.raises(TypeError, match=r'train:pixel_opt.loss_wieght \(did you mean loss_weight\?\)'):
+    assert 'train:pixel_opt:type' in exc.value.args[0] and 'MSELoss' in exc.value.args[0]
+    with pytest.raises(TypeError, match=r'train:pixel_opt:loss_wieght \(did you mean loss_weight\?\)'):
         LOSS_REGISTRY.build({'type': 'MSELoss', 'loss_wieght': 1}, 'train:pixel_opt')
     assert 'ImageRestorationModel' in MODEL_REGISTRY and 'NAFSSR' in ARCH_REGISTRY
     reg = Registry('thing')

@@ -123,3 +123,19 @@ def test_bad_input_never_touches_an_existing_run(tiny_data, in_tmp, capsys, monk
     _main_error(['-opt', write_options(in_tmp, opt)], capsys, monkeypatch)
     assert (exp / '5.state').read_bytes() == b'precious'
     assert sorted(os.listdir(in_tmp / 'experiments')) == ['bad']
+
+
+@pytest.mark.parametrize('metric, expected', [
+    ({'type': 'calculate_psnrr'}, "val:metrics:psnr:type: unknown metric type 'calculate_psnrr'"),
+    ({'type': 'calculate_psnr', 'crop_borderr': 0}, 'val:metrics:psnr:crop_borderr (did you mean crop_border?)'),
+    ({'type': 'calculate_psnr', 'better': 'up'}, "val:metrics:psnr:better: expected higher or lower, got 'up'"),
+])
+def test_bad_validation_metric_stops_before_training(tiny_data, in_tmp, capsys, monkeypatch, metric, expected):
+    """A typo in val:metrics is reported when the options are read, not at the first validation (with the release
+    file, iteration 20,000), and no experiment folder is made."""
+    from train_helpers import with_val
+    opt = with_val(base_options(tiny_data, 'bad_metric'), tiny_data)
+    opt['val']['metrics'] = {'psnr': metric}
+    line = _main_error(['-opt', write_options(in_tmp, opt)], capsys, monkeypatch)
+    assert expected in line and line.startswith(f'train.py: error: {in_tmp / "bad_metric.yml"}: ')
+    assert not (in_tmp / 'experiments').exists()

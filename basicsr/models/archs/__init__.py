@@ -19,14 +19,14 @@ def define_network(opt, key_path='network_g'):
     """
     if not isinstance(opt, dict) or 'type' not in opt:
         raise KeyError(f'{key_path}: expected a mapping with a "type" key, got {opt!r}')
-    cls = ARCH_REGISTRY.get(opt['type'], key_path=f'{key_path}.type')
+    cls = ARCH_REGISTRY.get(opt['type'], key_path=f'{key_path}:type')
     kwargs = {k: v for k, v in opt.items() if k != 'type'}
     check_kwargs(cls, kwargs, key_path)
     _check_block_options(cls, kwargs, key_path)
     try:
         return cls(**kwargs)
     except ArchOptionError as err:
-        raise ArchOptionError(f'{key_path}.{err.arg}', err.message) from None
+        raise ArchOptionError(f'{key_path}:{err.arg}', err.message) from None
     except (TypeError, ValueError) as err:
         kind = TypeError if isinstance(err, TypeError) else ValueError
         raise kind(f"{key_path}: building {opt['type']} failed: {err}") from None
@@ -40,12 +40,12 @@ def _check_block_options(cls, kwargs, key_path):
         if not name.endswith('_block') or kw_name not in params:
             continue
         block_name = kwargs.get(name, param.default)
-        block_cls = BLOCK_REGISTRY.get(block_name, key_path=f'{key_path}.{name}')
+        block_cls = BLOCK_REGISTRY.get(block_name, key_path=f'{key_path}:{name}')
         block_kwargs = kwargs.get(kw_name) or {}
         if not isinstance(block_kwargs, dict):
-            raise TypeError(f'{key_path}.{kw_name}: expected a mapping of keyword arguments for {block_name}, '
+            raise TypeError(f'{key_path}:{kw_name}: expected a mapping of keyword arguments for {block_name}, '
                             f'got {block_kwargs!r}')
-        check_kwargs(partial(block_cls, 0), block_kwargs, f'{key_path}.{kw_name}')
+        check_kwargs(partial(block_cls, 0), block_kwargs, f'{key_path}:{kw_name}')
 
 
 __all__ = ['define_network', 'ArchOptionError']
