@@ -6,6 +6,7 @@ plain dict with ``path.*`` filled in; every error is one line that names the fil
 """
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import yaml
@@ -92,6 +93,41 @@ def _require(opt, src, key_path, types, expected):
     return value
 
 
+# Keys read somewhere in the project, or present in the released option files, per section. Anything else in
+# these sections is most likely a typo: it is reported (never an error, so that option files written for
+# BasicSR or NAFNet with extra keys still run) and ignored.
+KNOWN_KEYS = {
+    '': {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'path', 'train', 'val',
+         'logger', 'dist_params', 'is_train', 'opt_path', 'launcher', 'dist', 'rank', 'world_size'},
+    'train': {'optim_g', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt', 'perceptual_opt', 'mixup',
+              'mixup_beta', 'grad_clip_norm', 'use_grad_clip', 'ema_decay', 'use_amp', 'amp_dtype', 'channels_last',
+              'compile', 'compile_mode', 'cudnn_benchmark', 'max_nan_steps', 'find_unused_parameters'},
+    'val': {'val_freq', 'save_img', 'metrics', 'self_ensemble', 'amp_dtype', 'tb_images', 'grids', 'max_minibatch',
+            'trans_num', 'suffix', 'pbar', 'rgb2bgr', 'use_image'},
+    'logger': {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb', 'keep_last'},
+    'path': {'pretrain_network_g', 'strict_load_g', 'resume_state', 'param_key_g', 'param_key', 'root',
+             'experiments_root', 'results_root', 'models', 'training_states', 'log', 'visualization', 'tb_logger'},
+    'dist_params': {'backend', 'port'},
+}
+
+
+def unknown_keys(opt):
+    """``['train:totl_iter (did you mean total_iter?)', ...]`` for keys no part of the project reads."""
+    import difflib
+
+    found = []
+    for section, known in KNOWN_KEYS.items():
+        node = opt if not section else opt.get(section)
+        if not isinstance(node, dict):
+            continue
+        for key in node:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.7)
+                name = f'{section}:{key}' if section else str(key)
+                found.append(name + (f' (did you mean {close[0]}?)' if close else ''))
+    return found
+
+
 def validate(opt, src='options'):
     """Check the options every run needs; raise ``OptionError`` naming the key path on the first problem."""
     _check(isinstance(opt, dict), src, '<top level>', 'a mapping of options', opt)
@@ -158,6 +194,10 @@ def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None):
     if isinstance(opt.get('datasets'), dict):  # `datasets:test1=~` leaves a set of the file out
         for phase in [k for k, v in opt['datasets'].items() if v is None]:
             del opt['datasets'][phase]
+    unknown = unknown_keys(opt)
+    if unknown and os.environ.get('RANK', '0') == '0':  # once per run, not once per process
+        print(f"{opt_path}: warning: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+              'ignored', file=sys.stderr, flush=True)
     opt['is_train'] = is_train
     opt['opt_path'] = str(opt_path)
     opt.setdefault('model_type', 'ImageRestorationModel')

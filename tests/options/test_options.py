@@ -136,3 +136,23 @@ def test_registry_errors_are_one_line_with_key_path():
     reg.register(int, name='a')
     with pytest.raises(KeyError, match='already registered'):
         reg.register(float, name='a')
+
+
+def test_unknown_keys_are_reported_once_and_ignored(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv('RANK', raising=False)
+    train_file = [p for p in RELEASE if os.sep + 'train' + os.sep in p][0]
+    opt = parse(train_file, is_train=True, root_path=tmp_path,
+                force_yml=['train:totl_iter=5', 'val:savee_img=true', 'zzz=1'])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f'{train_file}: warning: unknown options zzz, train:totl_iter (did you mean total_iter?), '
+                   'val:savee_img (did you mean save_img?); ignored']
+    assert opt['train']['total_iter'] == 400000  # the typo changed nothing
+    monkeypatch.setenv('RANK', '1')  # other processes of a distributed run stay quiet
+    parse(train_file, is_train=True, root_path=tmp_path, force_yml=['train:totl_iter=5'])
+    assert capsys.readouterr().err == ''
+
+
+@pytest.mark.parametrize('path', RELEASE, ids=lambda p: '/'.join(p.split(os.sep)[-3:]))
+def test_release_option_files_have_no_unknown_keys(path, tmp_path, capsys):
+    parse(path, is_train=os.sep + 'train' + os.sep in path, root_path=tmp_path)
+    assert capsys.readouterr().err == ''
