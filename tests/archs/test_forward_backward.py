@@ -56,3 +56,15 @@ def test_fresh_nafssr_is_the_identity_plus_bilinear_skip_plus_up_conv():
         up = torch.nn.functional.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
         expected = torch.cat([net.up(net.intro(v)) for v in x.chunk(2, dim=1)], dim=1) + up
         torch.testing.assert_close(net(x), expected)
+
+
+def test_gradients_come_back_in_the_layout_of_their_weights():
+    """Channels-last NAFSSR keeps its conv weights channels-last, so every gradient has its parameter's strides
+    (what DDP's gradient buckets require; otherwise each step copies them and warns)."""
+    for channels_last in (True, False):
+        net = define_network({'type': 'NAFSSR', 'up_scale': 2, 'width': 8, 'num_blks': 2,
+                              'train_size': [1, 6, 4, 12], 'channels_last': channels_last}).train()
+        net(torch.rand(2, 6, 4, 12)).sum().backward()
+        if channels_last:
+            assert [n for n, p in net.named_parameters() if p.grad.stride() != p.stride()] == []
+        assert all(p.grad is not None for p in net.parameters())

@@ -152,7 +152,8 @@ def test_two_processes_launch_and_torchrun_resume_bitwise(tiny_data, tmp_path):
     ref_dir.mkdir()
     run_dir.mkdir()
     opt = write_options(tmp_path, opt_dict)
-    _ok(run_train(opt, ref_dir, nproc=2, launcher='launch'))
+    ref = _ok(run_train(opt, ref_dir, nproc=2, launcher='launch'))
+    assert 'Grad strides do not match bucket view strides' not in ref.stdout + ref.stderr
     proc = start_train(opt, run_dir, nproc=2, launcher='torchrun')
     _kill_after_state(proc, os.path.join(run_dir, 'experiments', 'ddp', 'training_states'), 2)
     result = _ok(run_train(opt, run_dir, nproc=2, launcher='torchrun'))

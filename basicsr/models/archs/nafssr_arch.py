@@ -132,6 +132,12 @@ class NAFSSR(nn.Module):
         train_hw = train_size[-2:]
         convert_global_pools(self.body, tlsc_kernel_size(train_hw), fast_imp=fast_imp,
                              max_reduction=fast_max_reduction(train_hw))
+        if self.channels_last:
+            # convolution weights in the layout their gradients come back in, so that DDP's gradient buckets match
+            # them (no "grad strides do not match bucket view strides" copy); values and names are unchanged
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    module.to(memory_format=torch.channels_last)
 
     def forward(self, inp):
         if inp.dim() != 4 or inp.shape[1] != 6:
