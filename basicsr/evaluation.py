@@ -231,8 +231,8 @@ def evaluate(net, dataloader, metrics_opt, *, device, self_ensemble=False, save_
                     for metric, opt in metrics_opt.items():
                         scores[metric] = calculate_metric(item, opt, key_path=f'val:metrics:{metric}')
                 records.append((index, name, scores))
-            if progress is not None:
-                progress.update(lq.shape[0] * world)
+            if progress is not None:  # rank 0 sees its own share; the others run alongside (never past the total)
+                progress.update(min(lq.shape[0] * world, progress.total - progress.n))
     finally:
         if progress is not None:
             progress.close()
