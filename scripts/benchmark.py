@@ -286,7 +286,8 @@ def worker(spec):
     flops = 2 * macs * (3 if spec['mode'] == 'train' else 1) * world
     return dict(mode=spec['mode'], model=spec['model'], impl=spec['impl'], device=spec['device'],
                 batch=batch, size=f'{h}x{w}', threads=spec['threads'], nproc=world,
-                ms=round(ms, 2), cpu_ms=round(statistics.median(cpu_times), 2), p25=round(q[0], 2), p75=round(q[2], 2), min=round(min(times), 2),
+                ms=round(ms, 2), cpu_ms=round(statistics.median(cpu_times), 2), p25=round(q[0], 2),
+                p75=round(q[2], 2), min=round(min(times), 2),
                 spread_pct=round(100 * (q[2] - q[0]) / ms, 1), peak_mb=round(peak_mb, 1),
                 base_mb=round(base_mb, 1) if device.type != 'cuda' else None,
                 gmacs=round(macs / 1e9, 3), gflops_per_s=round(flops / ms / 1e6, 2),

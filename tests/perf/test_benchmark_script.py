@@ -84,7 +84,8 @@ def test_train_row_with_the_real_loader(benchmark, tmp_path):
     data = make_tiny_data(tmp_path)  # x2 patches, HR 16x48
     rows = benchmark.main(['--model', 'NAFSSR-T_x2', '--mode', 'train', '--data', '--batch', '3', '--threads', '1',
                            '--warmup', '1', '--repeats', '5', '--json', '--force_yml',
-                           f"datasets:train:dataroot_gt={data['patches']}", f"datasets:train:dataroot_lq={data['patches']}",
+                           f"datasets:train:dataroot_gt={data['patches']}",
+                           f"datasets:train:dataroot_lq={data['patches']}",
                            'datasets:train:gt_size_h=8', 'datasets:train:gt_size_w=24',
                            'datasets:train:num_worker_per_gpu=1'])
     r = rows[0]
