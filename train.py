@@ -111,8 +111,7 @@ def train(opt):
         log.info('%s: already trained to iter %d (train:total_iter %d); nothing to do', resume_path, state['iter'],
                  total_iter)
         return
-    log.info('stereo_sr %s, torch %s, %d process(es)\n%s', basicsr.__version__, torch.__version__, world_size,
-             dict2str(opt))
+    log.info('stereo_sr %s, torch %s, %d process(es)', basicsr.__version__, torch.__version__, world_size)
 
     seed = agree_seed(state['seed'] if state is not None else opt.get('manual_seed'))
     set_random_seed(seed + rank)
@@ -125,6 +124,8 @@ def train(opt):
     if state is not None:
         paths['resume_state'] = resume_path  # the model then skips pretrain_network_g
     model = build_model(opt)
+    # logged once the data and the model are built, so that a bad folder or checkpoint ends in its one error line
+    log.info('options (%s):\n%s', opt['opt_path'], dict2str(opt))
     lq_shape = (6, *[int(s) for s in (opt['network_g'].get('train_size') or (1, 6, 30, 90))[2:]])
     model.log_complexity(lq_shape)
     start_iter, epoch, iter_in_epoch = 0, 0, 0
