@@ -30,6 +30,14 @@ def check_metric_opt(metric_opt, key_path='val:metrics'):
     return fn
 
 
+def metric_better(metric_opt):
+    """'higher' or 'lower': the entry's ``better`` key, else what the metric declares (``fn.better``), else higher."""
+    if metric_opt.get('better'):
+        return metric_opt['better']
+    name = metric_opt.get('type')
+    return getattr(METRIC_REGISTRY.get(name), 'better', 'higher') if name in METRIC_REGISTRY else 'higher'
+
+
 def calculate_metric(data, metric_opt, key_path='val:metrics'):
     """Score ``data['img']`` against ``data['img2']`` with the metric that ``metric_opt['type']`` names.
 
@@ -43,4 +51,7 @@ def calculate_metric(data, metric_opt, key_path='val:metrics'):
     for key, value in data.items():
         if key not in ('img', 'img2') and key in params and key not in kwargs:
             kwargs[key] = value
-    return fn(data['img'], data['img2'], **kwargs)
+    try:
+        return fn(data['img'], data['img2'], **kwargs)
+    except (ValueError, TypeError) as err:  # name the option entry, e.g. a bad num_disparities
+        raise type(err)(f'{key_path}: {err}') from None

@@ -9,6 +9,8 @@ Without a ground-truth disparity map it is estimated from the HR pair with OpenC
 The HR pair's own value (``calculate_stereo_consistency(hr, hr)``) is the floor: views differ a little even
 where the geometry is right (lighting, sensor noise, sub-pixel interpolation).
 """
+import warnings
+
 import cv2
 import numpy as np
 
@@ -25,6 +27,8 @@ def sgbm_disparity(left, right, min_disparity=0, num_disparities=None, block_siz
         num_disparities = int(np.clip(16 * np.ceil(w / 4 / 16), 16, 256))
     if num_disparities % 16:
         raise ValueError(f'num_disparities must be a multiple of 16, got {num_disparities}')
+    if w < int(min_disparity) + int(num_disparities) + int(block_size):  # nothing to search (and OpenCV fails)
+        return np.full(left.shape[:2], np.nan, np.float32)
     channels = left.shape[2] if left.ndim == 3 else 1
     sgbm = cv2.StereoSGBM_create(minDisparity=int(min_disparity), numDisparities=int(num_disparities),
                                  blockSize=int(block_size), P1=8 * channels * block_size ** 2,
@@ -102,7 +106,13 @@ def calculate_stereo_consistency(img1, img2, crop_border=0, input_order='HWC', d
         border[crop_border:-crop_border, crop_border:-crop_border] = True
         mask &= border
     if not mask.any():
+        warnings.warn(f'calculate_stereo_consistency: no pixel of this {sr.shape[1]}x{sr.shape[0]} pair could be '
+                      'matched (too narrow for the disparity search, or no valid disparity): its score is nan, '
+                      'and so is the mean of its dataset')
         return float('nan')
     warped = warp_right_to_left(sr[..., 3:], disp)
     diff = np.abs(sr[..., :3].astype(np.float32) - warped)
     return float(diff[mask].mean())
+
+
+calculate_stereo_consistency.better = 'lower'  # an error: best checkpoints keep the lowest value

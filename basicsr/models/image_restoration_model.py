@@ -15,6 +15,7 @@ import torch
 from torch import distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from basicsr.metrics import metric_better
 from basicsr.models.archs import define_network
 from basicsr.utils.checkpoint import CheckpointError, load_state_dict, save_atomic
 from basicsr.utils.complexity import count_macs
@@ -353,7 +354,7 @@ class ImageRestorationModel:
         for i, (key, value) in enumerate(scalars.items()):
             if not math.isfinite(value):
                 continue
-            higher = (metric_opts.get(key) or {}).get('better', 'higher') == 'higher'
+            higher = metric_better(metric_opts.get(key) or {}) == 'higher'
             old = record.get(key)
             if old is None or (value > old['value'] if higher else value < old['value']):
                 record[key] = {'value': value, 'iter': current_iter}

@@ -157,6 +157,8 @@ def validate(opt, src='options'):
     else:
         _check(any(p.startswith('test') or p.startswith('val') for p in datasets), src, 'datasets',
                'at least one test* dataset', list(datasets))
+    amp = get_path(opt, 'val:amp_dtype')
+    _check(amp in (None, 'bf16', 'bfloat16', 'fp16', 'float16'), src, 'val:amp_dtype', 'bf16 or fp16 (or null)', amp)
     metrics = get_path(opt, 'val:metrics')
     if metrics is not None:  # checked now, not at the first validation thousands of iterations later
         _check(isinstance(metrics, dict), src, 'val:metrics', 'a mapping of name -> metric options', metrics)

@@ -156,3 +156,34 @@ def test_calculate_metric_errors_name_the_key_path(pair):
         calculate_metric(data, {'type': 'calculate_psnr', 'crop_bordr': 0}, key_path='val:metrics:psnr')
     with pytest.raises(KeyError, match='val:metrics:psnr: expected a mapping with a "type" key'):
         calculate_metric(data, {'crop_border': 0}, key_path='val:metrics:psnr')
+
+
+def test_best_value_follows_the_direction_the_metric_declares():
+    """The stereo-consistency error is lower-is-better without any `better` key; `better` still overrides."""
+    from types import SimpleNamespace
+
+    from basicsr.metrics import metric_better
+    from basicsr.models.image_restoration_model import ImageRestorationModel
+
+    assert metric_better({'type': 'calculate_stereo_consistency'}) == 'lower'
+    assert metric_better({'type': 'calculate_psnr'}) == 'higher'
+    assert metric_better({'type': 'calculate_stereo_consistency', 'better': 'higher'}) == 'higher'
+    fake = SimpleNamespace(opt={'val': {'metrics': {'cons': {'type': 'calculate_stereo_consistency'},
+                                                    'psnr': {'type': 'calculate_psnr'}}}}, best={})
+    update = ImageRestorationModel._update_best
+    assert update(fake, 'Set', {'cons': 40.4, 'psnr': 20.0}, 1)
+    assert update(fake, 'Set', {'cons': 36.5, 'psnr': 19.0}, 2)  # lower error: a new best
+    assert not update(fake, 'Set', {'cons': 50.0, 'psnr': 30.0}, 3)
+    assert fake.best['Set'] == {'cons': {'value': 36.5, 'iter': 2}, 'psnr': {'value': 30.0, 'iter': 3}}
+
+
+def test_stereo_consistency_warns_when_nothing_can_be_matched():
+    import numpy as np
+    import pytest
+
+    from basicsr.metrics import calculate_metric
+
+    img = np.random.default_rng(0).integers(0, 256, (8, 6, 6), dtype=np.uint8)
+    with pytest.warns(UserWarning, match='no pixel of this 6x8 pair could be matched'):
+        value = calculate_metric({'img': img, 'img2': img}, {'type': 'calculate_stereo_consistency'})
+    assert np.isnan(value)

@@ -156,3 +156,10 @@ def test_unknown_keys_are_reported_once_and_ignored(tmp_path, capsys, monkeypatc
 def test_release_option_files_have_no_unknown_keys(path, tmp_path, capsys):
     parse(path, is_train=os.sep + 'train' + os.sep in path, root_path=tmp_path)
     assert capsys.readouterr().err == ''
+
+
+def test_val_amp_dtype_is_checked(tmp_path):
+    test_file = [p for p in RELEASE if os.sep + 'test' + os.sep in p][0]
+    with pytest.raises(OptionError, match=r"val:amp_dtype must be bf16 or fp16 \(or null\), got 'fp32x'"):
+        parse(test_file, is_train=False, force_yml=['val:amp_dtype=fp32x'], root_path=tmp_path)
+    assert parse(test_file, is_train=False, force_yml=['val:amp_dtype=bf16'], root_path=tmp_path)['val']['amp_dtype'] == 'bf16'
