@@ -16,6 +16,7 @@ from basicsr.evaluation import (evaluate, format_table, load_network, table_colu
                                 write_results)
 from basicsr.models.archs import define_network
 from basicsr.utils.dist_util import LauncherError, get_dist_info, init_dist
+from basicsr.utils.misc import get_time_str
 from basicsr.utils.options import OptionError, get_path, parse_options
 
 
@@ -28,6 +29,14 @@ def run_test(argv=None):
                   port=get_path(opt, 'dist_params:port'))
     rank, world = get_dist_info()
     device = torch.device('cuda', torch.cuda.current_device()) if use_cuda else torch.device('cpu')
+
+    root = opt['path']['results_root']
+    if rank == 0 and os.path.isdir(root) and os.listdir(root):  # never mix two runs' files, never delete one
+        archived = f'{root}_archived_{get_time_str()}'
+        os.rename(root, archived)
+        print(f'test.py: {root} held an earlier run: moved to {archived}', flush=True)
+    if distributed:
+        torch.distributed.barrier()  # no process writes before the old results are out of the way
 
     weights = get_path(opt, 'path:pretrain_network_g')
     if not weights:
@@ -64,7 +73,6 @@ def run_test(argv=None):
         text += (f'\n{pairs} stereo pairs ({2 * pairs} images) in {seconds:.1f} s: '
                  f'{2 * pairs / max(seconds, 1e-9):.2f} images/s')
         print(text, flush=True)
-        root = opt['path']['results_root']
         write_results(root, entries)
         with open(os.path.join(root, 'metrics.txt'), 'w', encoding='utf-8') as f:
             f.write(text + '\n')

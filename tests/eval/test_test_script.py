@@ -174,6 +174,24 @@ def test_two_processes_give_the_same_results(one_process, setup):
         sorted(os.listdir(results1 / 'visualization' / 'Motorcycle3'))
 
 
+def test_rerun_archives_the_earlier_results(setup):
+    """A second run under the same name moves the first run's folder aside (BasicSR's _archived_<time>) instead of
+    mixing its files with the new ones."""
+    root, test_root, weights = setup
+    work = root / 'rerun'
+    work.mkdir()
+    opt = _option_file(work, test_root, weights)
+    results = work / 'results' / 'eval_e2e'
+    results.mkdir(parents=True)
+    (results / 'stale.png').write_bytes(b'from an earlier run')
+    proc = _run([sys.executable, str(REPO / 'test.py'), '-opt', str(opt)], work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    archived = [p for p in (work / 'results').iterdir() if p.name.startswith('eval_e2e_archived_')]
+    assert len(archived) == 1 and (archived[0] / 'stale.png').read_bytes() == b'from an earlier run'
+    assert f'moved to {archived[0]}' in proc.stdout
+    assert not (results / 'stale.png').exists() and (results / 'metrics.json').is_file()
+
+
 class _CreatesFileWhenUnpickled:
     def __init__(self, path):
         self.path = path
