@@ -5,6 +5,7 @@ target (and the folder is fsynced), so a kill at any moment leaves either the ol
 Reading never runs code: ``torch.load(..., weights_only=True)`` accepts only tensors and plain containers.
 """
 import os
+import sys
 
 import torch
 
@@ -63,10 +64,10 @@ def load_state_dict(path, param_key='params'):
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{path}: expected a dict of tensors, got {type(ckpt).__name__}')
-    state = None
+    state, used = None, None
     for key in (param_key, 'params', 'params_ema', 'state_dict'):
         if key and key in ckpt and isinstance(ckpt[key], dict):
-            state = ckpt[key]
+            state, used = ckpt[key], key
             break
     if state is None:
         if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
@@ -74,4 +75,7 @@ def load_state_dict(path, param_key='params'):
         else:
             raise CheckpointError(f'{path}: no {param_key!r} state dict in the checkpoint (keys: '
                                   f'{", ".join(map(str, list(ckpt)[:8]))})')
+    if param_key and used != param_key:  # as BasicSR: say which weights were taken instead
+        print(f"{path}: no {param_key!r} in the checkpoint; loaded {repr(used) if used else 'its bare state dict'}",
+              file=sys.stderr, flush=True)
     return {(k[7:] if k.startswith('module.') else k): v for k, v in state.items()}

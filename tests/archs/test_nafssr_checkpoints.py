@@ -78,3 +78,14 @@ def test_release_format_checkpoint_round_trip(tmp_path):
     again.load_state_dict(load_state_dict(tmp_path / 'ours.pth'))
     with torch.no_grad():
         assert torch.equal(src(x), again(x))
+
+
+def test_a_missing_param_key_says_which_weights_were_loaded(tmp_path, capsys):
+    from basicsr.utils.checkpoint import load_state_dict, save_atomic
+
+    path = tmp_path / 'net.pth'
+    save_atomic({'params': {'w': torch.ones(2)}}, path)
+    assert torch.equal(load_state_dict(path, 'params_ema')['w'], torch.ones(2))
+    assert capsys.readouterr().err.strip() == f"{path}: no 'params_ema' in the checkpoint; loaded 'params'"
+    load_state_dict(path, 'params')
+    assert capsys.readouterr().err == ''
