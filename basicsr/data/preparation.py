@@ -177,19 +177,28 @@ def _patch_job(job):
     return written
 
 
+def _legacy_match(old, manifest):
+    """A manifest written before the file sizes were recorded, for the same names, counts and settings."""
+    pairs = old.get('pairs')
+    return (isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 4 for p in pairs)
+            and {**old, 'pairs': None} == {**manifest, 'pairs': None}
+            and [p[:4] for p in manifest['pairs']] == pairs)
+
+
 def _check_manifest(out_dir, manifest):
     path = os.path.join(out_dir, '.sources.json')
     if os.path.isfile(path):
         with open(path, encoding='utf-8') as f:
             old = json.load(f)
-        if old != manifest:
+        if old == manifest:
+            return
+        if not _legacy_match(old, manifest):
             raise PreparationError(f'{out_dir}: was built from other pairs or settings (see {path}); expected '
                                    f'the same inputs to resume. Delete the folder or choose another output')
-    else:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(path + '.tmp', 'w', encoding='utf-8') as f:
-            json.dump(manifest, f, indent=1)
-        os.replace(path + '.tmp', path)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump(manifest, f, indent=1)
+    os.replace(path + '.tmp', path)
 
 
 def build_training_patches(sources, out_root, scales=(2, 4), strides=None, workers=None):
@@ -203,8 +212,11 @@ def build_training_patches(sources, out_root, scales=(2, 4), strides=None, worke
     for scale in scales:
         out_dir = layout.patches_dir(out_root, scale)
         counts = [count_patches(h, w, scale, strides[scale]) for h, w in sizes]
+        # names, counts and the byte sizes of both views: a pair replaced by another image under the same name is
+        # caught (sizes rather than times, so that extracting the same zip again still resumes)
         manifest = {'scale': scale, 'stride': strides[scale], 'patch_lr': [PATCH_H, PATCH_W],
-                    'pairs': [[src.name, os.path.basename(src.left), src.halve, n]
+                    'pairs': [[src.name, os.path.basename(src.left), src.halve, n,
+                               os.path.getsize(src.left), os.path.getsize(src.right)]
                               for src, n in zip(sources, counts)]}
         _check_manifest(out_dir, manifest)
         remove_stale_tmp(out_dir)
@@ -245,9 +257,16 @@ def build_test_set(sources, set_root, scales=(2, 4), workers=None, desc='test se
     if len(set(names)) != len(names):
         raise PreparationError(f'{set_root}: duplicate pair names in the sources; expected unique names')
     folders = [layout.hr_dir(set_root)] + [layout.lr_dir(set_root, s) for s in scales]
+    stale = set()
     for folder in folders:
         os.makedirs(folder, exist_ok=True)
         remove_stale_tmp(folder)
+        for name in set(layout.list_pair_folders(folder)) - set(names):  # from an earlier run with other inputs
+            shutil.rmtree(os.path.join(folder, name))
+            stale.add(name)
+    if stale:
+        print(f'{set_root}: removed {len(stale)} pair folder(s) that are not among the current inputs: '
+              f'{", ".join(sorted(stale)[:5])}{" ..." if len(stale) > 5 else ""}', flush=True)
     jobs = [(src, set_root, tuple(scales)) for src in sources
             if not all(os.path.isdir(os.path.join(f, src.name)) for f in folders)]
     _run(_test_job, jobs, workers, desc=desc)

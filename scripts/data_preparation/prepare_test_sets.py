@@ -95,10 +95,9 @@ def main():
             sources = kitti_sources(args.src, left_dir, right_dir, args.split, args.frame, count, names)
         if len(sources) < count and names is None:
             print(f'warning: only {len(sources)} pairs found in {args.src} (expected {count})')
-        os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, 'pairs.txt'), 'w', encoding='utf-8') as f:
-            f.writelines(f'{s.name}\n' for s in sources)
         n = build_test_set(sources, out, scales=(2, 4), workers=args.workers, desc=out_name)
+        with open(os.path.join(out, 'pairs.txt'), 'w', encoding='utf-8') as f:  # last: only for a finished set
+            f.writelines(f'{s.name}\n' for s in sources)
     except (PreparationError, OSError) as err:
         sys.exit(f'error: {err}')
     print(f'{out}: {n} pairs ({", ".join(s.name for s in sources)})')

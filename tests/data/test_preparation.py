@@ -104,6 +104,35 @@ def test_rerun_with_other_inputs_is_refused(raw_pairs, tmp_path):
         build_training_patches(raw_pairs, out, scales=(4,), workers=1)
 
 
+def test_rerun_with_a_replaced_image_of_the_same_name_is_refused(raw_pairs, tmp_path):
+    out = str(tmp_path / 'out')
+    build_training_patches(raw_pairs, out, scales=(4,), workers=1)
+    build_training_patches(raw_pairs, out, scales=(4,), workers=1)  # same inputs: resumes, nothing to do
+    _write_pair(os.path.dirname(raw_pairs[0].left), '0001', (161, 431), 7)  # other pixels, same name and size
+    with pytest.raises(PreparationError, match='built from other pairs'):
+        build_training_patches(raw_pairs, out, scales=(4,), workers=1)
+
+
+def test_manifest_of_an_earlier_version_is_upgraded_not_refused(raw_pairs, tmp_path):
+    import json
+    out = str(tmp_path / 'out')
+    build_training_patches(raw_pairs, out, scales=(4,), workers=1)
+    path = os.path.join(out, 'patches_x4', '.sources.json')
+    manifest = json.load(open(path))
+    json.dump(dict(manifest, pairs=[p[:4] for p in manifest['pairs']]), open(path, 'w'))  # no file sizes yet
+    build_training_patches(raw_pairs, out, scales=(4,), workers=1)
+    assert json.load(open(path)) == manifest
+
+
+def test_test_set_rerun_keeps_only_the_current_pairs(raw_pairs, tmp_path, capsys):
+    root = str(tmp_path / 'set')
+    assert build_test_set(raw_pairs, root, workers=1) == 2
+    assert build_test_set(raw_pairs[:1], root, workers=1) == 1
+    assert 'removed 1 pair folder(s) that are not among the current inputs: 0002' in capsys.readouterr().out
+    for sub in ('hr', 'lr_x2', 'lr_x4'):
+        assert sorted(os.listdir(os.path.join(root, sub))) == ['0001']
+
+
 def test_test_set_uses_one_hr_cropped_to_a_multiple_of_4(raw_pairs, tmp_path):
     set_root = str(tmp_path / 'test' / 'Tiny')
     assert build_test_set(raw_pairs, set_root, scales=(2, 4), workers=1) == 2
