@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from basicsr.evaluation import infer_in_strips, load_network  # noqa: E402
 from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite  # noqa: E402
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pnm', '.jp2')
 
 
 class InputError(ValueError):
@@ -59,6 +59,7 @@ def find_pairs(input_dir):
     for left in sorted(glob.glob(os.path.join(input_dir, '*_L.*'))):
         stem, ext = os.path.splitext(left)
         if ext.lower() not in IMAGE_EXTENSIONS:
+            print(f'note: {left}: skipped, not an image extension ({", ".join(IMAGE_EXTENSIONS)})', file=sys.stderr)
             continue
         right = stem[:-2] + '_R' + ext
         if not os.path.isfile(right):
@@ -147,15 +148,15 @@ def run(argv=None):
         pairs = [(name, args.left, args.right)]
     else:
         pairs = find_pairs(args.input_dir)
-    read_pair(*pairs[0][1:])  # fail on a bad first input before building the model
+    first = read_pair(*pairs[0][1:])  # fail on a bad first input before building the model
     net, scale, color_order = build_model(args)
     device = torch.device(args.device)
     net.to(device).eval()
     from tqdm import tqdm
 
     outputs = []
-    for name, left_path, right_path in pairs:
-        left, right = read_pair(left_path, right_path)
+    for i, (name, left_path, right_path) in enumerate(pairs):
+        left, right = first if i == 0 else read_pair(left_path, right_path)
         if color_order == 'rgb':
             left, right = left[..., ::-1], right[..., ::-1]
         lq = img2tensor(np.concatenate([left, right], axis=2))[None].to(device)

@@ -22,17 +22,30 @@ class ImageReadError(OSError):
         self.reason = reason
 
 
+def _decode_quietly(buf):
+    """``cv2.imdecode`` without OpenCV's own warning lines on stderr (our error names the file instead)."""
+    log = getattr(getattr(cv2, 'utils', None), 'logging', None)
+    if log is None:
+        return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    finally:
+        log.setLogLevel(level)
+
+
 def imfrombytes(content, path='<bytes>', allow_16bit=False):
     """Decode encoded image bytes to ``uint8`` HWC BGR; one-line ``ImageReadError`` naming ``path`` otherwise."""
     if not content:
         raise ImageReadError(f'{path}: empty file, expected an image', 'empty')
+    if content[:8] == b'\x89PNG\r\n\x1a\n' and b'IEND' not in content[-16:]:  # before libpng complains on stderr
+        raise ImageReadError(f'{path}: truncated PNG (no IEND chunk at the end of the file)', 'truncated')
     buf = np.frombuffer(content, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    img = _decode_quietly(buf)
     if img is None:
         raise ImageReadError(f'{path}: cannot decode, expected a PNG/JPEG image (not an image or corrupt)',
                              'undecodable')
-    if content[:8] == b'\x89PNG\r\n\x1a\n' and b'IEND' not in content[-16:]:
-        raise ImageReadError(f'{path}: truncated PNG (no IEND chunk at the end of the file)', 'truncated')
     if img.dtype == np.uint16:
         if not allow_16bit:
             raise ImageReadError(f'{path}: 16-bit image, expected 8 bits per channel', '16bit')

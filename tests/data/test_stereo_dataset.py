@@ -222,3 +222,20 @@ def test_bad_options_name_the_key(tiny_stereo_root):
                     r'datasets:gt_size_h: expected a positive multiple')
     _one_line_error(lambda: _train_set(root, io_backend={'type': 'hdf5'}),
                     r'datasets:io_backend:type: expected disk or lmdb')
+
+
+def test_broken_images_give_our_line_and_nothing_from_opencv(tmp_path, capfd):
+    """A truncated PNG is caught before libpng sees it, and OpenCV's own warning lines stay off stderr."""
+    import cv2
+    import numpy as np
+
+    from basicsr.utils.img_util import ImageReadError, imfrombytes
+
+    ok, png = cv2.imencode('.png', np.full((8, 8, 3), 7, np.uint8))
+    png = png.tobytes()
+    for content, reason in ((png[:len(png) // 2], 'truncated'),
+                            (b'\x89PNG\r\n\x1a\n' + b'garbage' * 9 + b'IEND\xaeB`\x82', 'undecodable')):
+        with pytest.raises(ImageReadError) as err:
+            imfrombytes(content, 'x.png')
+        assert err.value.reason == reason and str(err.value).startswith('x.png: ')
+    assert capfd.readouterr().err == ''
