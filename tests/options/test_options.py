@@ -162,4 +162,5 @@ def test_val_amp_dtype_is_checked(tmp_path):
     test_file = [p for p in RELEASE if os.sep + 'test' + os.sep in p][0]
     with pytest.raises(OptionError, match=r"val:amp_dtype must be bf16 or fp16 \(or null\), got 'fp32x'"):
         parse(test_file, is_train=False, force_yml=['val:amp_dtype=fp32x'], root_path=tmp_path)
-    assert parse(test_file, is_train=False, force_yml=['val:amp_dtype=bf16'], root_path=tmp_path)['val']['amp_dtype'] == 'bf16'
+    opt = parse(test_file, is_train=False, force_yml=['val:amp_dtype=bf16'], root_path=tmp_path)
+    assert opt['val']['amp_dtype'] == 'bf16'
