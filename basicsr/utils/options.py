@@ -45,6 +45,26 @@ def yaml_load(text_or_path):
     return yaml.load(text_or_path, Loader=_LOADER)
 
 
+def yaml_error_text(err, text=None):
+    """The parser's position and words as one line: ``' at line 27, column 10: mapping values are not allowed
+    here'``, plus the construct it was in when that started elsewhere. ``text``: the YAML text parsed, when it was
+    a string; one line of text is given its column only."""
+    def where(mark):
+        column = f'column {mark.column + 1}'
+        return column if text is not None and '\n' not in text.strip() else f'line {mark.line + 1}, {column}'
+
+    problem, mark = getattr(err, 'problem', None), getattr(err, 'problem_mark', None)
+    if not problem or mark is None:  # e.g. a ReaderError (a control character): its own words, on one line
+        return ': ' + ' '.join(line.strip() for line in str(err).splitlines() if line.strip())
+    line = f' at {where(mark)}: {problem}'
+    context, context_mark = getattr(err, 'context', None), getattr(err, 'context_mark', None)
+    if context and context_mark is not None and (context_mark.line, context_mark.column) != (mark.line, mark.column):
+        line += f' ({context} at {where(context_mark)})'
+    elif context:
+        line += f' ({context})'
+    return line
+
+
 def apply_force_yml(opt, overrides, source='--force_yml'):
     """Apply BasicSR-style overrides ``a:b:c=value``; the value is parsed as YAML, missing levels are created."""
     for item in overrides or []:
@@ -65,7 +85,7 @@ def apply_force_yml(opt, overrides, source='--force_yml'):
         try:
             node[keys[-1]] = yaml_load(value) if value.strip() else None
         except yaml.YAMLError as err:
-            raise OptionError(f"{source}: the value of {key_path} is not valid YAML: {str(err).splitlines()[0]} "
+            raise OptionError(f"{source}: the value of {key_path} is not valid YAML{yaml_error_text(err, value)} "
                               "(quote it, e.g. key='a: b')") from None
     return opt
 
@@ -128,8 +148,36 @@ def unknown_keys(opt):
     return found
 
 
-def validate(opt, src='options'):
-    """Check the options every run needs; raise ``OptionError`` naming the key path on the first problem."""
+def _entries(node, keys, done=()):
+    """``(key path, value)`` for every present key matching ``keys``, where ``*`` is every key of a mapping."""
+    if not keys:
+        yield ':'.join(done), node
+        return
+    if isinstance(node, dict):
+        for key in (list(node) if keys[0] == '*' else [keys[0]]):
+            if key in node:
+                yield from _entries(node[key], keys[1:], (*done, str(key)))
+
+
+def check_types(opt, registries, src='options'):
+    """Check the ``type:`` names against the registries that hold them, before anything is built.
+
+    ``registries`` maps key paths (``*`` standing for every entry of a mapping) to registries, e.g.
+    ``{'network_g:type': ARCH_REGISTRY, 'datasets:*:type': DATASET_REGISTRY, 'model_type': MODEL_REGISTRY}``;
+    the caller passes them, as this module knows nothing of what registers in them. Absent keys are not checked.
+    """
+    for pattern, registry in registries.items():
+        for key_path, name in _entries(opt, pattern.split(':')):
+            try:
+                registry.get(name, key_path=key_path)
+            except KeyError as err:  # the registry's one line: unknown name, close matches, registered names
+                raise OptionError(f'{src}: {err.args[0] if err.args else err}') from None
+
+
+def validate(opt, src='options', registries=None):
+    """Check the options every run needs; raise ``OptionError`` naming the key path on the first problem.
+
+    With ``registries`` (see ``check_types``), the ``type:`` names are checked too."""
     _check(isinstance(opt, dict), src, '<top level>', 'a mapping of options', opt)
     _require(opt, src, 'name', str, 'a non-empty experiment name')
     _check(opt['name'].strip() != '' and '/' not in opt['name'], src, 'name', 'a non-empty name without /',
@@ -141,10 +189,18 @@ def validate(opt, src='options'):
            src, 'num_gpu', 'a non-negative integer or auto', num_gpu)
     _require(opt, src, 'network_g', dict, 'a mapping with a type key')
     _require(opt, src, 'network_g:type', str, 'the name of a registered network')
+    if 'up_scale' in opt['network_g']:  # a network of another factor fails deep inside its first forward
+        up_scale = opt['network_g']['up_scale']
+        if up_scale != scale or isinstance(up_scale, bool):
+            raise OptionError(f'{src}: network_g:up_scale must equal scale ({scale}), got {up_scale!r}')
     datasets = _require(opt, src, 'datasets', dict, 'a mapping of phase -> dataset options')
     for phase, ds in datasets.items():
         _check(isinstance(ds, dict), src, f'datasets:{phase}', 'a mapping of dataset options', ds)
         _require(opt, src, f'datasets:{phase}:type', str, 'the name of a registered dataset')
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            if key in ds:
+                _check(isinstance(ds[key], str) and ds[key].strip() != '', src, f'datasets:{phase}:{key}',
+                       'a folder path', ds[key])
     if opt['is_train']:
         _require(opt, src, 'datasets:train', dict, 'the training dataset')
         _require(opt, src, 'train', dict, 'a mapping of training settings')
@@ -173,13 +229,16 @@ def validate(opt, src='options'):
         if value is not None:
             _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0, src,
                    key, 'a positive number', value)
+    if registries:
+        check_types(opt, registries, src)
     return opt
 
 
-def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None):
+def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None, registries=None):
     """Read ``opt_path``, apply ``force_yml`` overrides, validate, and fill ``path.*``.
 
     ``root_path`` (default: the current directory) holds ``experiments/``, ``results/`` and ``tb_logger/``.
+    ``registries``: check the ``type:`` names against them (see ``check_types``).
     """
     opt_path = Path(opt_path)
     if not opt_path.is_file():
@@ -187,7 +246,7 @@ def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None):
     try:
         opt = yaml_load(opt_path)
     except yaml.YAMLError as err:
-        raise OptionError(f"{opt_path}: not valid YAML: {str(err).splitlines()[0]}") from None
+        raise OptionError(f'{opt_path}: not valid YAML{yaml_error_text(err)}') from None
     except UnicodeDecodeError:
         raise OptionError(f'{opt_path}: not a text (UTF-8) YAML option file') from None
     if not isinstance(opt, dict):
@@ -203,7 +262,7 @@ def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None):
     opt['is_train'] = is_train
     opt['opt_path'] = str(opt_path)
     opt.setdefault('model_type', 'ImageRestorationModel')
-    validate(opt, src=str(opt_path))
+    validate(opt, src=str(opt_path), registries=registries)
 
     if debug and not opt['name'].startswith('debug'):
         opt['name'] = 'debug_' + opt['name']
@@ -259,12 +318,13 @@ def build_arg_parser(is_train):
     return parser
 
 
-def parse_options(is_train, argv=None):
-    """Parse the command line and the option file it names; return ``(opt, args)``."""
+def parse_options(is_train, argv=None, registries=None):
+    """Parse the command line and the option file it names; return ``(opt, args)``. ``registries``: see
+    ``check_types``."""
     args = build_arg_parser(is_train).parse_args(argv)
     if args.local_rank is not None:
         os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    opt = parse(args.opt, is_train=is_train, force_yml=args.force_yml, debug=args.debug)
+    opt = parse(args.opt, is_train=is_train, force_yml=args.force_yml, debug=args.debug, registries=registries)
     opt['launcher'] = args.launcher
     return opt, args
 

@@ -68,7 +68,7 @@ def test_force_yml_values_are_never_read_as_files(tmp_path):
     text.write_text('a: 1\n')
     opt = apply_force_yml({}, [f'path:pretrain_network_g={weights}', f'path:resume_state={text}'])
     assert opt['path'] == {'pretrain_network_g': str(weights), 'resume_state': str(text)}
-    with pytest.raises(OptionError, match=r"--force_yml: the value of train:x is not valid YAML: .*\(quote it"):
+    with pytest.raises(OptionError, match=r"--force_yml: the value of train:x is not valid YAML at .*\(quote it"):
         apply_force_yml({}, ['train:x=[1, 2'])
 
 
