@@ -12,11 +12,14 @@ import sys
 import torch
 
 from basicsr.data import build_dataloader, build_dataset
-from basicsr.evaluation import (evaluate, format_table, load_network, table_columns, with_left_variants,
-                                write_results)
+from basicsr.evaluation import evaluate
 from basicsr.models.archs import define_network
-from basicsr.utils.dist_util import LauncherError, get_dist_info, init_dist
-from basicsr.utils.misc import get_time_str
+from basicsr.reports import format_report, result_keys, table_columns, with_left_variants, write_results
+from basicsr.utils.checkpoint import load_network, weight_options
+from basicsr.utils.dist_util import get_dist_info, init_dist
+from basicsr.utils.errors import run_main
+from basicsr.utils.experiment import move_aside
+from basicsr.utils.misc import tune_cpu_allocator
 from basicsr.utils.options import OptionError, get_path, parse_options
 
 
@@ -30,30 +33,34 @@ def run_test(argv=None):
     rank, world = get_dist_info()
     device = torch.device('cuda', torch.cuda.current_device()) if use_cuda else torch.device('cpu')
 
+    weights, param_key, strict = weight_options(opt)
+    if not weights:
+        raise OptionError(f"{opt['opt_path']}: path:pretrain_network_g must name the checkpoint to test")
+    net = define_network(opt['network_g'], key_path='network_g')
+    load_network(net, weights, param_key, strict)
+    net.to(device)
+
+    phases = [p for p in opt['datasets'] if p.startswith('test')] or list(opt['datasets'])
+    for phase in phases:  # one network has one up-scaling factor: a set at another scale cannot be scored
+        if opt['datasets'][phase]['scale'] != opt['scale']:
+            raise OptionError(f"{opt['opt_path']}: datasets:{phase}:scale is {opt['datasets'][phase]['scale']} but "
+                              f"the network is x{opt['scale']} (scale); test each scale with its own option file")
+    loaders = [(opt['datasets'][phase], build_dataloader(
+        build_dataset(opt['datasets'][phase], key_path=f'datasets:{phase}'), opt['datasets'][phase],
+        num_gpu=opt.get('num_gpu', 1) if use_cuda else 0, dist=distributed)) for phase in phases]
+
     root = opt['path']['results_root']
     if rank == 0 and os.path.isdir(root) and os.listdir(root):  # never mix two runs' files, never delete one
-        archived = f'{root}_archived_{get_time_str()}'
-        os.rename(root, archived)
+        archived = move_aside(root)
         print(f'test.py: {root} held an earlier run: moved to {archived}', flush=True)
     if distributed:
         torch.distributed.barrier()  # no process writes before the old results are out of the way
 
-    weights = get_path(opt, 'path:pretrain_network_g')
-    if not weights:
-        raise OptionError(f"{opt['opt_path']}: path:pretrain_network_g must name the checkpoint to test")
-    net = define_network(opt['network_g'], key_path='network_g')
-    load_network(net, weights, get_path(opt, 'path:param_key_g', 'params'), get_path(opt, 'path:strict_load_g', True))
-    net.to(device)
-
     metrics_opt = with_left_variants(get_path(opt, 'val:metrics'))
-    phases = [p for p in opt['datasets'] if p.startswith('test')] or list(opt['datasets'])
+    keys = result_keys([(ds_opt['name'], ds_opt['scale'], None) for ds_opt, _ in loaders])
     entries = []
-    for phase in phases:
-        ds_opt = opt['datasets'][phase]
-        loader = build_dataloader(build_dataset(ds_opt, key_path=f'datasets:{phase}'), ds_opt,
-                                  num_gpu=opt.get('num_gpu', 1) if use_cuda else 0, dist=distributed)
-        save_dir = (os.path.join(opt['path']['visualization'], ds_opt['name'])
-                    if get_path(opt, 'val:save_img', False) else None)
+    for key, (ds_opt, loader) in zip(keys, loaders):
+        save_dir = os.path.join(opt['path']['visualization'], key) if get_path(opt, 'val:save_img', False) else None
         result = evaluate(net, loader, metrics_opt, device=device, save_dir=save_dir,
                           self_ensemble=bool(get_path(opt, 'val:self_ensemble', False)),
                           color_order=ds_opt.get('color_order', 'bgr'), amp_dtype=get_path(opt, 'val:amp_dtype'),
@@ -61,17 +68,7 @@ def run_test(argv=None):
         entries.append((ds_opt['name'], ds_opt['scale'], result))
 
     if rank == 0:
-        columns = table_columns(metrics_opt)
-        tables = []
-        for scale in dict.fromkeys(s for _, s, _ in entries):
-            rows = [(name, r.num_pairs, r.pairs_per_s, r) for name, s, r in entries if s == scale]
-            tables.append(format_table(f"{opt['name']}  x{scale}  ({world} process{'es' if world > 1 else ''}, "
-                                       f'{device.type})', rows, columns))
-        text = '\n\n'.join(tables)
-        pairs = sum(r.num_pairs for _, _, r in entries)
-        seconds = sum(r.seconds for _, _, r in entries)
-        text += (f'\n{pairs} stereo pairs ({2 * pairs} images) in {seconds:.1f} s: '
-                 f'{2 * pairs / max(seconds, 1e-9):.2f} images/s')
+        text = format_report(opt['name'], entries, table_columns(metrics_opt), world, device.type)
         print(text, flush=True)
         write_results(root, entries)
         with open(os.path.join(root, 'metrics.txt'), 'w', encoding='utf-8') as f:
@@ -84,24 +81,11 @@ def run_test(argv=None):
 
 
 def main():
-    """Run ``run_test``; a bad option, file or checkpoint ends with one line, no traceback
-    (set STEREO_SR_TRACEBACK=1 to see it)."""
-    from basicsr.utils.checkpoint import CheckpointError
-    from basicsr.utils.misc import tune_cpu_allocator
-
+    """Run ``run_test``; a bad option, file or checkpoint ends with one line and exit code 2, no traceback
+    (set STEREO_SR_TRACEBACK=1 to see it); anything else is a bug and shows its traceback."""
     tune_cpu_allocator()
-    from basicsr.utils.img_util import ImageReadError
-
-    try:
-        run_test()
-    except (OptionError, CheckpointError, ImageReadError, LauncherError, KeyError, TypeError, ValueError,
-            OSError) as err:
-        if os.environ.get('STEREO_SR_TRACEBACK'):
-            raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f'test.py: error: {message}', file=sys.stderr)
-        return 1
-    return 0
+    result = run_main('test.py', run_test, rank_fn=lambda: get_dist_info()[0])
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == '__main__':

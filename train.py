@@ -19,19 +19,18 @@ from basicsr.data import build_dataloader, build_dataset
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 from basicsr.models import build_model
-from basicsr.models.image_restoration_model import rng_preserved
-from basicsr.utils.checkpoint import CheckpointError, load_checkpoint
-from basicsr.utils.dist_util import LauncherError, get_dist_info, init_dist
-from basicsr.utils.img_util import ImageReadError
+from basicsr.models.archs import define_network
+from basicsr.utils.checkpoint import CheckpointError, load_checkpoint, remove_partial_saves
+from basicsr.utils.dist_util import get_dist_info, init_dist
+from basicsr.utils.errors import UserError, run_main
+from basicsr.utils.experiment import ExperimentLock, move_aside
 from basicsr.utils.logger import MessageLogger, get_root_logger, init_tb_logger
-from basicsr.utils.misc import get_time_str, load_newest_state, set_random_seed, tune_cpu_allocator
+from basicsr.utils.misc import (get_time_str, load_newest_state, rng_preserved, set_random_seed,
+                                tune_cpu_allocator)
 from basicsr.utils.options import OptionError, dict2str, get_path, parse_options
 
-USER_ERRORS = (OptionError, CheckpointError, ImageReadError, LauncherError, KeyError, TypeError, ValueError,
-               OSError)
 
-
-class TrainingStopped(RuntimeError):
+class TrainingStopped(UserError, RuntimeError):
     """Training cannot go on (e.g. the loss stayed NaN); the last good state is kept."""
 
 
@@ -69,12 +68,73 @@ def agree_seed(seed):
 def find_resume_state(opt):
     """``(path, state)`` from ``path:resume_state`` or the newest valid file in training_states, else (None, None)."""
     explicit = get_path(opt, 'path:resume_state')
-    if explicit:
+    if not explicit:
+        return load_newest_state(opt['path']['training_states'])
+    try:
+        state = load_checkpoint(explicit)
+    except CheckpointError as err:
+        raise CheckpointError(f'path:resume_state: {err}') from None
+    if not isinstance(state, dict) or not {'iter', 'params', 'optimizers'} <= set(state):
+        kind = 'a network file (net_g_<iter>.pth)' if isinstance(state, dict) and 'params' in state else \
+            'not a training state'
+        raise CheckpointError(f'path:resume_state: {explicit} is {kind}; expected a training state '
+                              f'(experiments/<name>/training_states/<iter>.state); to start from a network file '
+                              'use path:pretrain_network_g')
+    return explicit, state
+
+
+def holds_results(experiment_root):
+    """True when an experiment folder holds network files or training states (something a run could lose)."""
+    for sub in ('models', 'training_states'):
+        folder = os.path.join(experiment_root, sub)
+        if os.path.isdir(folder) and any(n.endswith(('.pth', '.state')) for n in os.listdir(folder)):
+            return True
+    return False
+
+
+def on_rank0(func, *args):
+    """Run ``func`` on rank 0 only; every rank returns its result or raises its ``UserError`` (so that all
+    processes stop together instead of waiting at the next collective call)."""
+    rank, world = get_dist_info()
+    result, error = None, None
+    if rank == 0:
         try:
-            return explicit, load_checkpoint(explicit)
-        except CheckpointError as err:
-            raise CheckpointError(f'path:resume_state: {err}') from None
-    return load_newest_state(opt['path']['training_states'])
+            result = func(*args)
+        except UserError as err:
+            error = err
+    if world > 1:
+        box = [(result, str(error) if error else None)]
+        dist.broadcast_object_list(box, src=0)
+        result, message = box[0]
+        if rank != 0 and message:
+            raise UserError(message)
+    if error is not None:
+        raise error
+    return result
+
+
+def claim_experiment(opt, resume_path):
+    """Rank 0, once the run is set up, before anything is written (the caller owns the experiment's lock): move an
+    earlier run aside when this run does not continue it, create the folders and remove leftovers of interrupted
+    saves. Returns the lines to log."""
+    paths = opt['path']
+    notes = []
+    root = paths['experiments_root']
+    resumes_here = resume_path is not None and os.path.abspath(resume_path).startswith(
+        os.path.abspath(paths['training_states']) + os.sep)
+    if not resumes_here and holds_results(root):
+        notes.append(f'{root} held models or states of an earlier run that this run does not resume from: '
+                     f'moved to {move_aside(root)}')
+        if os.path.isdir(paths['tb_logger']):
+            notes.append(f'its TensorBoard folder moved to {move_aside(paths["tb_logger"])}')
+    for key in ('experiments_root', 'models', 'training_states', 'visualization'):
+        os.makedirs(paths[key], exist_ok=True)
+    for key in ('models', 'training_states'):
+        removed = remove_partial_saves(paths[key])
+        if removed:
+            notes.append(f'removed {len(removed)} partial file(s) of an interrupted save in {paths[key]}: '
+                         f'{", ".join(removed[:3])}')
+    return notes
 
 
 def build_loaders(opt, seed, rank, world_size, num_gpu):
@@ -96,22 +156,19 @@ def build_loaders(opt, seed, rank, world_size, num_gpu):
     return loader, sampler, val_loaders
 
 
-def train(opt):
+def train(opt, lock):
     rank, world_size = get_dist_info()
     paths = opt['path']
-    if rank == 0:  # an existing experiment folder is reused (and resumed from), never renamed away
-        for key in ('experiments_root', 'models', 'training_states', 'visualization'):
-            os.makedirs(paths[key], exist_ok=True)
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-    log = get_root_logger(os.path.join(paths['log'], f"{opt['name']}_{get_time_str()}.log"), rank)
+    log = get_root_logger(None, rank)
+    on_rank0(lock.acquire)  # a second run of the same name stops here, before reading or writing anything
     resume_path, state = find_resume_state(opt)
     total_iter = int(opt['train']['total_iter'])
     if state is not None and state['iter'] >= total_iter:
+        with torch.device('meta'):  # no weights: only the option check (a typo must not pass unnoticed)
+            define_network(opt['network_g'], key_path='network_g')
         log.info('%s: already trained to iter %d (train:total_iter %d); nothing to do', resume_path, state['iter'],
                  total_iter)
         return
-    log.info('stereo_sr %s, torch %s, %d process(es)', basicsr.__version__, torch.__version__, world_size)
 
     seed = agree_seed(state['seed'] if state is not None else opt.get('manual_seed'))
     set_random_seed(seed + rank)
@@ -124,13 +181,21 @@ def train(opt):
     if state is not None:
         paths['resume_state'] = resume_path  # the model then skips pretrain_network_g
     model = build_model(opt)
-    # logged once the data and the model are built, so that a bad folder or checkpoint ends in its one error line
+    if state is not None:
+        model.resume(state, resume_path)  # refuses a state of another network or optimizer before any write
+
+    # everything is checked: only now is the experiment folder claimed and written to
+    for note in on_rank0(claim_experiment, opt, resume_path):
+        log.warning(note)
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+    log = get_root_logger(os.path.join(paths['log'], f"{opt['name']}_{get_time_str()}.log"), rank)
+    log.info('stereo_sr %s, torch %s, %d process(es)', basicsr.__version__, torch.__version__, world_size)
     log.info('options (%s):\n%s', opt['opt_path'], dict2str(opt))
     lq_shape = (6, *[int(s) for s in (opt['network_g'].get('train_size') or (1, 6, 30, 90))[2:]])
     model.log_complexity(lq_shape)
     start_iter, epoch, iter_in_epoch = 0, 0, 0
     if state is not None:
-        model.resume(state)
         start_iter, epoch, iter_in_epoch = state['iter'], state['epoch'], state['iter_in_epoch']
         log.info('resumed from %s: iter %d, epoch %d (%d/%d batches of the epoch done)', resume_path, start_iter,
                  epoch, iter_in_epoch, iters_per_epoch)
@@ -195,26 +260,27 @@ def train(opt):
     log.info('training finished at iter %d', current_iter)
 
 
-def main():
-    tune_cpu_allocator()
+def run(argv=None):
+    opt, _ = parse_options(is_train=True, argv=argv)
+    lock = ExperimentLock(opt['path']['experiments_root'])
     try:
-        opt, args = parse_options(is_train=True)
         if opt['launcher'] != 'none':
             use_cuda = torch.cuda.is_available() and opt.get('num_gpu', 1) != 0
             init_dist(opt['launcher'], backend=get_path(opt, 'dist_params:backend'), use_cuda=use_cuda,
                       port=get_path(opt, 'dist_params:port'))
-        train(opt)
-    except (TrainingStopped, *USER_ERRORS) as err:
-        if os.environ.get('STEREO_SR_TRACEBACK'):
-            raise
-        rank = get_dist_info()[0]
-        text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        line = text.splitlines()[0] if text else repr(err)
-        print(f"train.py: error{f' (rank {rank})' if rank else ''}: {line}", file=sys.stderr)
-        sys.exit(2)
+        train(opt, lock)
     finally:
+        lock.release()
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+    return 0
+
+
+def main():
+    """A bad option, file, checkpoint or launcher set-up ends with one line and exit code 2 (set
+    STEREO_SR_TRACEBACK=1 for the traceback); anything else is a bug and shows its traceback."""
+    tune_cpu_allocator()
+    sys.exit(run_main('train.py', run, rank_fn=lambda: get_dist_info()[0]))
 
 
 if __name__ == '__main__':

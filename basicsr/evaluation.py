@@ -7,13 +7,7 @@ training and scripts/inference_stereo.py.
 - ``forward_stereo`` is one inference call: ``torch.inference_mode``, optional autocast, optional self-ensemble.
 - ``infer_in_strips`` super-resolves a pair of any size in full-width horizontal strips with overlap (epipolar
   rows stay whole for the cross-view attention), so memory is bounded by the strip, not by the image.
-- ``load_network`` loads a checkpoint's weights into a network, refusing anything but tensors.
 """
-import csv
-import itertools
-import json
-import math
-import os
 import time
 
 import numpy as np
@@ -22,8 +16,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Subset
 
 from basicsr.metrics import calculate_metric, check_metric_opt
-from basicsr.utils.checkpoint import CheckpointError, load_state_dict
-from basicsr.utils.dist_util import get_dist_info
+from basicsr.utils.amp import amp_dtype as to_amp_dtype
+from basicsr.utils.dist_util import get_dist_info, unwrap
 from basicsr.utils.img_util import imwrite, tensor2img
 
 
@@ -43,13 +37,6 @@ class EvalResult(dict):
     @property
     def pairs_per_s(self):
         return self.num_pairs / self.seconds if self.seconds > 0 else float('nan')
-
-
-def unwrap(net):
-    """The bare module inside DistributedDataParallel / DataParallel (their forward may synchronise)."""
-    while isinstance(net, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
-        net = net.module
-    return net
 
 
 def _swap_hflip(x):
@@ -73,9 +60,7 @@ SELF_ENSEMBLE = (
 def forward_stereo(net, lq, self_ensemble=False, amp_dtype=None):
     """``net(lq)`` for a (N, 6, h, w) batch in inference mode; float32 output, averaged over the 4 stereo
     transforms when ``self_ensemble``; under ``torch.autocast(dtype=amp_dtype)`` when ``amp_dtype`` is given."""
-    if isinstance(amp_dtype, str):
-        amp_dtype = {'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16, 'fp16': torch.float16,
-                     'float16': torch.float16}[amp_dtype]
+    amp_dtype = to_amp_dtype(amp_dtype)
     transforms = SELF_ENSEMBLE if self_ensemble else SELF_ENSEMBLE[:1]
     with torch.inference_mode(), torch.autocast(lq.device.type, dtype=amp_dtype or torch.float32,
                                                 enabled=amp_dtype is not None):
@@ -110,32 +95,6 @@ def infer_in_strips(net, lq, scale, strip_rows=64, overlap=24, self_ensemble=Fal
         if progress is not None:
             progress(bottom - top)
     return out
-
-
-def load_network(net, path, param_key='params', strict=True):
-    """Load the weights of checkpoint ``path`` (release format ``{'params': state_dict}``) into ``net``.
-
-    Loading never runs code (only tensors and plain containers are accepted); every mismatch is one
-    ``CheckpointError`` line naming the file.
-    """
-    state = load_state_dict(path, param_key=param_key)
-    own = unwrap(net).state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f'{k} {tuple(state[k].shape)} (network: {tuple(own[k].shape)})' for k in own
-             if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if wrong:
-        raise CheckpointError(f'{path}: {len(wrong)} tensors do not fit the network, e.g. {wrong[0]}')
-    if strict and (missing or unexpected):
-        what = []
-        if missing:
-            what.append(f'{len(missing)} missing (e.g. {missing[0]})')
-        if unexpected:
-            what.append(f'{len(unexpected)} unexpected (e.g. {unexpected[0]})')
-        raise CheckpointError(f"{path}: does not fit the network: {', '.join(what)} parameters "
-                              f'(set path:strict_load_g false to load the common ones)')
-    unwrap(net).load_state_dict(state, strict=False)
-    return net
 
 
 def _shard_loader(dataloader, rank, world):
@@ -258,97 +217,3 @@ def evaluate(net, dataloader, metrics_opt, *, device, self_ensemble=False, save_
     result.seconds = seconds
     result.forward_seconds = forward_seconds
     return result
-
-
-
-# ---------------------------------------------------------------- test reports (test.py)
-
-DEFAULT_METRICS = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False},
-                   'ssim': {'type': 'calculate_skimage_ssim'}}
-
-
-def with_left_variants(metrics_opt):
-    """``metrics_opt`` plus, for every metric ``m`` of type ``T`` with a registered ``T_left``, a metric
-    ``m_left`` (same options) unless one of that type is listed already: the "Left" column of the tables."""
-    from basicsr.utils.registry import METRIC_REGISTRY
-
-    metrics = {name: dict(opt) for name, opt in (metrics_opt or DEFAULT_METRICS).items()}
-    listed = {opt.get('type') for opt in metrics.values() if isinstance(opt, dict)}
-    for name, opt in list(metrics.items()):
-        left_type = f"{opt.get('type')}_left"
-        if not str(opt.get('type')).endswith('_left') and left_type in METRIC_REGISTRY and left_type not in listed:
-            metrics[f'{name}_left'] = {**opt, 'type': left_type}
-            listed.add(left_type)
-    return metrics
-
-
-def _label(name, metric_type):
-    for key, label in (('psnr', 'PSNR'), ('ssim', 'SSIM'), ('stereo_consistency', 'LR-consist')):
-        if key in str(metric_type):
-            return label
-    return name
-
-
-def table_columns(metrics_opt):
-    """[(group, label, metric name)]: "Left" columns first, then "(Left+Right)/2", then any other metric."""
-    by_type = {opt['type']: name for name, opt in metrics_opt.items()}
-    left, stereo, other = [], [], []
-    for name, opt in metrics_opt.items():
-        metric_type = opt['type']
-        if metric_type.endswith('_left'):
-            left.append(('Left', _label(name, metric_type), name))
-        elif f'{metric_type}_left' in by_type:
-            stereo.append(('(Left+Right)/2', _label(name, metric_type), name))
-        else:
-            other.append(('', _label(name, metric_type), name))
-    return left + stereo + other
-
-
-def format_table(title, rows, columns):
-    """A plain-text table like the papers': ``rows`` are ``(dataset, num_pairs, pairs_per_s, {metric: value})``;
-    the last line averages every metric over the datasets (the mean of the dataset means)."""
-    width = max([len('Average')] + [len(r[0]) for r in rows]) + 2
-    header1 = ' ' * width
-    for group, members in itertools.groupby(columns, key=lambda c: c[0]):
-        span = 11 * len(list(members)) - 1
-        header1 += f'{group:^{span}} '
-    header2 = f"{'Dataset':<{width}}" + ' '.join(f'{c[1]:>10}' for c in columns) + f" {'pairs':>7}{'pairs/s':>10}"
-
-    def fmt(value):
-        if value is None or math.isnan(value):
-            return f"{'-':>10}"
-        return f'{value:>10.4f}' if math.isfinite(value) else f'{value:>10}'
-
-    out = [title, header1.rstrip(), header2, '-' * len(header2)]
-    for name, num, speed, values in rows:
-        out.append(f'{name:<{width}}' + ' '.join(fmt(values.get(c[2])) for c in columns) + f' {num:>7}{speed:>10.2f}')
-    if rows:
-        avg = {c[2]: float(np.mean([r[3][c[2]] for r in rows])) for c in columns if all(c[2] in r[3] for r in rows)}
-        out.append('-' * len(header2))
-        out.append(f"{'Average':<{width}}" + ' '.join(fmt(avg.get(c[2])) for c in columns)
-                   + f' {sum(r[1] for r in rows):>7}')
-    return '\n'.join(out)
-
-
-def write_results(results_root, entries):
-    """Write ``metrics.json`` (dataset -> metric -> value), ``metrics_per_pair.json`` (dataset -> pair -> metric
-    -> value) and ``metrics.csv`` (one row per dataset plus one average row per scale, with timings) into
-    ``results_root``. ``entries``: ``[(dataset name, scale, EvalResult)]``."""
-    os.makedirs(results_root, exist_ok=True)
-    summary = {name: dict(result) for name, _, result in entries}
-    per_pair = {name: result.per_pair for name, _, result in entries}
-    for filename, content in (('metrics.json', summary), ('metrics_per_pair.json', per_pair)):
-        with open(os.path.join(results_root, filename), 'w', encoding='utf-8') as f:
-            json.dump(content, f, indent=2)
-    metric_names = list(dict.fromkeys(m for _, _, result in entries for m in result))
-    with open(os.path.join(results_root, 'metrics.csv'), 'w', newline='', encoding='utf-8') as f:
-        writer = csv.writer(f)
-        writer.writerow(['dataset', 'scale', 'pairs', *metric_names, 'seconds', 'pairs_per_s'])
-        for scale in dict.fromkeys(scale for _, scale, _ in entries):
-            group = [(name, result) for name, s, result in entries if s == scale]
-            for name, result in group:
-                writer.writerow([name, scale, result.num_pairs, *(result.get(m, '') for m in metric_names),
-                                 f'{result.seconds:.3f}', f'{result.pairs_per_s:.4f}'])
-            averages = [np.mean([r[m] for _, r in group]) if all(m in r for _, r in group) else ''
-                        for m in metric_names]
-            writer.writerow(['Average', scale, sum(r.num_pairs for _, r in group), *averages, '', ''])

@@ -78,7 +78,7 @@ def _reset_peak_rss():
 
 def count_macs(net, size):
     """Multiply-accumulates of one forward on a (1, 6, h, w) pair (``basicsr.utils.complexity``)."""
-    from basicsr.utils.complexity import count_macs as count
+    from basicsr.models.archs.complexity import count_macs as count
     return float(count(net, (6, *size)))
 
 

@@ -16,7 +16,7 @@ if ROOT not in sys.path:
 
 from basicsr.data import build_dataloader, build_dataset  # noqa: E402
 from basicsr.data.data_sampler import EnlargedSampler  # noqa: E402
-from basicsr.utils.lmdb_util import make_lmdb_from_folder  # noqa: E402
+from basicsr.data.lmdb_util import make_lmdb_from_folder  # noqa: E402
 
 
 def throughput(opt, num_workers, num_batches):

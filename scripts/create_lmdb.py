@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from basicsr.utils.lmdb_util import make_lmdb_from_folder  # noqa: E402
+from basicsr.data.lmdb_util import make_lmdb_from_folder  # noqa: E402
 
 
 def plan(src, out_dir=None):

@@ -10,6 +10,7 @@ whole, so the cross-view attention still sees each complete epipolar line); see 
 """
 import argparse
 import glob
+import math
 import os
 import sys
 
@@ -18,13 +19,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from basicsr.evaluation import infer_in_strips, load_network  # noqa: E402
+from basicsr.evaluation import infer_in_strips  # noqa: E402
+from basicsr.utils.checkpoint import load_network, weight_options  # noqa: E402
+from basicsr.utils.errors import UserError, run_main  # noqa: E402
 from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite  # noqa: E402
+
+DEFAULT_MEMORY_GB = 5.0  # --max_memory_gb
+MIN_AUTO_ROWS = 8  # the smallest strip --max_memory_gb may choose
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pnm', '.jp2')
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """A bad input pair or option; the message is one line naming the file or flag."""
 
 
@@ -78,11 +84,12 @@ def build_model(args):
 
         opt = parse(args.opt, is_train=False)
         net = define_network(opt['network_g'], key_path='network_g')
-        weights = args.weights or get_path(opt, 'path:pretrain_network_g')
+        weights, param_key, strict = weight_options(opt)
+        weights = args.weights or weights
         if not weights:
             raise InputError(f'{args.opt}: path:pretrain_network_g is empty; give --weights')
-        load_network(net, weights, get_path(opt, 'path:param_key_g', 'params'),
-                     get_path(opt, 'path:strict_load_g', True))
+        load_network(net, weights, param_key, strict, key_path='--weights' if args.weights else
+                     'path:pretrain_network_g')
         datasets = list(opt['datasets'].values())
         color_order = args.color_order or (datasets[0].get('color_order', 'bgr') if datasets else 'bgr')
         return net, opt['scale'], color_order
@@ -91,23 +98,54 @@ def build_model(args):
     from basicsr.models.archs.nafssr_arch import nafssr_variant
 
     net = nafssr_variant(args.arch, args.scale)
-    load_network(net, args.weights, args.param_key)
+    load_network(net, args.weights, args.param_key, key_path='--weights')
     return net, args.scale, args.color_order or 'bgr'
 
 
+def check_output(output, names):
+    """Refuse, before any work, an ``--output`` that cannot be the folder of ``<name>_L.png``/``<name>_R.png``."""
+    found = output
+    while not os.path.exists(found) and os.path.dirname(os.path.abspath(found)) != os.path.abspath(found):
+        found = os.path.dirname(os.path.abspath(found))
+    if not os.path.isdir(found):
+        what = 'an existing file' if found == output else f'{found} is an existing file'
+        raise InputError(f'--output {output}: {what}; expected a folder (created when missing)')
+    for name in names:
+        for suffix, view in (('L', 'left'), ('R', 'right')):
+            path = os.path.join(output, f'{name}_{suffix}.png')
+            if os.path.isdir(path):
+                raise InputError(f'--output {output}: {path} is a folder; expected to write the {view} view of '
+                                 f'{name} there')
+
+
 def auto_strip_rows(net, width, scale, overlap, max_memory_gb):
-    """LR rows per strip so that one strip stays within ``max_memory_gb``.
+    """LR rows per strip so that one strip and its ``2 * overlap`` context rows stay within ``max_memory_gb``
+    (below 1 when not even the smallest strip fits: the caller decides what to do).
 
     Evaluation computes SCAM's attention with a fused kernel that never holds the width x width scores, so the
     cost of one LR row is linear in the width: about 8 feature maps of the network's width alive at once, plus
     the strip's up-sampled output and bilinear skip (measured for NAFSSR-T x4 at width 3000: 4.3 MB per extra
     row, below the 9.2 MB this estimate allows).
     """
+    return int(max_memory_gb * 2 ** 30 / _bytes_per_row(net, width, scale)) - 2 * overlap
+
+
+def _bytes_per_row(net, width, scale):
     first = next((m for m in net.modules() if isinstance(m, torch.nn.Conv2d)), None)
     features = first.out_channels if first is not None else 64
-    bytes_per_row = 4 * width * (8 * features + 4 * 6 * scale * scale)
-    rows = int(max_memory_gb * 2 ** 30 / bytes_per_row) - 2 * overlap
-    return max(8, rows)
+    return 4 * width * (8 * features + 4 * 6 * scale * scale)
+
+
+def strip_rows_for(net, width, scale, overlap, max_memory_gb):
+    """``auto_strip_rows``, or ``MIN_AUTO_ROWS`` with a note when not even that strip fits the budget."""
+    rows = auto_strip_rows(net, width, scale, overlap, max_memory_gb)
+    if rows >= MIN_AUTO_ROWS:
+        return rows
+    need = _bytes_per_row(net, width, scale) * (MIN_AUTO_ROWS + 2 * overlap) / 2 ** 30
+    print(f'note: --max_memory_gb {max_memory_gb:g} is below the estimate for the smallest strip ({MIN_AUTO_ROWS} '
+          f'LR rows + 2 x {overlap} overlap rows at width {width}: {need:.3g} GB); strips of {MIN_AUTO_ROWS} rows '
+          'are used', file=sys.stderr)
+    return MIN_AUTO_ROWS
 
 
 def parse_args(argv=None):
@@ -131,13 +169,28 @@ def parse_args(argv=None):
     run.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     run.add_argument('--strip_rows', type=int, default=None, help='LR rows per strip (default: from --max_memory_gb)')
     run.add_argument('--overlap', type=int, default=16, help='LR context rows above and below each strip')
-    run.add_argument('--max_memory_gb', type=float, default=5.0, help='memory for one strip (default 5)')
+    run.add_argument('--max_memory_gb', type=float, default=None,
+                     help=f'memory for one strip, sets the strip height (default {DEFAULT_MEMORY_GB:g})')
     run.add_argument('--self_ensemble', action='store_true', help='average 4 flips/view swaps (4x slower)')
     run.add_argument('--amp', choices=['bf16', 'fp16'], default=None, help='autocast dtype (default fp32)')
     args = p.parse_args(argv)
     if bool(args.left) != bool(args.right) or bool(args.left) == bool(args.input_dir):
         p.error('give either --left and --right, or --input_dir')
+    check_numbers(args)
     return args
+
+
+def check_numbers(args):
+    """One line for a strip height, overlap or memory budget that cannot be used (0 is not "automatic")."""
+    if args.strip_rows is not None and args.strip_rows < 1:
+        raise InputError(f'--strip_rows must be >= 1 (LR rows per strip), got {args.strip_rows}')
+    if args.overlap < 0:
+        raise InputError(f'--overlap must be >= 0 (LR context rows above and below each strip), got {args.overlap}')
+    if args.max_memory_gb is not None and not (0 < args.max_memory_gb < math.inf):
+        raise InputError(f'--max_memory_gb must be a positive number of GB, got {args.max_memory_gb}')
+    if args.strip_rows is not None and args.max_memory_gb is not None:
+        raise InputError('give --strip_rows or --max_memory_gb, not both (--max_memory_gb chooses the --strip_rows '
+                         'that fits)')
 
 
 def run(argv=None):
@@ -148,6 +201,7 @@ def run(argv=None):
         pairs = [(name, args.left, args.right)]
     else:
         pairs = find_pairs(args.input_dir)
+    check_output(args.output, [name for name, _, _ in pairs])
     first = read_pair(*pairs[0][1:])  # fail on a bad first input before building the model
     net, scale, color_order = build_model(args)
     device = torch.device(args.device)
@@ -161,7 +215,7 @@ def run(argv=None):
             left, right = left[..., ::-1], right[..., ::-1]
         lq = img2tensor(np.concatenate([left, right], axis=2))[None].to(device)
         h, w = left.shape[:2]
-        rows = args.strip_rows or auto_strip_rows(net, w, scale, args.overlap, args.max_memory_gb)
+        rows = args.strip_rows or strip_rows_for(net, w, scale, args.overlap, args.max_memory_gb or DEFAULT_MEMORY_GB)
         with tqdm(total=h, desc=name, unit='row', dynamic_ncols=True, disable=None) as bar:
             sr = infer_in_strips(net, lq, scale, strip_rows=rows, overlap=args.overlap,
                                  self_ensemble=args.self_ensemble, amp_dtype=args.amp, progress=bar.update)
@@ -178,20 +232,12 @@ def run(argv=None):
 
 
 def main():
-    from basicsr.utils.checkpoint import CheckpointError
+    """One line and exit code 2 for a bad input, option or checkpoint; a traceback for anything else."""
     from basicsr.utils.misc import tune_cpu_allocator
-    from basicsr.utils.options import OptionError
 
     tune_cpu_allocator()
-    try:
-        run()
-    except (InputError, ImageReadError, CheckpointError, OptionError, KeyError, TypeError, ValueError) as err:
-        if os.environ.get('STEREO_SR_TRACEBACK'):
-            raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print(f'inference_stereo.py: error: {message}', file=sys.stderr)
-        return 1
-    return 0
+    result = run_main('inference_stereo.py', run)
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == '__main__':

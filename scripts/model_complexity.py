@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from basicsr.models.archs import define_network  # noqa: E402
-from basicsr.utils import complexity  # noqa: E402
+from basicsr.models.archs import complexity  # noqa: E402
 from basicsr.utils.options import OptionError, get_path, yaml_load  # noqa: E402
 
 DEFAULT_PATCH = (30, 90)  # LR training patch of the stereo SR protocol

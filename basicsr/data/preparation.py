@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from basicsr.data import layout
+from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import imread, imwrite
 from basicsr.utils.matlab_functions import imresize
 
@@ -34,7 +35,7 @@ FIRST = 2  # 0-based first row/column of iPASSR's loops
 LAST_MARGIN = 4  # the last patch ends at least this many LR pixels before the bottom/right edge
 
 
-class PreparationError(ValueError):
+class PreparationError(UserError, ValueError):
     """Bad raw input (missing view, size mismatch, an output folder built from other inputs); one line."""
 
 

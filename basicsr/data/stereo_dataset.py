@@ -23,11 +23,12 @@ import torch
 from torch.utils.data import Dataset
 
 from basicsr.data import layout
+from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import ImageReadError, imfrombytes, imread
 from basicsr.utils.registry import DATASET_REGISTRY
 
 
-class StereoDataError(ValueError):
+class StereoDataError(UserError, ValueError):
     """Bad data on disk or a bad dataset option; the message is one line naming the file or key path.
 
     Raised in a data-loader worker, it reaches the main process rebuilt by PyTorch from the text "Caught

@@ -7,7 +7,7 @@ import inspect  # noqa: E402
 from basicsr.metrics.psnr_ssim import (calculate_psnr, calculate_psnr_left, calculate_skimage_ssim,  # noqa: E402,F401
                                        calculate_skimage_ssim_left, calculate_ssim, calculate_ssim_left)
 from basicsr.metrics.stereo_consistency import calculate_stereo_consistency  # noqa: E402,F401
-from basicsr.utils.registry import METRIC_REGISTRY, check_kwargs  # noqa: E402
+from basicsr.utils.registry import METRIC_REGISTRY, BuildError, UnknownTypeError, check_kwargs  # noqa: E402
 
 
 OPTION_KEYS = ('type', 'better')  # keys of a val:metrics entry that are not keyword arguments of the metric
@@ -19,12 +19,12 @@ def check_metric_opt(metric_opt, key_path='val:metrics'):
     One-line errors name ``key_path``: no ``type``, an unknown metric (with close names), an unknown keyword.
     """
     if not isinstance(metric_opt, dict) or 'type' not in metric_opt:
-        raise KeyError(f'{key_path}: expected a mapping with a "type" key, got {metric_opt!r}')
+        raise UnknownTypeError(f'{key_path}: expected a mapping with a "type" key, got {metric_opt!r}')
     fn = METRIC_REGISTRY.get(metric_opt['type'], key_path=f'{key_path}:type')
     first, second = list(inspect.signature(fn).parameters)[:2]
     better = metric_opt.get('better', 'higher')
     if better not in ('higher', 'lower'):
-        raise ValueError(f'{key_path}:better: expected higher or lower, got {better!r}')
+        raise BuildError(f'{key_path}:better: expected higher or lower, got {better!r}')
     kwargs = {k: v for k, v in metric_opt.items() if k not in OPTION_KEYS}
     check_kwargs(fn, {first: None, second: None, **kwargs}, key_path)
     return fn

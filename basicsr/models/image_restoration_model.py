@@ -1,7 +1,8 @@
-"""The training model: network, losses, optimizer, schedule, EMA, mixed precision, checkpoints and validation.
+"""The image restoration model (NAFSSR and friends): one network ``net_g`` maps the LR pair to the SR pair.
 
-``train.py`` drives the loop; this class does one iteration at a time and knows how to save and restore
-everything that an exact resume needs (see ``training_state``/``resume``).
+On top of ``BaseModel`` (device, wrapping, optimizers, schedules, checkpoints, resume) it adds what is particular
+to restoration: the losses, one optimisation step (mixup, autocast, NaN guard, gradient clipping, EMA), and
+validation with best-checkpoint tracking and TensorBoard images. ``train.py`` drives the loop.
 """
 import copy
 import logging
@@ -9,80 +10,39 @@ import math
 import os
 import warnings
 from collections import OrderedDict
-from contextlib import contextmanager
 
 import torch
 from torch import distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from basicsr.evaluation import evaluate
 from basicsr.metrics import metric_better
-from basicsr.models.archs import define_network
-from basicsr.utils.checkpoint import CheckpointError, load_state_dict, save_atomic
-from basicsr.utils.complexity import count_macs
-from basicsr.utils.dist_util import get_dist_info
-from basicsr.utils.lr_scheduler import build_scheduler, warmup_lrs
-from basicsr.utils.misc import get_rng_state, scan_states, set_rng_state
+from basicsr.models.base_model import BaseModel, release_state
+from basicsr.utils.amp import AMP_DTYPES
+from basicsr.utils.checkpoint import CheckpointError
+from basicsr.models.archs.complexity import count_macs
+from basicsr.utils.misc import rng_preserved
 from basicsr.utils.options import OptionError, get_path
-from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY, check_kwargs
+from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
 
 logger = logging.getLogger('basicsr')
 
-OPTIMIZERS = {'Adam': torch.optim.Adam, 'AdamW': torch.optim.AdamW, 'SGD': torch.optim.SGD}
 RELEASE_GRAD_CLIP_NORM = 0.01  # the NAFSSR release clips every step at this norm although its YAML never says so
-COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')  # torch.compile's modes
-_AMP_DTYPES = {'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16, 'fp16': torch.float16, 'float16': torch.float16}
 _VAL_KEYS = ('better',)  # our keys inside val:metrics:<name>, removed before the metric is called
 
 
-@contextmanager
-def rng_preserved():
-    """Run a block without disturbing any random generator (validation, data-loader set-up, FLOP counting), so that
-    resuming from a state reproduces the random streams of an uninterrupted run."""
-    state = get_rng_state()
-    try:
-        yield
-    finally:
-        set_rng_state(state)
-
-
-def select_device(opt):
-    """``cuda:<local rank>`` when GPUs are asked for and present, else the CPU (with a warning if GPUs were asked)."""
-    num_gpu = opt.get('num_gpu', 1)
-    if num_gpu != 0 and torch.cuda.is_available():
-        return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count())
-    if num_gpu not in (0, 'auto'):
-        warnings.warn(f'num_gpu is {num_gpu} but CUDA is not available: running on the CPU')
-    return torch.device('cpu')
-
-
 @MODEL_REGISTRY.register()
-class ImageRestorationModel:
-    """Single-network restoration model (NAFSSR and friends): ``net_g`` maps the LR input to the SR output."""
+class ImageRestorationModel(BaseModel):
+    """Single-network restoration model: ``net_g`` maps the LR input to the SR output."""
 
     def __init__(self, opt):
-        self.opt = opt
-        self.is_train = bool(opt.get('is_train', False))
-        self.device = select_device(opt)
-        self.rank, self.world_size = get_dist_info()
-        self.scale = int(opt['scale'])
-        self.net_g = define_network(copy.deepcopy(opt['network_g']), key_path='network_g').to(self.device)
-        train_opt = opt.get('train') or {}
-        if self.is_train and self.device.type == 'cuda':
-            # fixed patch size: let cuDNN pick the fastest convolution algorithms once (as BasicSR's train.py)
-            torch.backends.cudnn.benchmark = bool(train_opt.get('cudnn_benchmark', True))
-        self.channels_last = bool(train_opt.get('channels_last', False))
-        if self.channels_last:
-            self.net_g = self.net_g.to(memory_format=torch.channels_last)
-
-        pretrain = get_path(opt, 'path:pretrain_network_g')
-        if pretrain and not get_path(opt, 'path:resume_state'):
-            self.load_network(pretrain, strict=get_path(opt, 'path:strict_load_g', True),
-                              param_key=get_path(opt, 'path:param_key', 'params'))
+        super().__init__(opt)
+        self.net_g = self.build_network(opt['network_g'], 'g')
         self.net_ema = None
         self.best = {}
         self.log_dict = OrderedDict()
         if self.is_train:
-            self._init_training(train_opt)
+            self._init_training(opt.get('train') or {})
 
     # ------------------------------------------------------------------ set-up
     def _init_training(self, train_opt):
@@ -99,19 +59,9 @@ class ImageRestorationModel:
             raise OptionError('train: expected a loss: set train:pixel_opt (e.g. type: MSELoss) and/or '
                               'train:perceptual_opt')
 
-        optim_opt = dict(train_opt['optim_g'])
-        name = optim_opt.pop('type')
-        if name not in OPTIMIZERS:
-            raise OptionError(f'train:optim_g:type: expected one of {", ".join(OPTIMIZERS)}, got {name!r}')
-        check_kwargs(OPTIMIZERS[name], dict(optim_opt, params=None), 'train:optim_g')
-        params = [p for p in self.net_g.parameters() if p.requires_grad]
-        if 'fused' not in optim_opt:  # multi-tensor updates: same arithmetic, far fewer kernel calls
-            optim_opt.setdefault('foreach', True)
-        self.optimizer = OPTIMIZERS[name](params, **optim_opt)
-
-        sched_opt = train_opt.get('scheduler')
-        self.scheduler = build_scheduler(self.optimizer, sched_opt) if sched_opt else None
-        self.warmup_iter = int(train_opt.get('warmup_iter', -1) or -1)
+        self.optimizer = self.build_optimizer([p for p in self.net_g.parameters() if p.requires_grad],
+                                              train_opt['optim_g'], 'train:optim_g')
+        self.setup_schedulers(train_opt.get('scheduler'))
 
         # Gradient clipping: the release clips at 0.01 unless use_grad_clip is false; grad_clip_norm overrides.
         clip = train_opt.get('grad_clip_norm', RELEASE_GRAD_CLIP_NORM)
@@ -121,10 +71,9 @@ class ImageRestorationModel:
 
         self.use_amp = bool(train_opt.get('use_amp', False))
         amp_name = str(train_opt.get('amp_dtype', 'bf16'))
-        if amp_name not in _AMP_DTYPES:
+        if amp_name not in AMP_DTYPES:
             raise OptionError(f'train:amp_dtype: expected bf16 or fp16, got {amp_name!r}')
-        self.amp_dtype = _AMP_DTYPES[amp_name]
-        self.scaler = None
+        self.amp_dtype = AMP_DTYPES[amp_name]
         if self.use_amp and self.amp_dtype == torch.float16:
             if self.device.type == 'cuda':
                 self.scaler = torch.amp.GradScaler('cuda')
@@ -144,44 +93,10 @@ class ImageRestorationModel:
                                          use_buffers=True)
             self.net_ema.eval()
 
-        self.net_train = self.net_g
-        if dist.is_available() and dist.is_initialized():
-            find_unused = train_opt.get('find_unused_parameters')
-            if find_unused is None:
-                find_unused = float(self.opt['network_g'].get('drop_path_rate', 0) or 0) > 0
-            device_ids = [self.device.index] if self.device.type == 'cuda' else None
-            self.net_train = torch.nn.parallel.DistributedDataParallel(
-                self.net_g, device_ids=device_ids, find_unused_parameters=bool(find_unused))
-        self._compiled = False
-        if train_opt.get('compile', False):
-            mode = train_opt.get('compile_mode') or 'default'
-            if mode not in COMPILE_MODES:
-                raise OptionError(f"train:compile_mode: expected one of {', '.join(COMPILE_MODES)}, got {mode!r}")
-            try:
-                self.net_train = torch.compile(self.net_train, mode=mode)
-                self._compiled = True
-            except Exception as err:  # noqa: BLE001  (any failure means: run eagerly)
-                warnings.warn(f'train:compile: torch.compile failed ({err}); training without compilation')
-
-    def load_network(self, path, strict=True, param_key='params'):
-        """Load weights into ``net_g``; one-line errors naming ``path:pretrain_network_g`` and the file."""
-        try:
-            state = load_state_dict(path, param_key=param_key or 'params')
-        except CheckpointError as err:
-            raise CheckpointError(f'path:pretrain_network_g: {err}') from None
-        own = self.net_g.state_dict()
-        for key, value in state.items():
-            if key in own and own[key].shape != value.shape:
-                raise CheckpointError(f'path:pretrain_network_g: {path}: {key} has shape {tuple(value.shape)}, the '
-                                      f'network (network_g) expects {tuple(own[key].shape)}')
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise CheckpointError(f'path:pretrain_network_g: {path} does not fit network_g (missing: '
-                                  f'{", ".join(missing[:3]) or "-"}; unexpected: {", ".join(unexpected[:3]) or "-"}); '
-                                  'set path:strict_load_g: false to load the matching part')
-        self.net_g.load_state_dict(state, strict=False)
-        logger.info('loaded network weights from %s (%s)', path, param_key or 'params')
+        find_unused = train_opt.get('find_unused_parameters')
+        if find_unused is None:  # drop-path skips whole blocks, whose parameters then get no gradient
+            find_unused = float(self.opt['network_g'].get('drop_path_rate', 0) or 0) > 0
+        self.net_train = self.wrap_for_training(self.net_g, 'net_train', find_unused)
 
     # ------------------------------------------------------------------ one iteration
     def feed_data(self, data):
@@ -190,40 +105,11 @@ class ImageRestorationModel:
         self.gt = data['gt'].to(self.device, non_blocking=True).contiguous(memory_format=fmt) \
             if 'gt' in data else None
 
-    def update_learning_rate(self, current_iter):
-        """Step the schedule once per iteration from the second on (the release's convention), then warm up."""
-        if self.scheduler is not None and current_iter > 1:
-            for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_last_lr()):
-                group['lr'] = lr  # undo a warm-up override so chainable torch schedules continue correctly
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore', UserWarning)  # "lr_scheduler.step() before optimizer.step()"
-                self.scheduler.step()
-        lrs = warmup_lrs([g['initial_lr'] if 'initial_lr' in g else g['lr'] for g in self.optimizer.param_groups],
-                         current_iter, self.warmup_iter)
-        if lrs is not None:
-            for group, lr in zip(self.optimizer.param_groups, lrs):
-                group['lr'] = lr
-
-    def current_lrs(self):
-        return [group['lr'] for group in self.optimizer.param_groups]
-
     def _mixup(self, lq, gt):
         """NAFNet's mixup: blend each sample with another of the batch, weight ~ Beta(1.2, 1.2) (torch RNG)."""
         lam = torch.distributions.Beta(self.mixup_beta, self.mixup_beta).sample().item()
         perm = torch.randperm(lq.shape[0]).to(lq.device)
         return lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm]
-
-    def _forward_train(self, lq):
-        try:
-            return self.net_train(lq)
-        except Exception as err:  # noqa: BLE001
-            if not self._compiled:
-                raise
-            warnings.warn(f'train:compile: the compiled network failed ({type(err).__name__}: '
-                          f'{str(err).splitlines()[0] if str(err) else ""}); training without compilation')
-            self.net_train = self.net_train._orig_mod
-            self._compiled = False
-            return self.net_train(lq)
 
     def optimize_parameters(self, current_iter):
         """One optimisation step. Returns False when the step was skipped because the loss was not finite."""
@@ -232,7 +118,7 @@ class ImageRestorationModel:
         if self.mixup:
             lq, gt = self._mixup(lq, gt)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            preds = self._forward_train(lq)
+            preds = self.run_wrapped('net_train', lq)
         preds = preds if isinstance(preds, (list, tuple)) else [preds]
         preds = [p.float() for p in preds]
         self.output = preds[-1]
@@ -311,8 +197,6 @@ class ImageRestorationModel:
     def validation(self, dataloader, current_iter, tb_logger=None, save_img=False, dataset_opt=None):
         """Evaluate on ``dataloader`` with the test metrics; track the best values; returns the metric dict.
         Random generators are left untouched so that validation never changes the training stream."""
-        from basicsr.evaluation import evaluate
-
         val_opt = self.opt.get('val') or {}
         metrics_opt = {name: {k: v for k, v in m.items() if k not in _VAL_KEYS}
                        for name, m in (val_opt.get('metrics') or {}).items()}
@@ -378,86 +262,36 @@ class ImageRestorationModel:
             tb_logger.add_image(f'val/{name}/{sample.get("name", i)}_sr_gt', img, current_iter)
 
     # ------------------------------------------------------------------ checkpoints
-    def _release_state(self, module):
-        return {k: v.detach().clone().cpu() for k, v in module.state_dict().items()}
-
-    def save_network(self, label, extra=None):
-        """``models/net_g_<label>.pth`` in the release format ``{'params': ...}`` (+ ``params_ema``)."""
-        ckpt = {'params': self._release_state(self.net_g)}
+    def network_files(self):
+        files = {'params': self.net_g}
         if self.net_ema is not None:
-            ckpt['params_ema'] = self._release_state(self.net_ema.module)
-        ckpt.update(extra or {})
-        save_atomic(ckpt, os.path.join(self.opt['path']['models'], f'net_g_{label}.pth'))
+            files['params_ema'] = self.net_ema.module
+        return {'g': files}
 
-    def training_state(self, epoch, current_iter, iter_in_epoch, seed):
-        """Everything an exact resume needs. All ranks must call it (random states are gathered); only rank 0
-        gets the dict, the others None."""
-        rng = get_rng_state()
-        if dist.is_available() and dist.is_initialized():
-            gathered = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, rng)
-        else:
-            gathered = [rng]
-        if self.rank != 0:
-            return None
-        return {
-            'iter': int(current_iter), 'epoch': int(epoch), 'iter_in_epoch': int(iter_in_epoch),
-            'seed': int(seed), 'world_size': int(self.world_size),
-            'params': self._release_state(self.net_g),
-            'params_ema': self.net_ema.state_dict() if self.net_ema is not None else None,
-            'optimizers': [self.optimizer.state_dict()],
-            'schedulers': [self.scheduler.state_dict()] if self.scheduler is not None else [],
-            'scaler': self.scaler.state_dict() if self.scaler is not None else None,
-            'nan_steps': int(self.nan_steps),
-            'best': copy.deepcopy(self.best),
-            'rng': gathered,
-        }
+    def extra_state(self):
+        return {'params': release_state(self.net_g),
+                'params_ema': self.net_ema.state_dict() if self.net_ema is not None else None,
+                'nan_steps': int(getattr(self, 'nan_steps', 0)),
+                'best': copy.deepcopy(self.best)}
 
-    def save(self, epoch, current_iter, iter_in_epoch, seed):
-        """Save ``net_g_<iter>.pth`` and ``training_states/<iter>.state`` (all ranks call it), then prune."""
-        state = self.training_state(epoch, current_iter, iter_in_epoch, seed)
-        if self.rank == 0:
-            self.save_network(str(current_iter))
-            save_atomic(state, os.path.join(self.opt['path']['training_states'], f'{current_iter}.state'))
-            self._prune(int(get_path(self.opt, 'logger:keep_last', 0) or 0))
-        if dist.is_available() and dist.is_initialized():
-            dist.barrier()
-
-    def _prune(self, keep_last):
-        """Keep the newest ``keep_last`` states and models (0: keep all); run only after the new ones are safe."""
-        if keep_last <= 0:
-            return
-        for _, path in scan_states(self.opt['path']['training_states'])[keep_last:]:
-            os.remove(path)
-        models = self.opt['path']['models']
-        iters = sorted((int(n[6:-4]) for n in os.listdir(models)
-                        if n.startswith('net_g_') and n.endswith('.pth') and n[6:-4].isdigit()), reverse=True)
-        for it in iters[keep_last:]:
-            os.remove(os.path.join(models, f'net_g_{it}.pth'))
-
-    def resume(self, state):
-        """Restore weights, optimizer, schedule, EMA, scaler and best values from a training state (the random
-        generators are restored by the caller at the right moment, see ``restore_rng``)."""
-        self.net_g.load_state_dict(state['params'])
+    def load_extra_state(self, state, path):
+        own = self.net_g.state_dict()
+        saved = state['params']
+        wrong = [f'{k} {tuple(saved[k].shape)} (network_g now: {tuple(v.shape)})' for k, v in own.items()
+                 if k in saved and tuple(saved[k].shape) != tuple(v.shape)]
+        missing = [k for k in own if k not in saved]
+        if wrong or missing or len(saved) != len(own):
+            detail = wrong[0] if wrong else (f'no {missing[0]}' if missing else
+                                             f'{len(saved) - len(own)} more tensors than the network')
+            raise CheckpointError(f'{path}: saved from a different network_g than the option file now describes '
+                                  f'(e.g. {detail}); resume with the options it was trained with, or start a new '
+                                  'experiment name')
+        self.net_g.load_state_dict(saved)
         if self.net_ema is not None:
             if state.get('params_ema') is not None:
                 self.net_ema.load_state_dict(state['params_ema'])
             else:
                 logger.warning('the training state has no EMA weights: EMA restarts from the current weights')
                 self.net_ema = AveragedModel(self.net_g, multi_avg_fn=self.net_ema.multi_avg_fn, use_buffers=True)
-        self.optimizer.load_state_dict(state['optimizers'][0])
-        if self.scheduler is not None and state.get('schedulers'):
-            self.scheduler.load_state_dict(state['schedulers'][0])
-        if self.scaler is not None and state.get('scaler'):
-            self.scaler.load_state_dict(state['scaler'])
         self.nan_steps = int(state.get('nan_steps', 0))
         self.best = copy.deepcopy(state.get('best') or {})
-
-    def restore_rng(self, state):
-        """Put this rank's random generators back to where they were when ``state`` was saved."""
-        saved = state.get('rng') or []
-        if len(saved) != self.world_size:
-            logger.warning('the state was saved by %d process(es), this run has %d: random streams are re-seeded, '
-                           'so the continuation is not bit-exact', len(saved), self.world_size)
-            return
-        set_rng_state(saved[self.rank])

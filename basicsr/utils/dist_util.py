@@ -11,6 +11,8 @@ import warnings
 import torch
 import torch.distributed as dist
 
+from basicsr.utils.errors import UserError
+
 
 def choose_backend(requested=None, use_cuda=None):
     use_cuda = torch.cuda.is_available() if use_cuda is None else use_cuda
@@ -22,7 +24,7 @@ def choose_backend(requested=None, use_cuda=None):
     return 'nccl' if use_cuda else 'gloo'
 
 
-class LauncherError(RuntimeError):
+class LauncherError(UserError, RuntimeError):
     """The launcher's environment is incomplete (a one-line error for the user)."""
 
 
@@ -95,3 +97,15 @@ def master_only(func):
 def barrier():
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def unwrap(net):
+    """The bare module inside DistributedDataParallel / DataParallel / ``torch.compile`` wrappers (the wrappers'
+    forward may synchronise processes or recompile; their state-dict names carry prefixes)."""
+    while True:
+        if isinstance(net, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+            net = net.module
+        elif hasattr(net, '_orig_mod') and isinstance(net._orig_mod, torch.nn.Module):
+            net = net._orig_mod
+        else:
+            return net

@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import torch
 
+from basicsr.utils.errors import UserError
 
-class ImageReadError(OSError):
+
+class ImageReadError(UserError, OSError):
     """An image file that is missing, not an image, truncated, or not of the expected kind.
 
     ``reason`` is a short machine-readable tag ('unreadable', 'empty', 'undecodable', 'truncated', '16bit',

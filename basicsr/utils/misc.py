@@ -4,6 +4,7 @@ import os
 import random
 import re
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -83,6 +84,17 @@ def set_rng_state(state):
         else:
             logger.warning('the saved CUDA random state is for %d GPUs, this process sees %d: not restored',
                            len(cuda_states), torch.cuda.device_count())
+
+
+@contextmanager
+def rng_preserved():
+    """Run a block without disturbing any random generator (validation, data-loader set-up, FLOP counting), so that
+    resuming from a state reproduces the random streams of an uninterrupted run."""
+    state = get_rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
 
 
 _STATE_NAME = re.compile(r'^(\d+)\.state$')

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import yaml
 
+from basicsr.utils.errors import UserError
 
-class OptionError(ValueError):
+
+class OptionError(UserError, ValueError):
     """A missing, unknown or ill-typed option; the message names the file and the key path."""
 
 
@@ -224,6 +226,17 @@ def validate(opt, src='options', registries=None):
                 check_metric_opt(metric_opt, f'val:metrics:{name}')
             except (KeyError, TypeError, ValueError) as err:
                 raise OptionError(f'{src}: {err.args[0] if err.args else err}') from None
+    for key in ('val:save_img', 'val:self_ensemble', 'train:mixup', 'train:use_amp', 'train:compile',
+                'train:channels_last', 'logger:use_tb_logger'):
+        value = get_path(opt, key)
+        _check(value is None or isinstance(value, bool), src, key, 'true or false', value)
+    for key, low in (('train:warmup_iter', -1), ('logger:keep_last', 1), ('train:max_nan_steps', 1)):
+        value = get_path(opt, key)
+        whole = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+        _check(value is None or (whole and value >= low), src, key, f'a whole number >= {low}', value)
+    beta = get_path(opt, 'train:mixup_beta')
+    _check(beta is None or (isinstance(beta, (int, float)) and not isinstance(beta, bool) and beta > 0), src,
+           'train:mixup_beta', 'a positive number (the Beta distribution parameter)', beta)
     for key in ('val:val_freq', 'logger:print_freq', 'logger:save_checkpoint_freq'):
         value = get_path(opt, key)
         if value is not None:
@@ -310,8 +323,9 @@ def build_arg_parser(is_train):
                              'torch.distributed.launch), slurm (srun)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=None,
                         help='set by torch.distributed.launch; torchrun sets LOCAL_RANK instead')
-    parser.add_argument('--force_yml', nargs='+', default=None, metavar='KEY:PATH=VALUE',
-                        help='override options, e.g. train:total_iter=1000 datasets:train:batch_size_per_gpu=2')
+    parser.add_argument('--force_yml', nargs='+', action='extend', default=None, metavar='KEY:PATH=VALUE',
+                        help='override options, e.g. train:total_iter=1000 datasets:train:batch_size_per_gpu=2 '
+                             '(repeatable; later ones win)')
     parser.add_argument('--debug', action='store_true', help='debug mode: tiny frequencies, name prefixed debug_')
     parser.add_argument('--auto_resume', action='store_true',
                         help='accepted for BasicSR compatibility; resuming is always automatic')

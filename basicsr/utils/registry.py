@@ -11,6 +11,20 @@ names the YAML key path so that a user knows which line of which file to fix.
 import difflib
 import inspect
 
+from basicsr.utils.errors import UserError
+
+
+class UnknownTypeError(UserError, KeyError):
+    """A ``type:`` name that is not registered, or a mapping without ``type``; names the YAML key path."""
+
+
+class OptionKeywordError(UserError, TypeError):
+    """An unknown or missing keyword option for a registered class or function; names the YAML key path."""
+
+
+class BuildError(UserError, ValueError):
+    """A registered class refused the value of one of its options (its constructor raised ValueError)."""
+
 
 class Registry:
     """A name -> object table with clear errors for unknown names and bad keyword arguments."""
@@ -40,21 +54,23 @@ class Registry:
         where = f'{key_path}: ' if key_path else ''
         close = difflib.get_close_matches(str(name), self._obj_map.keys(), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ''
-        raise KeyError(f'{where}unknown {self._name} type {name!r}.{hint} '
+        raise UnknownTypeError(f'{where}unknown {self._name} type {name!r}.{hint} '
                        f"Registered: {', '.join(sorted(self._obj_map))}.")
 
     def build(self, cfg, key_path, /, **extra):
         """Build ``cfg['type']`` with the remaining keys of ``cfg`` (plus ``extra``) as keyword arguments."""
         if not isinstance(cfg, dict) or 'type' not in cfg:
-            raise KeyError(f'{key_path}: expected a mapping with a "type" key, got {cfg!r}')
+            raise UnknownTypeError(f'{key_path}: expected a mapping with a "type" key, got {cfg!r}')
         kwargs = {k: v for k, v in cfg.items() if k != 'type'}
         kwargs.update(extra)
         obj = self.get(cfg['type'], key_path=f'{key_path}:type')
         check_kwargs(obj, kwargs, key_path)
         try:
             return obj(**kwargs)
-        except TypeError as err:
-            raise TypeError(f"{key_path}: building {cfg['type']} failed: {err}") from err
+        except UserError:
+            raise
+        except ValueError as err:  # constructors check their option values with ValueError
+            raise BuildError(f"{key_path}: building {cfg['type']} failed: {err}") from err
 
     def __contains__(self, name):
         return name in self._obj_map
@@ -86,13 +102,13 @@ def check_kwargs(obj, kwargs, key_path):
         for k in unknown:
             close = difflib.get_close_matches(k, accepted, n=1, cutoff=0.6)
             hints.append(f'{key_path}:{k}' + (f' (did you mean {close[0]}?)' if close else ''))
-        raise TypeError(f"unknown option {', '.join(hints)} for {getattr(obj, '__name__', obj)}; "
+        raise OptionKeywordError(f"unknown option {', '.join(hints)} for {getattr(obj, '__name__', obj)}; "
                         f"accepted: {', '.join(accepted)}")
     missing = [n for n, p in params.items()
                if p.default is inspect.Parameter.empty and n not in kwargs and n != 'self'
                and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
     if missing:
-        raise TypeError(f"missing option {', '.join(f'{key_path}:{m}' for m in missing)} "
+        raise OptionKeywordError(f"missing option {', '.join(f'{key_path}:{m}' for m in missing)} "
                         f"for {getattr(obj, '__name__', obj)}")
 
 

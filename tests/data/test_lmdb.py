@@ -8,7 +8,7 @@ import torch
 
 from basicsr.data import layout
 from basicsr.data.stereo_dataset import PairedStereoImageDataset, StereoDataError
-from basicsr.utils.lmdb_util import make_lmdb_from_folder
+from basicsr.data.lmdb_util import make_lmdb_from_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -34,7 +34,7 @@ def test_create_lmdb_script_packs_a_test_set(tiny_stereo_root, tmp_path):
     set_root = os.path.join(tiny_stereo_root, 'test', 'Tiny')
     out = tmp_path / 'dbs'
     res = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'create_lmdb.py'), set_root,
-                          '--out-dir', str(out)], capture_output=True, text=True, cwd=ROOT)
+                          '--out-dir', str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert res.returncode == 0, res.stderr
     assert sorted(os.listdir(out)) == ['hr.lmdb', 'lr_x2.lmdb', 'lr_x4.lmdb']
     disk = PairedStereoImageDataset(os.path.join(set_root, 'hr'), os.path.join(set_root, 'lr_x2'), scale=2)
@@ -43,7 +43,7 @@ def test_create_lmdb_script_packs_a_test_set(tiny_stereo_root, tmp_path):
     for i in range(len(disk)):
         assert torch.equal(disk[i]['gt'], packed[i]['gt']) and torch.equal(disk[i]['lq'], packed[i]['lq'])
     again = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'create_lmdb.py'), set_root,
-                            '--out-dir', str(out)], capture_output=True, text=True, cwd=ROOT)
+                            '--out-dir', str(out)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert again.returncode != 0 and 'already exists' in again.stderr
     assert again.stderr.count('\n') == 1
 

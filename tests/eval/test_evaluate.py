@@ -5,7 +5,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from basicsr.evaluation import SELF_ENSEMBLE, evaluate, forward_stereo, load_network
+from basicsr.evaluation import SELF_ENSEMBLE, evaluate, forward_stereo
+from basicsr.utils.checkpoint import load_network
 from basicsr.metrics import calculate_psnr, calculate_skimage_ssim
 from basicsr.utils.checkpoint import CheckpointError, save_atomic
 from basicsr.utils.img_util import imread, tensor2img

@@ -3,7 +3,6 @@ the table, metrics.json against PSNR recomputed from the saved PNGs, 1 process =
 import json
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from skimage.metrics import structural_similarity
 from basicsr.metrics import calculate_psnr
 from basicsr.utils.checkpoint import save_atomic
 from basicsr.utils.img_util import imread, imwrite
+from helpers import run
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = {'type': 'NAFSSR', 'up_scale': 4, 'width': 16, 'num_blks': 2}
@@ -105,7 +105,7 @@ def setup(sample_root, tmp_path_factory):
 
 
 def _run(cmd, cwd, timeout=900):
-    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return run(cmd, timeout, cwd=cwd, env=_env())  # torchrun's workers too are killed on a timeout
 
 
 @pytest.fixture(scope='module')
@@ -209,7 +209,7 @@ def test_malicious_checkpoint_is_refused_and_runs_no_code(setup):
     torch.save({'params': {'w': torch.zeros(1)}, 'payload': _CreatesFileWhenUnpickled(str(marker))}, evil)
     opt = _option_file(work, test_root, evil, name='evil')
     proc = _run([sys.executable, str(REPO / 'test.py'), '-opt', str(opt)], work)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # the one exit code of user errors (basicsr.utils.errors.USER_ERROR_EXIT)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(evil) in lines[0] and 'refused' in lines[0], proc.stderr
     assert not marker.exists()
@@ -221,6 +221,7 @@ def test_missing_checkpoint_is_one_line(setup):
     work.mkdir()
     opt = _option_file(work, test_root, work / 'nope.pth', name='missing')
     proc = _run([sys.executable, str(REPO / 'test.py'), '-opt', str(opt)], work)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [f'test.py: error: {work / "nope.pth"}: checkpoint file not found']
+    assert proc.returncode == 2  # the one exit code of user errors (basicsr.utils.errors.USER_ERROR_EXIT)
+    assert proc.stderr.strip().splitlines() == [
+        f'test.py: error: path:pretrain_network_g: {work / "nope.pth"}: checkpoint file not found']
     assert not (work / 'results' / 'missing' / 'metrics.json').exists()

@@ -1,5 +1,6 @@
 """basicsr.utils.options and the registry: parsing, --force_yml overrides, path layout, one-line errors."""
 import os
+import re
 
 import pytest
 import yaml
@@ -164,3 +165,23 @@ def test_val_amp_dtype_is_checked(tmp_path):
         parse(test_file, is_train=False, force_yml=['val:amp_dtype=fp32x'], root_path=tmp_path)
     opt = parse(test_file, is_train=False, force_yml=['val:amp_dtype=bf16'], root_path=tmp_path)
     assert opt['val']['amp_dtype'] == 'bf16'
+
+
+@pytest.mark.parametrize('override, message', [
+    ('train:warmup_iter=abc', "train:warmup_iter must be a whole number >= -1, got 'abc'"),
+    ('train:mixup_beta=-1', 'train:mixup_beta must be a positive number'),
+    ('val:save_img=maybe', "val:save_img must be true or false, got 'maybe'"),
+    ('logger:keep_last=0', 'logger:keep_last must be a whole number >= 1, got 0'),
+])
+def test_bad_values_name_their_key_when_read(override, message, tmp_path):
+    train_file = [p for p in RELEASE if os.sep + 'train' + os.sep in p][0]
+    with pytest.raises(OptionError, match=re.escape(message)):
+        parse(train_file, is_train=True, root_path=tmp_path, force_yml=[override])
+    assert parse(train_file, is_train=True, root_path=tmp_path, force_yml=['train:warmup_iter=1e3'])
+
+
+def test_force_yml_can_be_repeated(tmp_path):
+    train_file = [p for p in RELEASE if os.sep + 'train' + os.sep in p][0]
+    opt, _ = parse_options(True, ['-opt', train_file, '--force_yml', 'name=first', 'scale=2',
+                                  '--force_yml', 'name=second'])
+    assert opt['name'] == 'second' and opt['scale'] == 2

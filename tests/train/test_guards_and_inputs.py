@@ -111,7 +111,7 @@ def test_bad_pretrained_files(tiny_data, in_tmp, capsys, monkeypatch):
     torch.save({'params': wide.state_dict()}, in_tmp / 'wide.pth')
     opt['path'] = {'pretrain_network_g': str(in_tmp / 'wide.pth')}
     line = _main_error(['-opt', write_options(in_tmp, opt)], capsys, monkeypatch)
-    assert 'wide.pth' in line and 'shape' in line
+    assert 'wide.pth' in line and 'do not fit the network, e.g. intro.weight (16, 3, 3, 3) (network: (8,' in line
 
 
 def test_bad_input_never_touches_an_existing_run(tiny_data, in_tmp, capsys, monkeypatch):

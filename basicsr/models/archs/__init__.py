@@ -6,7 +6,8 @@ import inspect  # noqa: E402
 from functools import partial  # noqa: E402
 
 from basicsr.models.archs.arch_util import ArchOptionError  # noqa: E402
-from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY, check_kwargs  # noqa: E402
+from basicsr.utils.registry import (ARCH_REGISTRY, BLOCK_REGISTRY, BuildError, OptionKeywordError,  # noqa: E402
+                                    UnknownTypeError, check_kwargs)
 
 
 def define_network(opt, key_path='network_g'):
@@ -18,7 +19,7 @@ def define_network(opt, key_path='network_g'):
     (``network_g.intra_kwargs.kernal_size``).
     """
     if not isinstance(opt, dict) or 'type' not in opt:
-        raise KeyError(f'{key_path}: expected a mapping with a "type" key, got {opt!r}')
+        raise UnknownTypeError(f'{key_path}: expected a mapping with a "type" key, got {opt!r}')
     cls = ARCH_REGISTRY.get(opt['type'], key_path=f'{key_path}:type')
     kwargs = {k: v for k, v in opt.items() if k != 'type'}
     check_kwargs(cls, kwargs, key_path)
@@ -27,9 +28,8 @@ def define_network(opt, key_path='network_g'):
         return cls(**kwargs)
     except ArchOptionError as err:
         raise ArchOptionError(f'{key_path}:{err.arg}', err.message) from None
-    except (TypeError, ValueError) as err:
-        kind = TypeError if isinstance(err, TypeError) else ValueError
-        raise kind(f"{key_path}: building {opt['type']} failed: {err}") from None
+    except ValueError as err:  # constructors check their option values with ValueError
+        raise BuildError(f"{key_path}: building {opt['type']} failed: {err}") from None
 
 
 def _check_block_options(cls, kwargs, key_path):
@@ -43,7 +43,7 @@ def _check_block_options(cls, kwargs, key_path):
         block_cls = BLOCK_REGISTRY.get(block_name, key_path=f'{key_path}:{name}')
         block_kwargs = kwargs.get(kw_name) or {}
         if not isinstance(block_kwargs, dict):
-            raise TypeError(f'{key_path}:{kw_name}: expected a mapping of keyword arguments for {block_name}, '
+            raise OptionKeywordError(f'{key_path}:{kw_name}: expected a mapping of keyword arguments for {block_name}, '
                             f'got {block_kwargs!r}')
         check_kwargs(partial(block_cls, 0), block_kwargs, f'{key_path}:{kw_name}')
 

@@ -3,8 +3,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from basicsr.utils.errors import UserError
 
-class ArchOptionError(ValueError):
+
+class ArchOptionError(UserError, ValueError):
     """A constructor argument with a bad value; ``arg`` names it so that ``define_network`` can add the YAML
     key path in front (``network_g.train_size: ...``)."""
 
