@@ -118,34 +118,31 @@ def check_output(output, names):
                                  f'{name} there')
 
 
-def auto_strip_rows(net, width, scale, overlap, max_memory_gb):
-    """LR rows per strip so that one strip and its ``2 * overlap`` context rows stay within ``max_memory_gb``
-    (below 1 when not even the smallest strip fits: the caller decides what to do).
+def strip_bytes_per_row(net, width, scale):
+    """Estimated memory of one LR row of a strip, in bytes.
 
     Evaluation computes SCAM's attention with a fused kernel that never holds the width x width scores, so the
     cost of one LR row is linear in the width: about 8 feature maps of the network's width alive at once, plus
     the strip's up-sampled output and bilinear skip (measured for NAFSSR-T x4 at width 3000: 4.3 MB per extra
     row, below the 9.2 MB this estimate allows).
     """
-    return int(max_memory_gb * 2 ** 30 / _bytes_per_row(net, width, scale)) - 2 * overlap
-
-
-def _bytes_per_row(net, width, scale):
     first = next((m for m in net.modules() if isinstance(m, torch.nn.Conv2d)), None)
     features = first.out_channels if first is not None else 64
     return 4 * width * (8 * features + 4 * 6 * scale * scale)
 
 
-def strip_rows_for(net, width, scale, overlap, max_memory_gb):
-    """``auto_strip_rows``, or ``MIN_AUTO_ROWS`` with a note when not even that strip fits the budget."""
-    rows = auto_strip_rows(net, width, scale, overlap, max_memory_gb)
-    if rows >= MIN_AUTO_ROWS:
-        return rows
-    need = _bytes_per_row(net, width, scale) * (MIN_AUTO_ROWS + 2 * overlap) / 2 ** 30
-    print(f'note: --max_memory_gb {max_memory_gb:g} is below the estimate for the smallest strip ({MIN_AUTO_ROWS} '
-          f'LR rows + 2 x {overlap} overlap rows at width {width}: {need:.3g} GB); strips of {MIN_AUTO_ROWS} rows '
-          'are used', file=sys.stderr)
-    return MIN_AUTO_ROWS
+def auto_strip_rows(net, width, scale, overlap, max_memory_gb):
+    """LR rows per strip so that one strip and its ``2 * overlap`` context rows stay within ``max_memory_gb``;
+    ``MIN_AUTO_ROWS``, with a note, when not even that strip fits."""
+    per_row = strip_bytes_per_row(net, width, scale)
+    rows = int(max_memory_gb * 2 ** 30 / per_row) - 2 * overlap
+    if rows < MIN_AUTO_ROWS:
+        need = per_row * (MIN_AUTO_ROWS + 2 * overlap) / 2 ** 30
+        print(f'note: --max_memory_gb {max_memory_gb:g} is below the estimate for the smallest strip '
+              f'({MIN_AUTO_ROWS} LR rows + 2 x {overlap} overlap rows at width {width}: {need:.3g} GB); strips of '
+              f'{MIN_AUTO_ROWS} rows are used', file=sys.stderr)
+        rows = MIN_AUTO_ROWS
+    return rows
 
 
 def parse_args(argv=None):
@@ -215,7 +212,9 @@ def run(argv=None):
             left, right = left[..., ::-1], right[..., ::-1]
         lq = img2tensor(np.concatenate([left, right], axis=2))[None].to(device)
         h, w = left.shape[:2]
-        rows = args.strip_rows or strip_rows_for(net, w, scale, args.overlap, args.max_memory_gb or DEFAULT_MEMORY_GB)
+        rows = args.strip_rows
+        if rows is None:
+            rows = auto_strip_rows(net, w, scale, args.overlap, args.max_memory_gb or DEFAULT_MEMORY_GB)
         with tqdm(total=h, desc=name, unit='row', dynamic_ncols=True, disable=None) as bar:
             sr = infer_in_strips(net, lq, scale, strip_rows=rows, overlap=args.overlap,
                                  self_ensemble=args.self_ensemble, amp_dtype=args.amp, progress=bar.update)
