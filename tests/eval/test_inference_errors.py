@@ -130,6 +130,6 @@ def test_bad_output_from_the_command_line_is_one_line(pair, tmp_path):
     env.pop('STEREO_SR_TRACEBACK', None)
     proc = subprocess.run([sys.executable, str(SCRIPT), *_args(pair, taken)], env=env, capture_output=True,
                           text=True, timeout=300)
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # basicsr.utils.errors.USER_ERROR_EXIT
     assert proc.stderr.strip().splitlines() == [
         f'inference_stereo.py: error: --output {taken}: an existing file; expected a folder (created when missing)']

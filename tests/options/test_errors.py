@@ -9,12 +9,16 @@ import pytest
 import yaml
 
 from basicsr.utils.options import OptionError, apply_force_yml, check_types, parse
-from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY, Registry
+from basicsr.utils.registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY,
+                                    Registry)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_FILE = os.path.join(ROOT, 'options', 'train', 'NAFSSR', 'NAFSSR-T_x4.yml')
 TEST_FILE = os.path.join(ROOT, 'options', 'test', 'NAFSSR', 'NAFSSR-T_x4.yml')
-REGISTRIES = {'network_g:type': ARCH_REGISTRY, 'datasets:*:type': DATASET_REGISTRY, 'model_type': MODEL_REGISTRY}
+# what an entry point passes: every type: name of an option file, checked against the registry that holds it
+REGISTRIES = {'network_g:type': ARCH_REGISTRY, 'datasets:*:type': DATASET_REGISTRY, 'model_type': MODEL_REGISTRY,
+              'train:pixel_opt:type': LOSS_REGISTRY, 'train:perceptual_opt:type': LOSS_REGISTRY,
+              'val:metrics:*:type': METRIC_REGISTRY}
 
 
 def _one_line(exc_info):
@@ -122,6 +126,7 @@ def test_release_files_pass_the_type_check(tmp_path):
     ('datasets:val:type=PairedStereoDataset', "datasets:val:type: unknown dataset type 'PairedStereoDataset'. "
                                               'Did you mean PairedStereoImageDataset?'),
     ('model_type=ImageRestorationModle', "model_type: unknown model type 'ImageRestorationModle'"),
+    ('train:pixel_opt:type=MSELos', "train:pixel_opt:type: unknown loss type 'MSELos'. Did you mean MSELoss"),
 ])
 def test_type_typos_are_found_when_the_options_are_read(tmp_path, override, message):
     with pytest.raises(OptionError) as exc:
@@ -140,3 +145,11 @@ def test_check_types_takes_any_registry_and_key_path():
     with pytest.raises(OptionError) as exc:
         check_types(opt, {'datasets:*:type': things}, src='o.yml')
     assert _one_line(exc) == "o.yml: datasets:b:type: unknown thing type 'Y'. Registered: X."
+
+
+def test_metric_type_typo_is_found_with_the_registries(tmp_path):
+    with pytest.raises(OptionError) as exc:
+        parse(TRAIN_FILE, root_path=tmp_path, force_yml=['val:metrics:psnr:type=calculate_psnrr'],
+              registries=REGISTRIES)
+    assert _one_line(exc).startswith(f"{TRAIN_FILE}: val:metrics:psnr:type: unknown metric type 'calculate_psnrr'. "
+                                     'Did you mean calculate_psnr')
