@@ -49,12 +49,13 @@ def parse_model_name(name):
     return m.group(1), int(m.group(2))
 
 
-def parse_size(text):
+def size_arg(text):
+    from basicsr.utils.misc import parse_size
+
     try:
-        h, w = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise SystemExit(f'--size: expected HxW (e.g. 93x310), got {text!r}') from None
-    return h, w
+        return parse_size(text)
+    except ValueError as err:
+        raise SystemExit(f'--size: {err}') from None
 
 
 # ----------------------------------------------------------------------------------------------- measuring
@@ -96,8 +97,11 @@ def _release_module(release_path):
 
 
 def _variant_sizes(variant):
-    # width, blocks, drop-path of the released option files (see basicsr.models.archs.nafssr_arch.NAFSSR_VARIANTS)
-    return {'T': (48, 16, 0.0), 'S': (64, 32, 0.1), 'B': (96, 64, 0.2), 'L': (128, 128, 0.3)}[variant]
+    """width, blocks, drop-path of the named size (the one table: ``nafssr_arch.NAFSSR_VARIANTS``)."""
+    from basicsr.models.archs.nafssr_arch import NAFSSR_VARIANTS
+
+    sizes = NAFSSR_VARIANTS[variant]
+    return sizes['width'], sizes['num_blks'], sizes['drop_path_rate']
 
 
 def _train_opt_path(spec):
@@ -373,7 +377,7 @@ def main(argv=None):
         args.force_yml = [*args.force_yml, f'datasets:train:batch_size_per_gpu={args.batch}']
     if args.nproc > 1 and args.mode != 'train':
         raise SystemExit('--nproc: scaling is measured for --mode train only')
-    sizes = [parse_size(s) for s in args.size] if args.size else (
+    sizes = [size_arg(s) for s in args.size] if args.size else (
         [TRAIN_SIZE] if args.mode == 'train' else list(INFER_SIZES))
     threads = args.threads or (1 if args.nproc > 1 else (os.cpu_count() or 1))
     base = dict(model=args.model, variant=variant, scale=scale, mode=args.mode, device=args.device,

@@ -14,13 +14,15 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from basicsr.data.lmdb_util import make_lmdb_from_folder  # noqa: E402
+from basicsr.data.preparation import PreparationError  # noqa: E402
+from basicsr.utils.errors import run_main  # noqa: E402
 
 
 def plan(src, out_dir=None):
     """``[(folder of pair folders, lmdb path)]`` for one SRC argument."""
     src = os.path.normpath(src)
     if not os.path.isdir(src):
-        raise ValueError(f'{src}: no such folder; expected a patch folder, a test-set folder or one of its hr/lr_x*')
+        raise PreparationError(f'{src}: no such folder; expected a patch folder, a test-set folder or one of its hr/lr_x*')
     subs = sorted(d for d in os.listdir(src)
                   if (d == 'hr' or d.startswith('lr_x')) and os.path.isdir(os.path.join(src, d)))
     pairs = [(os.path.join(src, d), d) for d in subs] if subs else [(src, os.path.basename(src))]
@@ -28,19 +30,21 @@ def plan(src, out_dir=None):
     return [(folder, os.path.join(base, name + '.lmdb')) for folder, name in pairs]
 
 
-def main():
+def run():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', nargs='+', help='patch folder(s) or test-set folder(s)')
     parser.add_argument('--out-dir', help='where to write the .lmdb folders (default: next to the sources)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing .lmdb folders')
     args = parser.parse_args()
-    try:
-        for src in args.src:
-            for folder, db in plan(src, args.out_dir):
-                n = make_lmdb_from_folder(folder, db, overwrite=args.overwrite)
-                print(f'{db}: {n} images from {folder}')
-    except (ValueError, OSError) as err:
-        sys.exit(f'error: {err}')
+    for src in args.src:
+        for folder, db in plan(src, args.out_dir):
+            n = make_lmdb_from_folder(folder, db, overwrite=args.overwrite)
+            print(f'{db}: {n} images from {folder}')
+    return 0
+
+
+def main():
+    sys.exit(run_main('create_lmdb.py', run))
 
 
 if __name__ == '__main__':

@@ -20,20 +20,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from basicsr.models.archs import define_network  # noqa: E402
 from basicsr.models.archs import complexity  # noqa: E402
+from basicsr.utils.errors import run_main  # noqa: E402
+from basicsr.utils.misc import parse_size  # noqa: E402
 from basicsr.utils.options import OptionError, get_path, yaml_load  # noqa: E402
 
 DEFAULT_PATCH = (30, 90)  # LR training patch of the stereo SR protocol
 KITTI_HR = (375, 1242)  # KITTI 2012/2015 image size
 
 
-def parse_size(text):
+def size_arg(text):
     try:
-        h, w = (int(v) for v in text.lower().split('x'))
-        if h > 0 and w > 0:
-            return h, w
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f'--size: expected HxW such as 30x90, got {text!r}')
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def default_sizes(opt, opt_path):
@@ -62,19 +61,16 @@ def count_macs(net, channels, size):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('-opt', '--opt', required=True, help='option YAML file with a network_g section')
-    parser.add_argument('--size', type=parse_size, action='append', metavar='HxW',
+    parser.add_argument('--size', type=size_arg, action='append', metavar='HxW',
                         help='LR input size of one view; repeat for several (default: training patch and KITTI)')
     args = parser.parse_args(argv)
-    try:
-        if not os.path.isfile(args.opt):
-            raise OptionError(f'{args.opt}: option file not found')
-        opt = yaml_load(Path(args.opt))
-        if not isinstance(get_path(opt, 'network_g'), dict):
-            raise OptionError(f'{args.opt}: missing required option network_g (a mapping with a type key)')
-        net = define_network(opt['network_g'], key_path='network_g').eval()
-        sizes = [(s, 'requested') for s in args.size] if args.size else default_sizes(opt, args.opt)
-    except (OptionError, KeyError, TypeError, ValueError) as err:
-        sys.exit(f'error: {err.args[0] if err.args else err}')
+    if not os.path.isfile(args.opt):
+        raise OptionError(f'{args.opt}: option file not found')
+    opt = yaml_load(Path(args.opt))
+    if not isinstance(get_path(opt, 'network_g'), dict):
+        raise OptionError(f'{args.opt}: missing required option network_g (a mapping with a type key)')
+    net = define_network(opt['network_g'], key_path='network_g').eval()
+    sizes = [(s, 'requested') for s in args.size] if args.size else default_sizes(opt, args.opt)
 
     params = sum(p.numel() for p in net.parameters())
     channels = input_channels(net)
@@ -87,4 +83,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main('model_complexity.py', main))

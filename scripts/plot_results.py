@@ -20,8 +20,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from basicsr.metrics import calculate_psnr  # noqa: E402
 from basicsr.utils import visualize  # noqa: E402
-from basicsr.utils.img_util import ImageReadError, imread  # noqa: E402
+from basicsr.utils.errors import UserError, run_main  # noqa: E402
+from basicsr.utils.img_util import imread  # noqa: E402
 
+
+
+class PlotInputError(UserError, ValueError):
+    """A missing or unreadable input of the plots; the message names the file or flag."""
 
 def compare(args):
     from basicsr.utils.matlab_functions import imresize
@@ -29,7 +34,7 @@ def compare(args):
     view = {'L': 0, 'R': 1}[args.view]
     pairs = args.pairs or sorted(name[:-6] for name in os.listdir(args.sr_dir) if name.endswith(f'_{args.view}.png'))
     if not pairs:
-        raise ValueError(f'{args.sr_dir}: no <pair>_{args.view}.png images (run test.py with val:save_img true)')
+        raise PlotInputError(f'{args.sr_dir}: no <pair>_{args.view}.png images (run test.py with val:save_img true)')
     os.makedirs(args.output, exist_ok=True)
     written = []
     for pair in pairs:
@@ -38,7 +43,7 @@ def compare(args):
         hr = imread(os.path.join(args.gt_dir, pair, f'hr{view}.png'))
         bicubic = imresize(lq, args.scale)
         if not (sr.shape == hr.shape == bicubic.shape):
-            raise ValueError(f'{pair}: sizes differ: SR {sr.shape[:2]}, HR {hr.shape[:2]}, bicubic x{args.scale} of '
+            raise PlotInputError(f'{pair}: sizes differ: SR {sr.shape[:2]}, HR {hr.shape[:2]}, bicubic x{args.scale} of '
                              f'LR {bicubic.shape[:2]} (is --scale right?)')
         panels = [(f'Bicubic ({calculate_psnr(bicubic, hr):.2f} dB)', bicubic),
                   (f'{args.label} ({calculate_psnr(sr, hr):.2f} dB)', sr), ('HR', hr)]
@@ -51,25 +56,25 @@ def compare(args):
 
 def plot(args):
     if bool(args.metrics) == bool(args.log):
-        raise ValueError('plot: give either --metrics FILE [FILE ...] or --log FILE')
+        raise PlotInputError('plot: give either --metrics FILE [FILE ...] or --log FILE')
     if args.metrics:
         labels = args.labels or [os.path.basename(os.path.dirname(os.path.abspath(p))) for p in args.metrics]
         if len(labels) != len(args.metrics):
-            raise ValueError(f'--labels: {len(labels)} labels for {len(args.metrics)} metrics files')
+            raise PlotInputError(f'--labels: {len(labels)} labels for {len(args.metrics)} metrics files')
         runs = {}
         for label, path in zip(labels, args.metrics):
             try:
                 with open(path, encoding='utf-8') as f:
                     runs[label] = json.load(f)
             except (OSError, json.JSONDecodeError) as err:
-                raise ValueError(f'{path}: cannot read a metrics.json ({err})') from None
+                raise PlotInputError(f'{path}: cannot read a metrics.json ({err})') from None
         visualize.plot_metric_bars(runs, args.metric, args.output)
     else:
         try:
             with open(args.log, encoding='utf-8', errors='replace') as f:
                 curves = visualize.parse_training_log(f.read())
         except OSError as err:
-            raise ValueError(f'{args.log}: cannot read the training log ({err.strerror})') from None
+            raise PlotInputError(f'{args.log}: cannot read the training log ({err.strerror})') from None
         visualize.plot_curves(curves, args.metric, args.output)
     print(args.output)
     return args.output
@@ -100,11 +105,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        return 0 if (compare if args.command == 'compare' else plot)(args) else 1
-    except (ValueError, ImageReadError) as err:
-        print(f'plot_results.py: error: {err}', file=sys.stderr)
-        return 1
+    result = run_main('plot_results.py', compare if args.command == 'compare' else plot, args)
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0 if result else 1
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ import struct
 from tqdm import tqdm
 
 from basicsr.data import layout
+from basicsr.data.preparation import PreparationError
 
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # PNG colour type -> channels after decoding
 
@@ -19,7 +20,7 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}  # PNG colour type -> channels af
 def png_shape(content, path):
     """(h, w, c) of PNG bytes from the header; one-line error naming ``path`` for anything else."""
     if content[:8] != b'\x89PNG\r\n\x1a\n' or content[12:16] != b'IHDR':
-        raise ValueError(f'{path}: not a PNG file; expected the PNGs written by the preparation scripts')
+        raise PreparationError(f'{path}: not a PNG file; expected the PNGs written by the preparation scripts')
     width, height = struct.unpack('>II', content[16:24])
     return height, width, _PNG_CHANNELS.get(content[25], 3)
 
@@ -27,7 +28,7 @@ def png_shape(content, path):
 def list_images(src_root):
     """Sorted ``(key, path)`` of every ``<pair>/<stem>.png`` below ``src_root``."""
     if not os.path.isdir(src_root):
-        raise ValueError(f'{src_root}: no such folder; expected a folder of pair folders (e.g. patches_x4, hr)')
+        raise PreparationError(f'{src_root}: no such folder; expected a folder of pair folders (e.g. patches_x4, hr)')
     items = []
     for pair in layout.list_pair_folders(src_root):
         folder = os.path.join(src_root, pair)
@@ -35,7 +36,7 @@ def list_images(src_root):
             if fname.endswith(layout.IMG_EXT) and not fname.startswith('.'):
                 items.append((layout.lmdb_key(pair, fname[:-len(layout.IMG_EXT)]), os.path.join(folder, fname)))
     if not items:
-        raise ValueError(f'{src_root}: no <pair>/<view>.png files found; expected a folder of pair folders')
+        raise PreparationError(f'{src_root}: no <pair>/<view>.png files found; expected a folder of pair folders')
     return items
 
 
@@ -45,7 +46,7 @@ def make_lmdb_from_folder(src_root, lmdb_path, overwrite=False, commit_every=200
 
     if os.path.exists(lmdb_path):
         if not overwrite:
-            raise FileExistsError(f'{lmdb_path}: already exists; expected a new path (or pass --overwrite)')
+            raise PreparationError(f'{lmdb_path}: already exists; expected a new path (or pass --overwrite)')
     items = list_images(src_root)
     total_bytes = sum(os.path.getsize(path) for _, path in items)
     tmp = f'{lmdb_path.rstrip(os.sep)}.tmp{os.getpid()}'

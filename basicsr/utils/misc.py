@@ -44,6 +44,17 @@ def tune_cpu_allocator():
         return False
 
 
+def parse_size(text):
+    """``'93x310'`` -> ``(93, 310)``: a ``HxW`` size of positive integers; ValueError otherwise."""
+    try:
+        h, w = (int(v) for v in str(text).lower().split('x'))
+    except ValueError:
+        h = w = 0
+    if h <= 0 or w <= 0:
+        raise ValueError(f'expected HxW with positive integers (e.g. 93x310), got {text!r}')
+    return h, w
+
+
 def get_time_str():
     return time.strftime('%Y%m%d_%H%M%S', time.localtime())
 

@@ -8,6 +8,12 @@ import re
 import cv2
 import numpy as np
 
+from basicsr.utils.errors import UserError
+
+
+class VisualizeError(UserError, ValueError):
+    """Inputs that cannot be drawn (sizes that differ, no values of the metric asked for)."""
+
 
 def _pyplot():
     import matplotlib
@@ -38,13 +44,13 @@ def side_by_side(panels, path, crop=None, zoom_title='zoom'):
     """
     shapes = {img.shape for _, img in panels}
     if len(shapes) != 1:
-        raise ValueError(f'side_by_side: panels differ in size: {sorted(shapes)}')
+        raise VisualizeError(f'side_by_side: panels differ in size: {sorted(shapes)}')
     h, w = panels[0][1].shape[:2]
     if crop is None:
         crop = pick_crop(panels[-1][1], max(8, min(h, w) // 4))
     y, x, size = crop
     if y < 0 or x < 0 or y + size > h or x + size > w:
-        raise ValueError(f'side_by_side: crop {crop} (y, x, size) does not fit a {w}x{h} image')
+        raise VisualizeError(f'side_by_side: crop {crop} (y, x, size) does not fit a {w}x{h} image')
     plt = _pyplot()
     n = len(panels)
     col_w = 4.0
@@ -71,7 +77,7 @@ def plot_metric_bars(runs, metric, path, title=None):
     """Bar chart of ``metric`` per dataset; ``runs``: ``{label: {dataset: {metric: value}}}`` (metrics.json)."""
     datasets = list(dict.fromkeys(d for run in runs.values() for d in run))
     if not datasets:
-        raise ValueError('plot_metric_bars: no datasets to plot')
+        raise VisualizeError('plot_metric_bars: no datasets to plot')
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(datasets) * max(1, len(runs)) ** 0.5), 4.0))
     width = 0.8 / max(1, len(runs))
@@ -84,7 +90,7 @@ def plot_metric_bars(runs, metric, path, title=None):
         ax.bar_label(bars, fmt='%.2f', fontsize=8, padding=2)
     if not found:
         plt.close(fig)
-        raise ValueError(f'plot_metric_bars: no values of metric {metric!r} '
+        raise VisualizeError(f'plot_metric_bars: no values of metric {metric!r} '
                          f'(metrics present: {sorted({m for r in runs.values() for d in r.values() for m in d})})')
     ax.set_xticks(xs, datasets)
     ax.set_ylabel(metric)
@@ -152,7 +158,7 @@ def plot_curves(curves, metric, path, title=None):
     """Line plot of ``metric`` over iterations, one line per dataset; ``curves`` from ``parse_training_log``."""
     series = {d: m[metric] for d, m in curves.items() if m.get(metric)}
     if not series:
-        raise ValueError(f'plot_curves: no {metric!r} values in the log (found: '
+        raise VisualizeError(f'plot_curves: no {metric!r} values in the log (found: '
                          f'{sorted({name for m in curves.values() for name in m}) or "none"})')
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.0))

@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from basicsr.utils.errors import run_main  # noqa: E402
 from basicsr.data.preparation import (PairSource, PreparationError, build_test_set,  # noqa: E402
                                       build_training_patches, find_pairs)
 
@@ -60,7 +61,7 @@ def middlebury_sources(folder):
     return find_pairs(folder, halve=True)
 
 
-def main():
+def run():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--root', default='datasets', help='folder holding Flickr1024(.zip) (default: datasets)')
     parser.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
@@ -77,10 +78,14 @@ def main():
                                scales=SCALES, workers=args.workers, desc='validation')
         n_test = build_test_set(find_pairs(os.path.join(flickr, 'Test')), os.path.join(out, 'test', 'Flickr1024'),
                                 scales=SCALES, workers=args.workers, desc='test')
-    except (PreparationError, OSError) as err:
-        sys.exit(f'error: {err}')
+    except OSError as err:  # an unreadable source or a full disk: name the file
+        raise PreparationError(f'{err.filename or args.root}: {err.strerror or err}') from None
     print(f'Done in {time.time() - start:.0f} s: ' + ', '.join(f'patches_x{s}: {n}' for s, n in totals.items())
           + f', val/Flickr1024: {n_val} pairs, test/Flickr1024: {n_test} pairs (in {out})')
+
+
+def main():
+    sys.exit(run_main('prepare_flickr1024.py', run))
 
 
 if __name__ == '__main__':

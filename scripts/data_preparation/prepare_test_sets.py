@@ -25,6 +25,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from basicsr.data.preparation import PairSource, PreparationError, build_test_set  # noqa: E402
+from basicsr.utils.errors import run_main  # noqa: E402
 
 SETS = {  # name: (output name, left folder, right folder, default count)
     'kitti2012': ('KITTI2012', 'colored_0', 'colored_1', 20),
@@ -73,7 +74,7 @@ def middlebury_sources(src, count, names=None):
     return sources
 
 
-def main():
+def run():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('set', choices=sorted(SETS))
     parser.add_argument('--src', required=True, help='extracted raw download')
@@ -98,9 +99,13 @@ def main():
         n = build_test_set(sources, out, scales=(2, 4), workers=args.workers, desc=out_name)
         with open(os.path.join(out, 'pairs.txt'), 'w', encoding='utf-8') as f:  # last: only for a finished set
             f.writelines(f'{s.name}\n' for s in sources)
-    except (PreparationError, OSError) as err:
-        sys.exit(f'error: {err}')
+    except OSError as err:  # an unreadable source or a full disk: name the file
+        raise PreparationError(f'{err.filename or args.src}: {err.strerror or err}') from None
     print(f'{out}: {n} pairs ({", ".join(s.name for s in sources)})')
+
+
+def main():
+    sys.exit(run_main('prepare_test_sets.py', run))
 
 
 if __name__ == '__main__':

@@ -1,5 +1,4 @@
 """scripts/model_complexity.py counts parameters and MACs, SCAM's attention products included."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -7,16 +6,10 @@ from pathlib import Path
 import pytest
 
 from basicsr.models.archs import define_network
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / 'scripts' / 'model_complexity.py'
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location('model_complexity', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def nafssr_macs(c, blocks, s, h, w, fusion=True):
@@ -32,7 +25,7 @@ def nafssr_macs(c, blocks, s, h, w, fusion=True):
 
 @pytest.mark.parametrize('fusion', [True, False])
 def test_macs_equal_the_hand_count(fusion):
-    script = load_script()
+    script = load_script('scripts/model_complexity.py')
     cfg = {'type': 'NAFSSR', 'up_scale': 2, 'width': 8, 'num_blks': 2}
     if not fusion:
         cfg['fusion_from'] = 99
@@ -62,6 +55,6 @@ def test_cli_error_is_one_line(tmp_path):
     opt.write_text('name: bad\nnetwork_g:\n  type: NAFSR\n')
     out = subprocess.run([sys.executable, str(SCRIPT), '-opt', str(opt), '--size', '8x8'], capture_output=True,
                          text=True, cwd=ROOT, timeout=300)
-    assert out.returncode != 0
-    assert out.stderr.strip().startswith('error: network_g:type: unknown arch type') and \
+    assert out.returncode == 2  # USER_ERROR_EXIT
+    assert out.stderr.strip().startswith('model_complexity.py: error: network_g:type: unknown arch type') and \
         len(out.stderr.strip().splitlines()) == 1

@@ -1,15 +1,12 @@
 """Pictures: side-by-side comparison PNGs, PSNR per dataset from metrics.json, PSNR over iterations from a log."""
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from basicsr.utils import visualize
 from basicsr.utils.img_util import imread, imwrite
-
-REPO = Path(__file__).resolve().parents[2]
+from helpers import load_script
 
 LOG = """2026-11-25 08:00:00,000 INFO: Start training from epoch: 0, iter: 0
 2026-11-25 08:01:00,000 INFO: [quick..][epoch:  0, iter:     500, lr:(3.000e-03,)] [eta: 0:10:00] l_pix: 1.2e-02
@@ -26,13 +23,6 @@ garbage line # not a metric
 """
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'scripts' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_parse_training_log():
     curves = visualize.parse_training_log(LOG)
     assert curves['Motorcycle']['psnr'] == [(1000, 23.1234), (2000, 24.5)]
@@ -41,7 +31,7 @@ def test_parse_training_log():
 
 
 def test_plot_from_log_and_metrics(tmp_path):
-    plot_results = _load('plot_results')
+    plot_results = load_script('scripts/plot_results.py')
     log = tmp_path / 'train.log'
     log.write_text(LOG)
     assert plot_results.main(['plot', '--log', str(log), '--output', str(tmp_path / 'curve.png')]) == 0
@@ -54,7 +44,7 @@ def test_plot_from_log_and_metrics(tmp_path):
     assert plot_results.main(['plot', '--metrics', str(tmp_path / 'A' / 'metrics.json'),
                               str(tmp_path / 'B' / 'metrics.json'), '--output', str(out)]) == 0
     assert imread(out).shape[1] > 300
-    assert plot_results.main(['plot', '--log', str(log), '--metric', 'lpips', '--output', str(out)]) == 1
+    assert plot_results.main(['plot', '--log', str(log), '--metric', 'lpips', '--output', str(out)]) == 2  # USER_ERROR_EXIT
 
 
 def test_side_by_side_with_zoomed_crops(tmp_path):
@@ -73,7 +63,7 @@ def test_side_by_side_with_zoomed_crops(tmp_path):
 def test_compare_command_on_a_test_set_layout(tmp_path):
     from basicsr.utils.matlab_functions import imresize
 
-    plot_results = _load('plot_results')
+    plot_results = load_script('scripts/plot_results.py')
     rng = np.random.default_rng(1)
     for view in (0, 1):
         hr = rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)
@@ -87,4 +77,4 @@ def test_compare_command_on_a_test_set_layout(tmp_path):
     assert (tmp_path / 'fig' / '0001_R_compare.png').is_file()
     assert plot_results.main(['compare', '--sr_dir', str(tmp_path / 'sr'), '--lq_dir', str(tmp_path / 'lr_x4'),
                               '--gt_dir', str(tmp_path / 'hr'), '--scale', '2', '--output',
-                              str(tmp_path / 'fig')]) == 1
+                              str(tmp_path / 'fig')]) == 2  # USER_ERROR_EXIT
