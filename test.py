@@ -14,6 +14,7 @@ import torch
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.evaluation import evaluate
 from basicsr.models.archs import define_network
+from basicsr.option_checks import OPTION_CHECKS
 from basicsr.reports import format_report, result_keys, table_columns, with_left_variants, write_results
 from basicsr.utils.checkpoint import load_network, weight_options
 from basicsr.utils.dist_util import get_dist_info, init_dist
@@ -24,7 +25,7 @@ from basicsr.utils.options import OptionError, get_path, parse_options
 
 
 def run_test(argv=None):
-    opt, _ = parse_options(is_train=False, argv=argv)
+    opt, _ = parse_options(is_train=False, argv=argv, registries=OPTION_CHECKS)
     distributed = opt['launcher'] != 'none'
     use_cuda = torch.cuda.is_available() and opt.get('num_gpu', 1) != 0
     if distributed:

@@ -20,6 +20,7 @@ from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 from basicsr.models import build_model
 from basicsr.models.archs import define_network
+from basicsr.option_checks import OPTION_CHECKS
 from basicsr.utils.checkpoint import CheckpointError, load_checkpoint, remove_partial_saves
 from basicsr.utils.dist_util import get_dist_info, init_dist
 from basicsr.utils.errors import UserError, run_main
@@ -261,7 +262,7 @@ def train(opt, lock):
 
 
 def run(argv=None):
-    opt, _ = parse_options(is_train=True, argv=argv)
+    opt, _ = parse_options(is_train=True, argv=argv, registries=OPTION_CHECKS)
     lock = ExperimentLock(opt['path']['experiments_root'])
     try:
         if opt['launcher'] != 'none':

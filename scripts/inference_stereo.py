@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from basicsr.evaluation import infer_in_strips  # noqa: E402
+from basicsr.option_checks import OPTION_CHECKS  # noqa: E402
 from basicsr.utils.checkpoint import load_network, weight_options  # noqa: E402
 from basicsr.utils.errors import UserError, run_main  # noqa: E402
 from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite  # noqa: E402
@@ -82,7 +83,7 @@ def build_model(args):
         from basicsr.models.archs import define_network
         from basicsr.utils.options import get_path, parse
 
-        opt = parse(args.opt, is_train=False)
+        opt = parse(args.opt, is_train=False, registries=OPTION_CHECKS)
         net = define_network(opt['network_g'], key_path='network_g')
         weights, param_key, strict = weight_options(opt)
         weights = args.weights or weights

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from basicsr.utils.amp import AMP_DTYPES
 from basicsr.utils.errors import UserError
 
 
@@ -167,13 +168,18 @@ def check_types(opt, registries, src='options'):
     ``registries`` maps key paths (``*`` standing for every entry of a mapping) to registries, e.g.
     ``{'network_g:type': ARCH_REGISTRY, 'datasets:*:type': DATASET_REGISTRY, 'model_type': MODEL_REGISTRY}``;
     the caller passes them, as this module knows nothing of what registers in them. Absent keys are not checked.
+    A value may also be a function ``check(value, key_path)`` that raises a ``UserError`` for a bad entry (e.g. the
+    metrics' ``check_metric_opt`` for ``val:metrics:*``).
     """
     for pattern, registry in registries.items():
-        for key_path, name in _entries(opt, pattern.split(':')):
+        for key_path, value in _entries(opt, pattern.split(':')):
             try:
-                registry.get(name, key_path=key_path)
-            except KeyError as err:  # the registry's one line: unknown name, close matches, registered names
-                raise OptionError(f'{src}: {err.args[0] if err.args else err}') from None
+                if hasattr(registry, 'get'):
+                    registry.get(value, key_path=key_path)
+                else:
+                    registry(value, key_path)
+            except UserError as err:  # the registry's one line: unknown name, close matches, registered names
+                raise OptionError(f'{src}: {err}') from None
 
 
 def validate(opt, src='options', registries=None):
@@ -216,16 +222,10 @@ def validate(opt, src='options', registries=None):
         _check(any(p.startswith('test') or p.startswith('val') for p in datasets), src, 'datasets',
                'at least one test* dataset', list(datasets))
     amp = get_path(opt, 'val:amp_dtype')
-    _check(amp in (None, 'bf16', 'bfloat16', 'fp16', 'float16'), src, 'val:amp_dtype', 'bf16 or fp16 (or null)', amp)
+    _check(amp is None or amp in AMP_DTYPES, src, 'val:amp_dtype', 'bf16 or fp16 (or null)', amp)
     metrics = get_path(opt, 'val:metrics')
-    if metrics is not None:  # checked now, not at the first validation thousands of iterations later
+    if metrics is not None:  # each entry is checked by the caller's registries (basicsr.option_checks)
         _check(isinstance(metrics, dict), src, 'val:metrics', 'a mapping of name -> metric options', metrics)
-        from basicsr.metrics import check_metric_opt  # late import: the metrics package imports the registry
-        for name, metric_opt in metrics.items():
-            try:
-                check_metric_opt(metric_opt, f'val:metrics:{name}')
-            except (KeyError, TypeError, ValueError) as err:
-                raise OptionError(f'{src}: {err.args[0] if err.args else err}') from None
     for key in ('val:save_img', 'val:self_ensemble', 'train:mixup', 'train:use_amp', 'train:compile',
                 'train:channels_last', 'logger:use_tb_logger'):
         value = get_path(opt, key)

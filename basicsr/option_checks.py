@@ -1,0 +1,18 @@
+"""What the entry points check in an option file as soon as it is read, beyond ``basicsr.utils.options.validate``:
+every ``type:`` name against its registry, and every ``val:metrics`` entry (type and keyword arguments), so that a
+typo stops the run before any work instead of at the first validation thousands of iterations later.
+
+``basicsr.utils.options`` knows nothing of the registries' contents; this module, above it, hands them over:
+``parse_options(is_train, registries=OPTION_CHECKS)``.
+"""
+from basicsr.metrics import check_metric_opt
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+
+OPTION_CHECKS = {
+    'model_type': MODEL_REGISTRY,
+    'network_g:type': ARCH_REGISTRY,
+    'datasets:*:type': DATASET_REGISTRY,
+    'train:pixel_opt:type': LOSS_REGISTRY,
+    'train:perceptual_opt:type': LOSS_REGISTRY,
+    'val:metrics:*': check_metric_opt,
+}
