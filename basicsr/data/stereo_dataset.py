@@ -29,31 +29,8 @@ from basicsr.utils.registry import DATASET_REGISTRY
 
 
 class StereoDataError(UserError, ValueError):
-    """Bad data on disk or a bad dataset option; the message is one line naming the file or key path.
-
-    Raised in a data-loader worker, it reaches the main process rebuilt by PyTorch from the text "Caught
-    StereoDataError in DataLoader worker process N. Original Traceback ..."; the error then keeps its own one-line
-    message, as without workers, and carries that text as a note (shown with the traceback).
-    """
-
-    def __init__(self, message=''):
-        original, worker_text = _unwrap_worker_message(type(self), message)
-        super().__init__(original)
-        if worker_text is not None and hasattr(self, 'add_note'):  # Python 3.11+
-            self.add_note(worker_text.rstrip())
-
-
-def _unwrap_worker_message(cls, message):
-    """``(the error's own message, PyTorch's text)`` when ``message`` is the text PyTorch re-raises an error of a
-    data-loader worker with (``torch._utils.ExceptionWrapper``), else ``(message, None)``."""
-    if not (isinstance(message, str) and message.startswith(f'Caught {cls.__name__} ')
-            and '\nOriginal Traceback' in message):
-        return message, None
-    name = cls.__qualname__ if cls.__module__ in ('__main__', 'builtins') else f'{cls.__module__}.{cls.__qualname__}'
-    for line in reversed(message.splitlines()):  # the traceback ends with "<module>.<class>: <message>"
-        if line.startswith(f'{name}: '):
-            return line[len(name) + 2:], message
-    return message, None
+    """Bad data on disk or a bad dataset option; the message is one line naming the file or key path (raised in a
+    data-loader worker, it keeps that line: see ``UserError``)."""
 
 
 class _DiskReader:

@@ -20,6 +20,7 @@ from torch import distributed as dist
 from basicsr.models.archs import define_network
 from basicsr.utils.checkpoint import CheckpointError, load_network, save_atomic, weight_options
 from basicsr.utils.dist_util import get_dist_info
+from basicsr.utils.errors import shorten
 from basicsr.utils.lr_scheduler import build_scheduler, warmup_lrs
 from basicsr.utils.misc import get_rng_state, scan_states, set_rng_state
 from basicsr.utils.options import OptionError, get_path
@@ -96,7 +97,7 @@ class BaseModel:
                 wrapped = torch.compile(wrapped, mode=mode)
                 self._compiled.add(attr)
             except Exception as err:  # noqa: BLE001  (any failure means: run eagerly)
-                warnings.warn(f'train:compile: torch.compile failed ({err}); training without compilation')
+                warnings.warn(f'train:compile: torch.compile failed ({shorten(str(err))}); training without compilation')
         return wrapped
 
     def run_wrapped(self, attr, *inputs):
@@ -108,8 +109,7 @@ class BaseModel:
         except Exception as err:  # noqa: BLE001
             if attr not in self._compiled:
                 raise
-            first = str(err).splitlines()[0] if str(err) else ''
-            warnings.warn(f'train:compile: the compiled network failed ({type(err).__name__}: {first}); '
+            warnings.warn(f'train:compile: the compiled network failed ({type(err).__name__}: {shorten(str(err))}); '
                           'training without compilation')
             setattr(self, attr, net._orig_mod)
             self._compiled.discard(attr)

@@ -16,7 +16,7 @@ import sys
 import torch
 
 from basicsr.utils.dist_util import unwrap
-from basicsr.utils.errors import UserError
+from basicsr.utils.errors import UserError, shorten
 from basicsr.utils.options import OptionError, get_path
 
 logger = logging.getLogger('basicsr')
@@ -61,7 +61,7 @@ def save_atomic(obj, path):
                               f'{"the earlier file is untouched" if os.path.exists(path) else "nothing was written"}'
                               ) from None
     except RuntimeError as err:  # torch.save reports a failed write as RuntimeError ("file write failed")
-        raise CheckpointError(f'{path}: cannot write the checkpoint ({str(err).splitlines()[0]}); '
+        raise CheckpointError(f'{path}: cannot write the checkpoint ({shorten(str(err), 200)}); '
                               f'{"the earlier file is untouched" if os.path.exists(path) else "nothing was written"}'
                               ) from None
     finally:
@@ -91,9 +91,9 @@ def load_checkpoint(path, map_location='cpu'):
                       else type(err).__name__)
         if 'GLOBAL' in detail or 'Unsupported global' in detail:
             raise CheckpointError(f'{path}: refused, it holds Python objects other than tensors and plain '
-                                  f'containers (loading it could run code): {detail[:200]}') from None
+                                  f'containers (loading it could run code): {shorten(detail, 200)}') from None
         raise CheckpointError(f'{path}: unreadable or truncated checkpoint ({type(err).__name__}: '
-                              f'{detail[:200]})') from None
+                              f'{shorten(detail, 200)})') from None
 
 
 def load_state_dict(path, param_key='params'):

@@ -1,35 +1,11 @@
 """Text log (console + ``experiments/<name>/<name>_<time>.log``), the training progress line, and TensorBoard."""
 import logging
-import re
 import sys
 import time
 
 from basicsr.utils.misc import format_duration
 
 LOGGER_NAME = 'basicsr'
-
-
-def shorten(text, limit=300):
-    """``text`` (a warning, a library's error message) on one line of at most ``limit`` characters.
-
-    Line breaks and runs of spaces become one space. A longer text keeps as many whole sentences as fit (a blank
-    line ends a sentence too); when not even the first one fits, it is cut at a word boundary and ends with
-    ``...``. A word is never cut, unless it alone is longer than ``limit``.
-    """
-    flat = ' '.join(str(text).split())
-    if len(flat) <= limit:
-        return flat
-    sentences = [s for paragraph in re.split(r'\n\s*\n', str(text))
-                 for s in re.split(r'(?<=[.!?])\s+', ' '.join(paragraph.split())) if s]
-    kept = ''
-    for sentence in sentences:
-        if len(kept) + len(sentence) + (1 if kept else 0) > limit:
-            break
-        kept = f'{kept} {sentence}' if kept else sentence
-    if kept:
-        return kept
-    cut = flat.rfind(' ', 0, limit - 2)  # the space before the last word that fits with '...'
-    return (flat[:cut].rstrip(' ,;:(') if cut > 0 else flat[:limit - 3]) + '...'
 
 
 class _ConsoleHandler(logging.StreamHandler):

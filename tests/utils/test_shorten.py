@@ -1,7 +1,7 @@
-"""basicsr.utils.logger.shorten: a long warning or log message on one line, never cut inside a word or sentence."""
+"""basicsr.utils.errors.shorten: a long warning or error message on one line, never cut inside a word or sentence."""
 import re
 
-from basicsr.utils.logger import shorten
+from basicsr.utils.errors import shorten
 
 # The text of torch.compile's error without a C++ compiler (torch 2.14.1, InductorError), with a long temp path.
 COMPILE_ERROR = ("InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx: "
