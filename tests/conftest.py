@@ -13,31 +13,26 @@
     <tiny_stereo_root>/patches_x4/00000{1..6}/   (LR 6x18, HR 24x72)
     <tiny_stereo_root>/test/Tiny/{hr,lr_x2,lr_x4}/{pair_a,pair_b}/   (HR 24x48)
 """
-import importlib.util
 import os
 import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+for _path in (ROOT, TESTS):  # the package, and tests/helpers.py for every test folder
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-
-def _load_make_sample():
-    path = os.path.join(ROOT, 'scripts', 'data_preparation', 'make_sample.py')
-    spec = importlib.util.spec_from_file_location('make_sample', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_script  # noqa: E402
 
 
 @pytest.fixture(scope='session')
 def sample_root(tmp_path_factory):
     """Path (str) of the built-in real sample, built once per session."""
     out = tmp_path_factory.mktemp('sample')
-    _load_make_sample().make_sample(str(out))
+    load_script('scripts/data_preparation/make_sample.py').make_sample(str(out))
     return str(out)
 
 

@@ -1,5 +1,4 @@
 """scripts/inference_stereo.py: own pairs of any size, folders of pairs, and every bad input."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,19 +14,12 @@ from basicsr.evaluation import forward_stereo
 from basicsr.metrics import calculate_psnr
 from basicsr.utils.checkpoint import CheckpointError, save_atomic
 from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite, tensor2img
+from helpers import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = {'type': 'NAFSSR', 'up_scale': 2, 'width': 16, 'num_blks': 2}
 
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location('inference_stereo', REPO / 'scripts' / 'inference_stereo.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _load_script()
+script = load_script('scripts/inference_stereo.py')
 
 
 @pytest.fixture(scope='module')
@@ -130,7 +122,7 @@ def test_bad_checkpoint_is_one_line_from_the_command_line(tmp_path):
     evil = tmp_path / 'evil.pth'
     code = ("import torch\nclass P:\n    def __reduce__(self):\n        return (open, (%r, 'w'))\n"
             "torch.save({'params': P()}, %r)\n" % (str(marker), str(evil)))
-    subprocess.run([sys.executable, '-c', code], check=True)
+    subprocess.run([sys.executable, '-c', code], check=True, timeout=300)
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, str(REPO / 'scripts' / 'inference_stereo.py'), '--left',
                            str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output',

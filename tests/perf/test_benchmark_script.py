@@ -1,24 +1,17 @@
 """scripts/benchmark.py and scripts/benchmark_gpu.py: real measurements in worker processes, real option files."""
-import importlib.util
 import os
 
 import pytest
 
 from basicsr.utils.options import get_path, parse
+from helpers import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def benchmark():
-    return _load('benchmark')
+    return load_script('scripts/benchmark.py')
 
 
 def test_infer_row_uses_test_options_and_overrides(benchmark):
@@ -49,7 +42,7 @@ def test_bad_model_name_is_one_line(benchmark):
 
 
 def test_gpu_table_settings_are_real_options(tmp_path):
-    gpu = _load('benchmark_gpu')
+    gpu = load_script('scripts/benchmark_gpu.py')
     jobs = gpu.plan(['T_x4', 'L_x4'], '/scratch/release', ['T_x4', 'S_x4'])
     settings = [s for s, _ in jobs]
     # importance order: fp32 and release side by side first, then bf16, one compile, NCHW, other compiles

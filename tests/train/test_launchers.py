@@ -4,6 +4,7 @@ import stat
 import subprocess
 import sys
 
+from helpers import reaped
 from train_helpers import TRAIN_PY, base_options, child_env, free_port, run_train, write_options
 from test_resume import assert_same_weights
 
@@ -44,9 +45,10 @@ def test_slurm_tasks_train_like_torchrun(tiny_data, tmp_path):
     assert ref.returncode == 0, ref.stderr[-2000:]
     procs = [subprocess.Popen([sys.executable, TRAIN_PY, '-opt', opt, '--launcher', 'slurm'], cwd=str(run_dir),
                               env=_slurm_env(rank, 2, str(bin_dir)), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
              for rank in range(2)]
-    outs = [p.communicate(timeout=600)[0] for p in procs]
+    with reaped(*procs):  # a rank left waiting for its peer is killed, whatever ends the test
+        outs = [p.communicate(timeout=600)[0] for p in procs]
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out[-2000:]
     assert_same_weights(os.path.join(ref_dir, 'experiments', 'slurm'), os.path.join(run_dir, 'experiments', 'slurm'), 4)

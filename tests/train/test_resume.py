@@ -7,6 +7,7 @@ import time
 import pytest
 import torch
 
+from helpers import kill_tree, reaped
 from train_helpers import base_options, run_train, start_train, with_val, write_options
 
 
@@ -23,36 +24,6 @@ def assert_same_weights(exp_a, exp_b, it):
                 assert torch.equal(a[group][key], b[group][key]), f'{group}.{key} differs'
 
 
-def _descendants(pid):
-    """Every live descendant of ``pid`` (from /proc). torchrun starts its workers in sessions of their own, so
-    killing the launcher's process group alone would leave them training."""
-    children = {}
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open(f'/proc/{entry}/stat') as f:
-                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _kill_all(proc):
-    """SIGKILL the run: the workers first (wherever their sessions are), then the launcher's process group."""
-    for pid in _descendants(proc.pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    os.killpg(proc.pid, signal.SIGKILL)
-
-
 def _kill_after_state(proc, states_dir, it, timeout=600):
     """SIGKILL every process of the run as soon as training_states/<it>.state exists (mid-way through the next
     iteration or checkpoint write)."""
@@ -62,10 +33,9 @@ def _kill_after_state(proc, states_dir, it, timeout=600):
         if proc.poll() is not None:
             raise AssertionError(f'the run ended before writing {target}:\n{proc.stdout.read()}')
         if time.time() > deadline:
-            _kill_all(proc)
-            raise AssertionError(f'{target} did not appear')
+            raise AssertionError(f'{target} did not appear')  # the caller's reaped() kills the run
         time.sleep(0.01)
-    _kill_all(proc)
+    kill_tree(proc)  # the workers first (torchrun puts them in sessions of their own), then the launcher's group
     proc.wait(timeout=30)
     proc.stdout.close()
     final = max(int(n.split('.')[0]) for n in os.listdir(states_dir) if n.endswith('.state'))
@@ -114,8 +84,8 @@ def test_uninterrupted_run_layout_and_log(reference_1proc):
 
 def test_sigkill_then_rerun_equals_uninterrupted(reference_1proc, tmp_path):
     ref_cwd, opt, _ = reference_1proc
-    proc = start_train(opt, tmp_path)
-    _kill_after_state(proc, os.path.join(tmp_path, 'experiments', 'run', 'training_states'), 3)
+    with reaped(start_train(opt, tmp_path)) as (proc,):
+        _kill_after_state(proc, os.path.join(tmp_path, 'experiments', 'run', 'training_states'), 3)
     result = _ok(run_train(opt, tmp_path))  # the same command again
     assert 'resumed from' in result.stdout
     assert_same_weights(os.path.join(ref_cwd, 'experiments', 'run'), os.path.join(tmp_path, 'experiments', 'run'), 8)
@@ -154,8 +124,8 @@ def test_two_processes_launch_and_torchrun_resume_bitwise(tiny_data, tmp_path):
     opt = write_options(tmp_path, opt_dict)
     ref = _ok(run_train(opt, ref_dir, nproc=2, launcher='launch'))
     assert 'Grad strides do not match bucket view strides' not in ref.stdout + ref.stderr
-    proc = start_train(opt, run_dir, nproc=2, launcher='torchrun')
-    _kill_after_state(proc, os.path.join(run_dir, 'experiments', 'ddp', 'training_states'), 2)
+    with reaped(start_train(opt, run_dir, nproc=2, launcher='torchrun')) as (proc,):
+        _kill_after_state(proc, os.path.join(run_dir, 'experiments', 'ddp', 'training_states'), 2)
     result = _ok(run_train(opt, run_dir, nproc=2, launcher='torchrun'))
     assert 'resumed from' in result.stdout + result.stderr
     state = torch.load(os.path.join(run_dir, 'experiments', 'ddp', 'training_states', '8.state'),
@@ -171,16 +141,19 @@ def test_sigterm_saves_state_and_exits_cleanly(tiny_data, tmp_path):
     opt_dict['logger']['save_checkpoint_freq'] = 5000
     opt_dict['train']['warmup_iter'] = -1
     opt = write_options(tmp_path, opt_dict)
-    proc = start_train(opt, tmp_path)
     log_dir = os.path.join(tmp_path, 'experiments', 'term')
-    deadline = time.time() + 600
-    while time.time() < deadline:  # wait until training has started
-        logs = [n for n in os.listdir(log_dir) if n.endswith('.log')] if os.path.isdir(log_dir) else []
-        if logs and '[iter 3/' in open(os.path.join(log_dir, logs[0])).read():
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=300)
+    # 10,000 iterations: if the SIGTERM handler is broken the run would go on for an hour; reaped() kills it
+    with reaped(start_train(opt, tmp_path)) as (proc,):
+        deadline = time.time() + 600
+        while time.time() < deadline:  # wait until training has started
+            logs = [n for n in os.listdir(log_dir) if n.endswith('.log')] if os.path.isdir(log_dir) else []
+            if logs and '[iter 3/' in open(os.path.join(log_dir, logs[0])).read():
+                break
+            if proc.poll() is not None:
+                raise AssertionError(f'the run ended before iter 3:\n{proc.stdout.read()[-3000:]}')
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out[-3000:]
     states = os.listdir(os.path.join(log_dir, 'training_states'))
     assert len(states) == 1 and int(states[0].split('.')[0]) >= 3

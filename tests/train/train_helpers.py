@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
+import helpers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_PY = os.path.join(ROOT, 'train.py')
 
@@ -121,12 +123,12 @@ def train_cmd(opt_path, nproc=1, launcher='torchrun', extra=()):
 
 
 def run_train(opt_path, cwd, nproc=1, launcher=None, extra=(), timeout=600):
-    result = subprocess.run(train_cmd(opt_path, nproc, launcher, extra), cwd=str(cwd), env=child_env(),
-                            capture_output=True, text=True, timeout=timeout)
-    return result
+    """Run train.py to its end; on a timeout (ours or pytest-timeout's) every process of the run is killed."""
+    return helpers.run(train_cmd(opt_path, nproc, launcher, extra), timeout, cwd=str(cwd), env=child_env())
 
 
 def start_train(opt_path, cwd, nproc=1, launcher=None, extra=()):
-    """Start a run in its own session (so that the whole process group can be killed)."""
+    """Start a run in its own session (so that the whole process group can be killed); the caller ends it in a
+    ``finally``: ``with helpers.reaped(start_train(...)) as (proc,): ...``."""
     return subprocess.Popen(train_cmd(opt_path, nproc, launcher, extra), cwd=str(cwd), env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
