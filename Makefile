@@ -4,13 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  := torch==2.14.1 torchvision==0.29.1
+# exact versions of every package installed below, pytest and pytest-timeout included
+CONSTRAINTS := constraints.txt
 
 .PHONY: install quickstart test clean-quickstart
 
-$(STAMP): requirements.txt setup.py
+# Reinstalled whenever what decides the environment changes (this file, the requirements, the constraints).
+$(STAMP): Makefile requirements.txt setup.py $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e . pytest
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) $(TORCH)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,7 +23,7 @@ quickstart: $(STAMP)
 	$(BIN)/python scripts/quickstart.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=20 tests
 
 clean-quickstart:
 	rm -rf experiments/quickstart_NAFSSR_x4 results/quickstart_NAFSSR_x4 tb_logger/quickstart_NAFSSR_x4

@@ -24,5 +24,6 @@ setup(
     packages=find_packages(include=['basicsr', 'basicsr.*']),
     python_requires='>=3.10',
     install_requires=requirements,
+    extras_require={'test': ['pytest', 'pytest-timeout']},  # `make test` pins them with constraints.txt
     zip_safe=False,
 )
