@@ -136,3 +136,69 @@ def test_bad_checkpoint_is_one_line_from_the_command_line(tmp_path):
         script.run(['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output',
                     str(tmp_path / 'out'), '--arch', 'NAFSSR-T', '--scale', '2', '--weights',
                     str(tmp_path / 'none.pth')])
+
+
+# NAFSSR-T is width 48, 16 blocks (NAFSSR paper, Table 1; README "Models and complexity"); its released checkpoints
+# hold 445,068 (x2) and 460,656 (x4) parameters (the released NAFSSR-T_2x.pth / NAFSSR-T_4x.pth).
+NAFSSR_T = {'type': 'NAFSSR', 'width': 48, 'num_blks': 16}
+NAFSSR_T_PARAMS = {2: 445_068, 4: 460_656}
+
+
+def _nafssr_t_checkpoint(folder, scale, seed):
+    """A real NAFSSR-T x``scale`` with random residual gains (so that every block's weights change the output),
+    saved in the release format."""
+    from basicsr.models.archs import define_network
+
+    torch.manual_seed(seed)
+    net = define_network({**NAFSSR_T, 'up_scale': scale}, key_path='network_g')
+    assert sum(p.numel() for p in net.parameters()) == NAFSSR_T_PARAMS[scale]
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(('beta', 'gamma')):
+                p.copy_(torch.randn_like(p) * 0.1)
+    path = Path(folder) / f'NAFSSR-T_{scale}x.pth'
+    save_atomic({'params': net.state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize('scale', [2, 4])
+def test_arch_and_scale_build_nafssr_t_with_the_file_weights(tmp_path, scale):
+    """``--arch NAFSSR-T --scale s`` builds NAFSSR width 48, 16 blocks, up_scale s, and runs the weights of the file:
+    the output is x``s`` and equals a NAFSSR-T built here from the paper's sizes and loaded with the same file."""
+    from basicsr.models.archs import define_network
+
+    weights = _nafssr_t_checkpoint(tmp_path, scale, seed=scale)
+    left, right = _pair(tmp_path, h=12, w=20, seed=3)
+    out = tmp_path / 'out'
+    script.run(['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output', str(out),
+                '--arch', 'NAFSSR-T', '--scale', str(scale), '--weights', str(weights)])
+    sr = np.concatenate([imread(out / 'p_L.png'), imread(out / 'p_R.png')], axis=2)
+    assert sr.shape == (12 * scale, 20 * scale, 6)
+
+    torch.manual_seed(100)  # other initial weights than the file's: only loading the file can make them agree
+    reference = define_network({**NAFSSR_T, 'up_scale': scale}, key_path='network_g').eval()
+    lq = img2tensor(np.concatenate([left, right], axis=2))[None]
+    untrained = tensor2img(forward_stereo(reference, lq))
+    reference.load_state_dict(torch.load(weights, weights_only=True)['params'])
+    expected = tensor2img(forward_stereo(reference, lq))
+    # same network, same weights, same input: equal up to a rounding flip of one grey level
+    assert np.abs(sr.astype(int) - expected).max() <= 1
+    assert np.abs(untrained.astype(int) - expected).mean() > 1  # the file's weights do change the output
+
+
+def test_arch_refuses_a_checkpoint_of_another_scale_or_size(tmp_path):
+    """The network --arch/--scale builds is exactly NAFSSR-T at that scale: an x4 file does not fit --scale 2, nor
+    a NAFSSR-S (width 64, 32 blocks) file --arch NAFSSR-T."""
+    from basicsr.models.archs import define_network
+
+    _pair(tmp_path, h=12, w=20)
+    args = ['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output', str(tmp_path / 'o')]
+    x4 = _nafssr_t_checkpoint(tmp_path, 4, seed=0)
+    with pytest.raises(CheckpointError, match='NAFSSR-T_4x.pth'):
+        script.run([*args, '--arch', 'NAFSSR-T', '--scale', '2', '--weights', str(x4)])
+    with torch.device('meta'):  # shapes only; the file is built from zeros below
+        small = define_network({'type': 'NAFSSR', 'up_scale': 2, 'width': 64, 'num_blks': 32})
+    s_file = tmp_path / 'NAFSSR-S_2x.pth'
+    save_atomic({'params': {k: torch.zeros(v.shape) for k, v in small.state_dict().items()}}, s_file)
+    with pytest.raises(CheckpointError, match='NAFSSR-S_2x.pth'):
+        script.run([*args, '--arch', 'NAFSSR-T', '--scale', '2', '--weights', str(s_file)])
