@@ -18,17 +18,17 @@ import torch
 from torch import distributed as dist
 
 from basicsr.models.archs import define_network
+from basicsr.models.optimizers import FOREACH_CAPABLE
 from basicsr.utils.checkpoint import CheckpointError, load_network, save_atomic, weight_options
 from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.errors import shorten
 from basicsr.utils.lr_scheduler import build_scheduler, warmup_lrs
 from basicsr.utils.misc import get_rng_state, scan_states, set_rng_state
 from basicsr.utils.options import OptionError, get_path
-from basicsr.utils.registry import check_kwargs
+from basicsr.utils.registry import OPTIMIZER_REGISTRY, check_kwargs
 
 logger = logging.getLogger('basicsr')
 
-OPTIMIZERS = {'Adam': torch.optim.Adam, 'AdamW': torch.optim.AdamW, 'SGD': torch.optim.SGD}
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')  # torch.compile's modes
 _NETWORK_FILE = re.compile(r'^net_([a-z]+)_(\d+)\.pth$')
 
@@ -117,15 +117,14 @@ class BaseModel:
 
     # ------------------------------------------------------------------ optimizers and schedules
     def build_optimizer(self, params, optim_opt, key_path):
-        """The optimizer ``optim_opt['type']`` (Adam, AdamW, SGD) over ``params``; appended to ``optimizers``."""
+        """The registered optimizer ``optim_opt['type']`` (``basicsr/models/optimizers.py``) over ``params``;
+        appended to ``optimizers``."""
         optim_opt = dict(optim_opt)
-        name = optim_opt.pop('type')
-        if name not in OPTIMIZERS:
-            raise OptionError(f'{key_path}:type: expected one of {", ".join(OPTIMIZERS)}, got {name!r}')
-        check_kwargs(OPTIMIZERS[name], dict(optim_opt, params=None), key_path)
-        if 'fused' not in optim_opt:  # multi-tensor updates: same arithmetic, far fewer kernel calls
-            optim_opt.setdefault('foreach', True)
-        optimizer = OPTIMIZERS[name](params, **optim_opt)
+        cls = OPTIMIZER_REGISTRY.get(optim_opt.pop('type'), key_path=f'{key_path}:type')
+        check_kwargs(cls, dict(optim_opt, params=None), key_path)
+        if issubclass(cls, FOREACH_CAPABLE) and 'fused' not in optim_opt:
+            optim_opt.setdefault('foreach', True)  # multi-tensor updates: same arithmetic, far fewer kernel calls
+        optimizer = cls(params, **optim_opt)
         self.optimizers.append(optimizer)
         return optimizer
 

@@ -117,4 +117,5 @@ BLOCK_REGISTRY = Registry('block')  # intra-view and cross-view blocks of the NA
 DATASET_REGISTRY = Registry('dataset')
 MODEL_REGISTRY = Registry('model')
 LOSS_REGISTRY = Registry('loss')
+OPTIMIZER_REGISTRY = Registry('optimizer')
 METRIC_REGISTRY = Registry('metric')
