@@ -52,6 +52,7 @@ def test_kept_block_update_is_rescaled_and_eval_is_deterministic():
             if torch.equal(out[0], feats[0]):
                 outs.add('dropped')
             else:
+                # a kept block's update is scaled by 1 / (1 - drop_rate) = 2 (the release's DropPath)
                 torch.testing.assert_close(out[0], feats[0] + 2.0 * (full[0] - feats[0]))
                 outs.add('kept')
         assert outs == {'dropped', 'kept'}

@@ -8,7 +8,8 @@ from basicsr.models.archs import define_network
 from basicsr.models.archs.nafssr_arch import NAFSSR_VARIANTS, nafssr_variant
 from basicsr.utils.checkpoint import load_state_dict, save_atomic
 
-# Published parameter counts of the released NAFSSR checkpoints.
+# Parameter counts of the released NAFSSR sizes: the NAFSSR paper's Table 1 rounds the x4 ones (0.46M, 1.56M, 6.80M,
+# 23.83M); these exact values were counted with the release's own NAFSSR_arch.py (megvii-research/NAFNet, 29 Nov 2026).
 RELEASED_COUNTS = {
     ('T', 4): 460_656, ('S', 4): 1_559_344, ('B', 4): 6_796_464, ('L', 4): 23_832_112,
     ('T', 2): 445_068, ('S', 2): 1_538_572, ('B', 2): 6_765_324, ('L', 2): 23_790_604,
@@ -23,10 +24,10 @@ def test_parameter_counts_of_the_released_sizes(variant, scale):
 
 
 def test_variant_table_and_names():
-    assert NAFSSR_VARIANTS['S'] == dict(width=64, num_blks=32, drop_path_rate=0.1)
+    assert NAFSSR_VARIANTS['S'] == dict(width=64, num_blks=32, drop_path_rate=0.1)  # paper Table 1, release options
     with torch.device('meta'):
         net = nafssr_variant('B', 2, num_blks=3)
-    assert len(net.body) == 3 and net.body[0].drop_rate == 0.2 and net.up_scale == 2
+    assert len(net.body) == 3 and net.body[0].drop_rate == 0.2 and net.up_scale == 2  # B: drop-path 0.2 (release)
     with pytest.raises(ValueError, match='NAFSSR-T, NAFSSR-S, NAFSSR-B, NAFSSR-L'):
         nafssr_variant('NAFSSR-XL', 4)
 
@@ -34,6 +35,8 @@ def test_variant_table_and_names():
 def test_state_dict_names_and_shapes_of_nafssr_t_x4():
     net = define_network({'type': 'NAFSSR', 'up_scale': 4, 'width': 48, 'num_blks': 16})
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    # the release's NAFBlock expands to 2c = 96 channels (DW_Expand = FFN_Expand = 2) and gates back to c = 48;
+    # up.0 makes 3 * 4 ** 2 = 48 channels for the x4 PixelShuffle
     assert shapes['intro.weight'] == (48, 3, 3, 3) and shapes['up.0.weight'] == (48, 48, 3, 3)
     blk = {'conv1.weight': (96, 48, 1, 1), 'conv2.weight': (96, 1, 3, 3), 'conv3.weight': (48, 48, 1, 1),
            'sca.1.weight': (48, 48, 1, 1), 'conv4.weight': (96, 48, 1, 1), 'conv5.weight': (48, 48, 1, 1),
@@ -50,6 +53,8 @@ def test_state_dict_names_and_shapes_of_nafssr_t_x4():
                          r'\.(weight|bias)|blk\.(beta|gamma)|fusion\.((norm_[lr]|[lr]_proj[12])\.(weight|bias)'
                          r'|beta|gamma))$')
     assert [k for k in shapes if not pattern.match(k)] == []
+    # intro and up.0 (weight, bias); per block: 8 NAFBlock layers (weight, bias) + beta, gamma and 6 SCAM layers
+    # (weight, bias) + beta, gamma
     assert len(shapes) == 4 + 16 * (2 * 8 + 2 + 2 * 6 + 2)
 
 

@@ -26,7 +26,7 @@ def test_local_pool_equals_direct_window_mean(size):
     out = LocalAvgPool2d((45, 135))(x)
     ref = reference_local_mean(x, (45, 135))
     assert out.shape == ref.shape
-    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)  # float64: integral image vs direct sums, rounding only
 
 
 def test_global_when_window_covers_input_in_both_dims():
@@ -52,12 +52,14 @@ def test_half_precision_is_pooled_in_float32():
     x = (torch.rand(1, 2, 64, 200) * 4).to(torch.bfloat16)
     out = LocalAvgPool2d((45, 135))(x)
     assert out.dtype == torch.bfloat16
+    # only the final bf16 rounding remains (8 significant bits: 2^-8 ~ 0.4% relative); summing in bf16 would be
+    # off by far more on windows of 6,075 values
     torch.testing.assert_close(out.float(), reference_local_mean(x.double(), (45, 135)).float(), rtol=1e-2,
                                atol=1e-2)
 
 
 def test_kernel_size_rule_of_the_release():
-    assert tlsc_kernel_size((30, 90)) == (45, 135)
+    assert tlsc_kernel_size((30, 90)) == (45, 135)  # the release: base_size = 1.5 x the training patch (LR 30x90)
     assert tlsc_kernel_size((256, 256), (128, 128)) == (192, 192)
     assert tlsc_kernel_size((25, 75)) == (37, 112)  # int(1.5 * 25) = 37
 
@@ -72,13 +74,15 @@ def test_convert_replaces_only_global_pools():
 def test_nafssr_pools_use_one_and_a_half_times_train_size():
     net = define_network({'type': 'NAFSSR', 'up_scale': 2, 'width': 8, 'num_blks': 2, 'train_size': [1, 6, 20, 40]})
     pools = [m for m in net.modules() if isinstance(m, LocalAvgPool2d)]
-    assert len(pools) == 2 and all(p.kernel_size == (30, 60) for p in pools)
+    assert len(pools) == 2 and all(p.kernel_size == (30, 60) for p in pools)  # 1.5 x (20, 40)
     assert not any(isinstance(m, nn.AdaptiveAvgPool2d) for m in net.modules())
 
 
 def test_nafnet_local_windows_follow_the_feature_resolution():
     net = define_network({'type': 'NAFNetLocal', 'width': 4, 'enc_blk_nums': [1, 1], 'middle_blk_num': 1,
                           'dec_blk_nums': [1, 1], 'train_size': [1, 3, 64, 32]})
+    # 1.5 x (64, 32) at full resolution, halved at each encoder level as the release scales base_size with the
+    # feature size
     assert net.encoders[0][0].sca[0].kernel_size == (96, 48)
     assert net.encoders[1][0].sca[0].kernel_size == (48, 24)
     assert net.middle_blks[0].sca[0].kernel_size == (24, 12)
@@ -99,4 +103,4 @@ def test_tlsc_output_differs_from_global_pool_only_on_large_inputs():
     with torch.no_grad():
         small, large = torch.rand(1, 6, 10, 20), torch.rand(1, 6, 20, 40)
         torch.testing.assert_close(local(small), plain(small))
-        assert (local(large) - plain(large)).abs().max() > 1e-4
+        assert (local(large) - plain(large)).abs().max() > 1e-4  # 100x float32 rounding: a real difference

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_lmdb_patches_equal_disk_patches(tiny_stereo_root, tmp_path):
     src = layout.patches_dir(tiny_stereo_root, 4)
     db = str(tmp_path / 'patches_x4.lmdb')
-    assert make_lmdb_from_folder(src, db, show_progress=False) == 6 * 4
+    assert make_lmdb_from_folder(src, db, show_progress=False) == 6 * 4  # 6 patches of tiny_stereo_root x 4 images
     with open(os.path.join(db, layout.LMDB_META)) as f:
         meta = f.read().splitlines()
     assert meta[:2] == ['000001/hr0 (24,72,3) png', '000001/hr1 (24,72,3) png']

@@ -138,7 +138,7 @@ def test_test_set_uses_one_hr_cropped_to_a_multiple_of_4(raw_pairs, tmp_path):
     assert build_test_set(raw_pairs, set_root, scales=(2, 4), workers=1) == 2
     src = raw_pairs[0]
     hr0, hr1 = (modcrop(v, 4) for v in read_pair(src))
-    assert hr0.shape[:2] == (160, 428)
+    assert hr0.shape[:2] == (160, 428)  # 161x431 cropped to multiples of 4 (the largest scale)
     np.testing.assert_array_equal(imread(layout.view_file(os.path.join(layout.hr_dir(set_root), '0001'), 'hr1')),
                                   hr1)
     for scale in (2, 4):
@@ -151,7 +151,7 @@ def test_middlebury_pairs_are_halved_with_matlab_bicubic(raw_pairs):
     halved = PairSource(src.name, src.left, src.right, halve=True)
     left, _ = read_pair(halved)
     np.testing.assert_array_equal(left, imresize(imread(src.left), 0.5))
-    assert preparation.pair_size(halved) == (81, 216)
+    assert preparation.pair_size(halved) == (81, 216)  # ceil(161 / 2), ceil(431 / 2): MATLAB imresize's output size
 
 
 def test_bad_raw_inputs_name_the_file(tmp_path):
@@ -173,6 +173,7 @@ def test_builtin_sample_layout(sample_root):
     for scale, hr_shape in ((2, (60, 180, 3)), (4, (120, 360, 3))):
         pdir = layout.patches_dir(sample_root, scale)
         names = layout.list_pair_folders(pdir)
+        # make_sample.py's strides give 253 (x2) and 276 (x4) patches; 200 leaves room for a change of stride
         assert len(names) >= 200 and names[0] == '000001' and names[-1] == f'{len(names):06d}'
         first = os.path.join(pdir, names[0])
         assert imread(layout.view_file(first, 'hr0')).shape == hr_shape
@@ -181,4 +182,5 @@ def test_builtin_sample_layout(sample_root):
     assert os.listdir(layout.hr_dir(test)) == ['motorcycle_bottom']
     hr = imread(layout.view_file(os.path.join(layout.hr_dir(test), 'motorcycle_bottom'), 'hr0'))
     lr = imread(layout.view_file(os.path.join(layout.lr_dir(test, 4), 'motorcycle_bottom'), 'lr0'))
+    # rows 320-500 of scikit-image's 500x741 pair (make_sample.TRAIN_ROWS), cropped to a multiple of 4; LR = HR / 4
     assert hr.shape == (180, 740, 3) and lr.shape == (45, 185, 3)

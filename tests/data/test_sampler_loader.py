@@ -29,7 +29,7 @@ def test_permutation_is_a_function_of_seed_and_epoch():
 
 def test_enlarged_epoch_and_ranks():
     s = EnlargedSampler(Sized(10), num_replicas=3, rank=0, ratio=2)
-    assert len(s) == 7 and s.total_size == 21
+    assert len(s) == 7 and s.total_size == 21  # 10 x 2 = 20 rounded up to a multiple of 3 ranks (BasicSR's rule)
     ranks = [list(EnlargedSampler(Sized(10), 3, r, ratio=2)) for r in range(3)]
     assert all(len(r) == 7 for r in ranks)
     counts = np.bincount([i for r in ranks for i, _ in r], minlength=10)

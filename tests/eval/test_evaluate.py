@@ -109,6 +109,7 @@ def test_self_ensemble_transforms_are_involutions_and_swap_views():
 def test_self_ensemble_of_equivariant_net_changes_nothing():
     x = torch.rand(1, 6, 8, 12)
     net = Upsampler()
+    # flips and nearest up-sampling are exact: only the float32 rounding of the 4-term mean (~1e-7 on [0, 1]) remains
     assert torch.allclose(forward_stereo(net, x, self_ensemble=True), forward_stereo(net, x), atol=1e-7)
 
 
@@ -125,7 +126,7 @@ def test_self_ensemble_averages_the_four_stereo_transforms():
         hand[:, :3] += ramp / 2
         hand[:, 3:] += ramp.flip(-1) / 2
     out = forward_stereo(net, x, self_ensemble=True)
-    assert torch.allclose(out, manual, atol=1e-6) and torch.allclose(out, hand, atol=1e-6)
+    assert torch.allclose(out, manual, atol=1e-6) and torch.allclose(out, hand, atol=1e-6)  # float32 rounding only
 
 
 def test_autocast_bf16_is_opt_in_and_close():
@@ -134,6 +135,7 @@ def test_autocast_bf16_is_opt_in_and_close():
     fp32 = forward_stereo(conv, x)
     bf16 = forward_stereo(conv, x, amp_dtype='bf16')
     assert fp32.dtype == bf16.dtype == torch.float32
+    # measured 2.4e-3 to 3.1e-3 apart (seeds 0-4): bf16's 8-bit mantissa on 54-term sums; 5e-2 still catches garbage
     assert not torch.equal(fp32, bf16) and torch.allclose(fp32, bf16, atol=5e-2)
 
 

@@ -41,6 +41,8 @@ def test_nafssr_strips_match_whole_image(strip_rows, overlap):
     strips = infer_in_strips(net, lq, 2, strip_rows=strip_rows, overlap=overlap)
     assert strips.shape == whole.shape == (240, 300, 6)
     psnr = calculate_psnr(strips, whole)
+    # measured 67 dB (16 rows) and 72 dB (40 rows): only TLSC windows cut by the strip edges differ; without the
+    # overlap rows it falls to 25 dB, so 50 dB (RMS error ~0.8 grey level) separates working context from none
     assert psnr >= 50, f'strip output differs from whole-image output: {psnr:.2f} dB'
 
 

@@ -37,6 +37,7 @@ def test_psnr_peak_is_fixed_not_guessed_from_content():
 def test_psnr_equals_skimage(pair):
     sr, hr = pair
     left = calculate_psnr(sr[..., :3], hr[..., :3])
+    # the same float64 formula as scikit-image (measured difference 0); 1e-6 dB allows another summation order
     assert left == pytest.approx(peak_signal_noise_ratio(hr[..., :3], sr[..., :3], data_range=255), abs=1e-6)
 
 
@@ -70,6 +71,7 @@ def test_gaussian_ssim_equals_skimage_gaussian(pair):
     for a, b in ((sr[..., :3], hr[..., :3]), (sr, hr)):
         expected = structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
                                          use_sample_covariance=False)
+        # measured 1e-16 apart; 1e-5 allows another Gaussian filter implementation (cv2 vs scipy) of the same window
         assert calculate_ssim(a, b) == pytest.approx(expected, abs=1e-5)
 
 
@@ -114,6 +116,7 @@ def test_y_channel_follows_matlab_rgb2ycbcr(pair):
     sr_bgr, hr_bgr = sr[..., :3], hr[..., :3]
     y_sr, y_hr = _matlab_y(sr_bgr[..., ::-1]), _matlab_y(hr_bgr[..., ::-1])
     expected = 10 * np.log10(255.0 ** 2 / np.mean((y_sr - y_hr) ** 2))
+    # measured difference 0; 1e-3 dB allows rounding of the Y coefficients' products in another order
     assert calculate_psnr(sr_bgr, hr_bgr, test_y_channel=True) == pytest.approx(expected, abs=1e-3)
     # the same pixels in RGB order give the same score when the order is declared
     rgb = calculate_psnr(sr_bgr[..., ::-1], hr_bgr[..., ::-1], test_y_channel=True, color_order='rgb')
