@@ -101,6 +101,7 @@ def test_eval_output_matches_oracle(net, hw):
         expected = nafssr_oracle(params64(net), x.double())
         out = net(x)
     assert out.dtype == torch.float32 and out.shape == expected.shape
+    # measured 3.5e-7 to 4.1e-7 (float32 rounding through the network); a wrong formula is off by >= 1e-3
     assert (out.double() - expected).abs().max().item() < 1e-5
 
 
@@ -149,7 +150,7 @@ def test_training_gradients_match_oracle(net):
     for name, value in net.named_parameters():
         ref = p[name].grad
         worst = max(worst, ((value.grad.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item())
-    assert worst < 1e-4
+    assert worst < 1e-4  # relative to each parameter's largest gradient; measured 1.5e-6 (float32 backward)
     net.zero_grad()
 
 
