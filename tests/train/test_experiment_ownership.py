@@ -67,7 +67,7 @@ def test_a_second_run_of_the_same_name_stops_at_once_and_the_first_is_untouched(
 
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tiny_data, tmp_path):
     dead = subprocess.Popen([sys.executable, '-c', 'pass'])
-    dead.wait()
+    dead.wait(timeout=60)
     (tmp_path / 'experiments').mkdir()
     lock = tmp_path / 'experiments' / '.stale.lock'
     lock.write_text(json.dumps({'host': socket.gethostname(), 'pid': dead.pid, 'start': None,

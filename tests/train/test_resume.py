@@ -78,7 +78,7 @@ def test_uninterrupted_run_layout_and_log(reference_1proc):
     curves = parse_training_log(text)
     assert list(curves) == ['Tiny'] and [it for it, _ in curves['Tiny']['psnr']] == [4, 8]
     best = torch.load(os.path.join(exp, 'models', 'net_g_best.pth'), weights_only=True)
-    top_iter, top = max(curves['Tiny']['psnr'], key=lambda p: p[1])
+    top_iter, top = max(curves['Tiny']['psnr'], key=lambda p: p[1])  # the log prints 4 decimals: abs=1e-4 below
     assert (top_iter, top) == (best['best']['psnr']['iter'], pytest.approx(best['best']['psnr']['value'], abs=1e-4))
 
 
