@@ -111,53 +111,71 @@ class ImageRestorationModel(BaseModel):
         perm = torch.randperm(lq.shape[0]).to(lq.device)
         return lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm]
 
-    def optimize_parameters(self, current_iter):
-        """One optimisation step. Returns False when the step was skipped because the loss was not finite."""
-        self.optimizer.zero_grad(set_to_none=True)
-        lq, gt = self.lq, self.gt
-        if self.mixup:
-            lq, gt = self._mixup(lq, gt)
+    def forward_g(self, lq):
+        """The generator's training forward (autocast when ``train:use_amp``); sets ``self.output`` and returns
+        every output as float32 (a network may return several, e.g. intermediate predictions)."""
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             preds = self.run_wrapped('net_train', lq)
         preds = preds if isinstance(preds, (list, tuple)) else [preds]
         preds = [p.float() for p in preds]
         self.output = preds[-1]
+        return preds
 
+    def restoration_losses(self, preds, gt):
+        """``(losses, total)``: the pixel loss summed over ``preds`` and the perceptual/style losses of the last."""
         losses = OrderedDict()
         total = 0.0
         if self.cri_pix is not None:
             losses['l_pix'] = sum(self.cri_pix(p, gt) for p in preds)
             total = total + losses['l_pix']
         if self.cri_perceptual is not None:
-            percep, style = self.cri_perceptual(self.output, gt)
+            percep, style = self.cri_perceptual(preds[-1], gt)
             for key, value in (('l_percep', percep), ('l_style', style)):
                 if value is not None:
                     losses[key] = value
                     total = total + value
+        return losses, total
 
-        (self.scaler.scale(total) if self.scaler else total).backward()
+    def finite_or_skip(self, total, losses, current_iter, optimizer):
+        """True when ``total`` is finite on every process; otherwise the step is skipped everywhere (gradients of
+        ``optimizer`` dropped, counted against ``train:max_nan_steps``) and False is returned."""
         bad = torch.tensor([0.0 if torch.isfinite(total.detach()).item() else 1.0])
         if dist.is_available() and dist.is_initialized():
             bad = bad.to(self.device)
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every rank skips together
-        if bad.item() > 0:
-            self.optimizer.zero_grad(set_to_none=True)
-            self.nan_steps += 1
-            logger.warning('iter %d: the loss is %s; skipping this step (%d in a row, limit train:max_nan_steps=%d)',
-                           current_iter, float(total.detach()), self.nan_steps, self.max_nan_steps)
-            self.log_dict = OrderedDict((k, float('nan')) for k in losses)
-            return False
-        self.nan_steps = 0
+        if bad.item() == 0:
+            self.nan_steps = 0
+            return True
+        optimizer.zero_grad(set_to_none=True)
+        self.nan_steps += 1
+        logger.warning('iter %d: the loss is %s; skipping this step (%d in a row, limit train:max_nan_steps=%d)',
+                       current_iter, float(total.detach()), self.nan_steps, self.max_nan_steps)
+        self.log_dict = OrderedDict((k, float('nan')) for k in losses)
+        return False
 
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
+    def clip_and_step(self, optimizer, net, scaler=None):
+        """Unscale (fp16), clip the gradient norm of ``net`` at ``train:grad_clip_norm``, step ``optimizer``."""
+        if scaler is not None:
+            scaler.unscale_(optimizer)
         if self.grad_clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), self.grad_clip_norm, foreach=True)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip_norm, foreach=True)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
         else:
-            self.optimizer.step()
+            optimizer.step()
+
+    def optimize_parameters(self, current_iter):
+        """One optimisation step. Returns False when the step was skipped because the loss was not finite."""
+        self.optimizer.zero_grad(set_to_none=True)
+        lq, gt = self.lq, self.gt
+        if self.mixup:
+            lq, gt = self._mixup(lq, gt)
+        losses, total = self.restoration_losses(self.forward_g(lq), gt)
+        (self.scaler.scale(total) if self.scaler else total).backward()
+        if not self.finite_or_skip(total, losses, current_iter, self.optimizer):
+            return False
+        self.clip_and_step(self.optimizer, self.net_g, self.scaler)
         if self.net_ema is not None:
             self.net_ema.update_parameters(self.net_g)
         self.log_dict = OrderedDict((k, v.detach()) for k, v in losses.items())
