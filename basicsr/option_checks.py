@@ -6,13 +6,17 @@ typo stops the run before any work instead of at the first validation thousands 
 ``parse_options(is_train, registries=OPTION_CHECKS)``.
 """
 from basicsr.metrics import check_metric_opt
-from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, OPTIMIZER_REGISTRY
 
 OPTION_CHECKS = {
     'model_type': MODEL_REGISTRY,
     'network_g:type': ARCH_REGISTRY,
+    'network_d:type': ARCH_REGISTRY,
     'datasets:*:type': DATASET_REGISTRY,
     'train:pixel_opt:type': LOSS_REGISTRY,
     'train:perceptual_opt:type': LOSS_REGISTRY,
+    'train:gan_opt:type': LOSS_REGISTRY,
+    'train:optim_g:type': OPTIMIZER_REGISTRY,
+    'train:optim_d:type': OPTIMIZER_REGISTRY,
     'val:metrics:*': check_metric_opt,
 }

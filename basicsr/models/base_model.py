@@ -129,9 +129,11 @@ class BaseModel:
         return optimizer
 
     def setup_schedulers(self, sched_opt, key_path='train:scheduler'):
-        """One schedule of ``sched_opt`` per optimizer (none when ``sched_opt`` is empty)."""
+        """One schedule of ``sched_opt`` for each optimizer that has none yet (none when ``sched_opt`` is empty);
+        a subclass that adds an optimizer calls it again."""
         if sched_opt:
-            self.schedulers = [build_scheduler(optimizer, sched_opt, key_path) for optimizer in self.optimizers]
+            self.schedulers += [build_scheduler(optimizer, sched_opt, key_path)
+                                for optimizer in self.optimizers[len(self.schedulers):]]
 
     def update_learning_rate(self, current_iter):
         """Step the schedules once per iteration from the second on (the release's convention), then warm up."""

@@ -120,15 +120,18 @@ def _require(opt, src, key_path, types, expected):
 # these sections is most likely a typo: it is reported (never an error, so that option files written for
 # BasicSR or NAFNet with extra keys still run) and ignored.
 KNOWN_KEYS = {
-    '': {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'path', 'train', 'val',
+    '': {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
+         'train', 'val',
          'logger', 'dist_params', 'is_train', 'opt_path', 'launcher', 'dist', 'rank', 'world_size'},
     'train': {'optim_g', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt', 'perceptual_opt', 'mixup',
               'mixup_beta', 'grad_clip_norm', 'use_grad_clip', 'ema_decay', 'use_amp', 'amp_dtype', 'channels_last',
-              'compile', 'compile_mode', 'cudnn_benchmark', 'max_nan_steps', 'find_unused_parameters'},
+              'compile', 'compile_mode', 'cudnn_benchmark', 'max_nan_steps', 'find_unused_parameters',
+              'optim_d', 'gan_opt', 'net_d_iters', 'net_d_init_iters', 'discriminator_input'},
     'val': {'val_freq', 'save_img', 'metrics', 'self_ensemble', 'amp_dtype', 'tb_images', 'grids', 'max_minibatch',
             'trans_num', 'suffix', 'pbar', 'rgb2bgr', 'use_image'},
     'logger': {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb', 'keep_last'},
     'path': {'pretrain_network_g', 'strict_load_g', 'resume_state', 'param_key_g', 'param_key', 'root',
+             'pretrain_network_d', 'strict_load_d', 'param_key_d',
              'experiments_root', 'results_root', 'models', 'training_states', 'log', 'visualization', 'tb_logger'},
     'dist_params': {'backend', 'port'},
 }

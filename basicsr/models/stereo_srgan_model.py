@@ -1,0 +1,151 @@
+"""Perceptual (GAN) training of a stereo SR generator: ``model_type: StereoSRGANModel``.
+
+On top of ``ImageRestorationModel`` (the generator ``net_g``, its pixel/perceptual losses, EMA, validation) it adds
+what a GAN needs and nothing else: the discriminator ``network_d`` with its own optimizer ``train:optim_d`` (and a
+schedule of ``train:scheduler``, like the generator's), the adversarial loss ``train:gan_opt`` (``GANLoss``),
+``train:net_d_iters`` (update G every that many iterations) and ``train:net_d_init_iters`` (train only D for that
+many first iterations), and ``net_d_<iter>.pth`` files beside ``net_g_<iter>.pth``. Training states hold D, its
+optimizer and schedule, so a resumed run continues bit for bit (on the CPU).
+
+The discriminator judges each view on its own (``train:discriminator_input: views``, default: a 3-channel D sees
+the left and the right views as separate images) or the stereo pair at once (``pair``: a 6-channel D, which can
+also judge stereo consistency).
+"""
+from collections import OrderedDict
+
+import torch
+
+from basicsr.models.archs.discriminator_arch import discriminator_fits
+from basicsr.models.base_model import release_state
+from basicsr.models.image_restoration_model import ImageRestorationModel
+from basicsr.utils.checkpoint import CheckpointError
+from basicsr.utils.options import OptionError, get_path
+from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
+
+DISCRIMINATOR_INPUTS = {'views': 3, 'pair': 6}  # what D sees -> its input channels
+
+
+@MODEL_REGISTRY.register()
+class StereoSRGANModel(ImageRestorationModel):
+    """A stereo SR generator trained against a discriminator (pixel + perceptual + adversarial losses)."""
+
+    def _init_training(self, train_opt):
+        if not self.opt.get('network_d'):
+            raise OptionError('network_d: StereoSRGANModel needs a discriminator (e.g. type: UNetDiscriminatorSN)')
+        if not train_opt.get('gan_opt'):
+            raise OptionError('train:gan_opt: StereoSRGANModel needs an adversarial loss (type: GANLoss)')
+        if not train_opt.get('optim_d'):
+            raise OptionError('train:optim_d: StereoSRGANModel needs an optimizer for the discriminator')
+        if train_opt.get('use_amp') and str(train_opt.get('amp_dtype', 'bf16')) in ('fp16', 'float16'):
+            raise OptionError('train:amp_dtype: StereoSRGANModel supports bf16 autocast only (fp16 would need a '
+                              'gradient scaler per network)')
+        self.d_input = train_opt.get('discriminator_input', 'views')
+        if self.d_input not in DISCRIMINATOR_INPUTS:
+            raise OptionError(f'train:discriminator_input: expected views or pair, got {self.d_input!r}')
+        self.net_d_iters = int(train_opt.get('net_d_iters', 1))
+        self.net_d_init_iters = int(train_opt.get('net_d_init_iters', 0))
+        if self.net_d_iters < 1 or self.net_d_init_iters < 0:
+            raise OptionError(f'train:net_d_iters must be >= 1 and train:net_d_init_iters >= 0, got '
+                              f'{self.net_d_iters} and {self.net_d_init_iters}')
+
+        self.net_d = self.build_network(self.opt['network_d'], 'd')
+        self._check_discriminator()
+        self.cri_gan = LOSS_REGISTRY.build(train_opt['gan_opt'], 'train:gan_opt').to(self.device)
+        super()._init_training(train_opt)  # G: losses, optimizer (optimizers[0]), clipping, AMP, EMA, wrapping
+        self.net_d.train()
+        self.optimizer_d = self.build_optimizer([p for p in self.net_d.parameters() if p.requires_grad],
+                                                train_opt['optim_d'], 'train:optim_d')
+        self.setup_schedulers(train_opt.get('scheduler'))  # D's schedule, the same kind as G's
+        self.net_d_train = self.wrap_for_training(self.net_d, 'net_d_train')
+
+    def _check_discriminator(self):
+        """Before any work: D takes the channels and the patch size this run will give it."""
+        channels = DISCRIMINATOR_INPUTS[self.d_input]
+        gt_h = get_path(self.opt, 'datasets:train:gt_size_h') or get_path(self.opt, 'datasets:train:gt_size')
+        gt_w = get_path(self.opt, 'datasets:train:gt_size_w') or get_path(self.opt, 'datasets:train:gt_size')
+        first = next(m for m in self.net_d.modules() if isinstance(m, torch.nn.Conv2d))
+        if first.in_channels != channels:
+            raise OptionError(f'network_d:num_in_ch: train:discriminator_input {self.d_input} gives the '
+                              f'discriminator {channels}-channel images, network_d takes {first.in_channels}')
+        if gt_h and gt_w:
+            problem = discriminator_fits(self.net_d, (1, channels, int(gt_h), int(gt_w)))
+            if problem:
+                raise OptionError(f'network_d: does not fit the training patch {gt_h}x{gt_w} '
+                                  f'(datasets:train:gt_size_h/w): {problem}')
+
+    # ------------------------------------------------------------------ one iteration
+    def _d_images(self, x):
+        """The discriminator's view of a stereo batch (N, 6, H, W): (2N, 3, H, W) views or the pair."""
+        return torch.cat([x[:, :3], x[:, 3:]], dim=0) if self.d_input == 'views' else x
+
+    def optimize_parameters(self, current_iter):
+        """One G step (every ``net_d_iters`` iterations after ``net_d_init_iters``) and one D step."""
+        lq, gt = self.lq, self.gt
+        if self.mixup:
+            lq, gt = self._mixup(lq, gt)
+        losses = OrderedDict()
+
+        for p in self.net_d.parameters():  # G's step must not accumulate gradients in D
+            p.requires_grad_(False)
+        self.optimizer.zero_grad(set_to_none=True)
+        preds = self.forward_g(lq)
+        update_g = current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters
+        if update_g:
+            g_losses, total = self.restoration_losses(preds, gt)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                fake_pred = self.run_wrapped('net_d_train', self._d_images(self.output))
+            g_losses['l_g_gan'] = self.cri_gan(fake_pred, True, is_disc=False)
+            total = total + g_losses['l_g_gan']
+            total.backward()
+            if not self.finite_or_skip(total, g_losses, current_iter, self.optimizer):
+                return False
+            self.clip_and_step(self.optimizer, self.net_g)
+            losses.update(g_losses)
+
+        for p in self.net_d.parameters():
+            p.requires_grad_(True)
+        self.optimizer_d.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            real_pred = self.run_wrapped('net_d_train', self._d_images(gt))
+        l_d_real = self.cri_gan(real_pred, True, is_disc=True)
+        l_d_real.backward()
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            fake_pred = self.run_wrapped('net_d_train', self._d_images(self.output.detach()))
+        l_d_fake = self.cri_gan(fake_pred, False, is_disc=True)
+        l_d_fake.backward()
+        d_total = l_d_real + l_d_fake
+        d_losses = OrderedDict(l_d_real=l_d_real, l_d_fake=l_d_fake, out_d_real=real_pred.detach().float().mean(),
+                               out_d_fake=fake_pred.detach().float().mean())
+        if not self.finite_or_skip(d_total, d_losses, current_iter, self.optimizer_d):
+            return False
+        self.optimizer_d.step()
+        losses.update(d_losses)
+
+        if update_g and self.net_ema is not None:
+            self.net_ema.update_parameters(self.net_g)
+        self.log_dict = OrderedDict((k, v.detach()) for k, v in losses.items())
+        return True
+
+    # ------------------------------------------------------------------ checkpoints
+    def network_files(self):
+        files = super().network_files()
+        if getattr(self, 'net_d', None) is not None:
+            files['d'] = {'params': self.net_d}
+        return files
+
+    def extra_state(self):
+        return {**super().extra_state(), 'params_d': release_state(self.net_d)}
+
+    def load_extra_state(self, state, path):
+        super().load_extra_state(state, path)
+        if state.get('params_d') is None:
+            raise CheckpointError(f'{path}: has no discriminator weights (params_d): it was saved by another '
+                                  'model_type; fine-tune from its net_g file with path:pretrain_network_g instead')
+        own = self.net_d.state_dict()
+        wrong = [f'{k} {tuple(v.shape)} (network_d now: {tuple(own[k].shape)})' for k, v in state['params_d'].items()
+                 if k in own and tuple(v.shape) != tuple(own[k].shape)]
+        if wrong or set(own) != set(state['params_d']):
+            detail = wrong[0] if wrong else 'other parameter names'
+            raise CheckpointError(f'{path}: saved from a different network_d than the option file now describes '
+                                  f'(e.g. {detail}); resume with the options it was trained with')
+        self.net_d.load_state_dict(state['params_d'])
