@@ -1,0 +1,182 @@
+"""The model zoo: published figures of the stereo SR models we can run, and where their released weights are.
+
+Plain data (no torch), read by ``scripts/download_pretrained.py``, ``scripts/reproduce_tables.py`` and
+``scripts/plot_results.py zoo``:
+
+- ``MODELS``: ``name -> ZooModel`` (``'CVHSSR-T_x4'``): family, scale, published parameter count, released weights;
+- ``PUBLISHED``: ``(name, test set) -> Published``: (Left+Right)/2 and Left PSNR/SSIM as published, with the source
+  of each (``SOURCES``). A figure that was not published is ``None``: nothing here is estimated or copied across.
+
+Protocol of every figure: RGB, no border crop, PSNR/SSIM (scikit-image's default 7x7 SSIM) of each view, averaged
+over the two views ("(Left+Right)/2") or taken on the left view without its 64 leftmost columns ("Left"), then
+averaged over the pairs of the set.
+
+Released weights in git are pinned to a commit (``url``) and checked by size and sha256, computed from the files
+of that commit; for files in git whose bytes we have not had, git's own blob id (``git_blob``, from the commit's
+tree) is the check. NAFSSR's weights are on Google Drive and Baidu only: manual downloads.
+"""
+from dataclasses import dataclass, field
+
+TEST_SETS = ('KITTI2012', 'KITTI2015', 'Middlebury', 'Flickr1024')
+
+SOURCES = {
+    'O': 'The-Learning-And-Vision-Atelier-LAVA/Stereo-Image-SR, README (benchmark kept by the iPASSR authors / '
+         'NTIRE organisers)',
+    'S': 'kbr19-thu/Awesome-Stereo-Super-Resolution, psnr_ssim_results.md (community list)',
+    'NAFSSR paper': 'Chu, Chen, Yu, "NAFSSR: Stereo Image Super-Resolution Using NAFNet", CVPRW 2022, Table of '
+                    'results (Left figures)',
+    'NAFNet README': 'megvii-research/NAFNet, docs/StereoSR.md at 2b4af71 (Flickr1024 test figures of the released '
+                     'weights)',
+}
+
+CVHSSR_COMMIT = '252cd388265ab90cc29cc6c39727514d9f98be93'  # AlexZou14/CVHSSR, 5 Apr 2024
+EHFSSR_COMMIT = '66d96aa41c77cb1571d33ca6d3110aafa7fb6bc3'  # jianwensong/EHFSSR, 23 Dec 2024
+NAFSSR_PAGE = 'https://github.com/megvii-research/NAFNet/blob/main/docs/StereoSR.md'
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A released weight file. ``file``: its name in the release, which the option files expect under
+    ``experiments/pretrained_models/``; ``url``: a direct download (``None``: manual download only, see
+    ``manual``); ``size`` (bytes), ``sha256``, ``git_blob`` (sha1 of ``b'blob <size>\\0' + bytes``): the checks
+    known for it."""
+    file: str
+    url: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    git_blob: str | None = None
+    manual: tuple = ()
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One released model at one scale. ``family``: the folder of its test option file
+    (``options/test/<family>/``); ``params_m``: parameters in millions as published (``None``: not published)."""
+    name: str
+    family: str
+    scale: int
+    params_m: float | None
+    weights: Weights
+    code: str
+
+
+@dataclass(frozen=True)
+class Published:
+    """Published figures of one model on one test set; ``None`` where not published. ``source`` names the
+    (Left+Right)/2 figures' origin, ``left_source`` the Left figures' (keys of ``SOURCES``)."""
+    psnr: float | None = None
+    ssim: float | None = None
+    psnr_left: float | None = None
+    ssim_left: float | None = None
+    source: str | None = None
+    left_source: str | None = None
+    notes: tuple = field(default=())
+
+
+def _github(repo, commit, path, size=None, sha256=None, git_blob=None):
+    return Weights(file=path.rsplit('/', 1)[-1], url=f'https://github.com/{repo}/raw/{commit}/{path}', size=size,
+                   sha256=sha256, git_blob=git_blob)
+
+
+def _nafssr(file, gdrive, baidu):
+    return Weights(file=file, manual=(f'https://drive.google.com/file/d/{gdrive}/view?usp=sharing',
+                                      f'https://pan.baidu.com/s/{baidu}'))
+
+
+_NAFSSR_WEIGHTS = {  # megvii-research/NAFNet docs/StereoSR.md: gdrive id, Baidu link with its password
+    ('T', 4): ('1owfYG1KTXFMl4wHpUZefWAcVlBpLohe5', '1yC5XzJcL5peC1YuW3MkFMA?pwd=5j1u'),
+    ('S', 4): ('1RpfS2lemsgetIQwBwkZpZwLBJfOTDCU5', '1XvwM5KVhNsKAxWbxU85SFA?pwd=n5au'),
+    ('B', 4): ('1Su0OTp66_NsXUbqTAIi1msvsp0G5WVxp', '18tVlH-QIVtvDC1LM2oPatw?pwd=3up5'),
+    ('L', 4): ('1TIdQhPtBrZb2wrBdAp9l8NHINLeExOwb', '1P8ioEuI1gwydA2Avr3nUvw?pwd=qs7a'),
+    ('T', 2): ('1sBivtt5KaFMjMhBwyajYy1uemIEFQBvW', '1RDW923v0e0G_eYvTF8I7Dg?pwd=utgs'),
+    ('S', 2): ('1caVrp3fFSpwiU8RPGXe-zDD1tU110yxA', '1qJmQzv-YV1V9raim57pTIQ?pwd=t2or'),
+    ('B', 2): ('1gOfDTfyCaff_xNm86u8sN_3MtAZvnQEk', '1IkadqW1uWx9xM5K2ETJ9-A?pwd=pv1f'),
+    ('L', 2): ('1SZ6bQVYTVS_AXedBEr-_mBCC-qGYHLmf', '1GS6YQSSECH8hAKhvzw6GyQ?pwd=2v3v'),
+}
+_NAFSSR_PARAMS_M = {('T', 4): 0.46, ('S', 4): 1.56, ('B', 4): 6.80, ('L', 4): 23.83,
+                    ('T', 2): 0.45, ('S', 2): 1.54, ('B', 2): 6.77, ('L', 2): 23.79}
+
+_MODELS = [
+    *(ZooModel(f'NAFSSR-{size}_x{scale}', 'NAFSSR', scale, _NAFSSR_PARAMS_M[size, scale],
+               _nafssr(f'NAFSSR-{size}_{scale}x.pth', *_NAFSSR_WEIGHTS[size, scale]), 'megvii-research/NAFNet')
+      for scale in (2, 4) for size in 'TSBL'),
+    # sizes, sha256 and blob ids computed from the files of the pinned commit
+    ZooModel('CVHSSR-T_x2', 'CVHSSR', 2, 0.66, _github(
+        'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Tx2.pth', 2939321,
+        '29b5b8643274730102baaf1fe83711bd2d3c67a1c2aaa0bfe06c03da33e764c3', '2017246d2f8b4bf8d88ed5a1b74ca802d97be165'),
+        'AlexZou14/CVHSSR'),
+    ZooModel('CVHSSR-T_x4', 'CVHSSR', 4, 0.68, _github(
+        'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Tx4.pth', 3001721,
+        'ae8a06b4c2a9fe5fa295fed210adcdffa9535891f68abfc5442bbcf3e0e5daac', '0e3cfdd56b2603d0d47768e46bc882dc8ee310dd'),
+        'AlexZou14/CVHSSR'),
+    # the S files are in git too, but larger than the snapshot we read: only their blob ids are known
+    ZooModel('CVHSSR-S_x2', 'CVHSSR', 2, 2.22, _github(
+        'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Sx2.pth', git_blob='f313e6014ad013785689a952fdb563917f45b299'),
+        'AlexZou14/CVHSSR'),
+    ZooModel('CVHSSR-S_x4', 'CVHSSR', 4, 2.24, _github(
+        'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Sx4.pth', git_blob='f4f3b8378b89583319378d787ba9cd5d3bcbfd09'),
+        'AlexZou14/CVHSSR'),
+    ZooModel('EHFSSR-S_x2', 'EHFSSR', 2, None, _github(
+        'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x2.pth', 2820991,
+        '4be9b0377d77437f3dadcf3b0a55e66dbcc0b84525f221af452405ffae766a12', '96cd8e2890b8a0a0fc349619b4fb97d186459415'),
+        'jianwensong/EHFSSR'),
+    ZooModel('EHFSSR-S_x4', 'EHFSSR', 4, None, _github(
+        'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x4.pth', 2883391,
+        'ed43b200c58f93945abb4cc65954e16dbf63f0a3d5c5d6293b53e6e135be7d0b', 'abeeb11bb64ebbb9c140cfe2bea8376f9296cc49'),
+        'jianwensong/EHFSSR'),
+    ZooModel('EHFSSR_x2', 'EHFSSR', 2, None, _github(
+        'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x2.pth',
+        git_blob='af099822b5f5b5b8df51af567a5eeabf6f4f1cf4'), 'jianwensong/EHFSSR'),
+    ZooModel('EHFSSR_x4', 'EHFSSR', 4, None, _github(
+        'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x4.pth',
+        git_blob='9002ac49a3008c336b94ecb8e29e287cc3a23077'), 'jianwensong/EHFSSR'),
+]
+MODELS = {m.name: m for m in _MODELS}
+
+# (Left+Right)/2 PSNR/SSIM per set, in TEST_SETS order: ((psnr, ssim), ...), with their source.
+_STEREO = {
+    'NAFSSR-T_x4': ('O', (26.79, .8105), (26.62, .8159), (29.32, .8409), (23.69, .7384)),
+    'NAFSSR-S_x4': ('O', (26.93, .8145), (26.76, .8203), (29.72, .8490), (23.88, .7468)),
+    'NAFSSR-B_x4': ('O', (27.08, .8181), (26.91, .8245), (30.04, .8568), (24.07, .7551)),
+    'NAFSSR-L_x4': ('O', (27.12, .8194), (26.96, .8257), (30.20, .8605), (24.17, .7589)),
+    'CVHSSR-T_x4': ('S', (26.98, .8165), (26.78, .8218), (29.74, .8505), (23.89, .7484)),
+    'CVHSSR-S_x4': ('S', (27.10, .8199), (26.90, .8258), (30.05, .8584), (24.08, .7570)),
+    'NAFSSR-T_x2': ('O', (31.26, None), (30.99, None), (35.01, None), (28.94, .9128)),
+    'NAFSSR-S_x2': ('O', (31.38, None), (31.08, None), (35.30, None), (29.19, .9160)),
+    'NAFSSR-B_x2': ('O', (31.55, None), (31.22, None), (35.68, None), (29.54, None)),
+    'NAFSSR-L_x2': ('O', (31.60, None), (31.25, None), (35.88, None), (29.68, .9221)),
+    'CVHSSR-T_x2': ('S', (31.46, None), (31.13, None), (35.47, None), (29.26, None)),
+    'CVHSSR-S_x2': ('S', (31.57, None), (31.22, None), (35.78, None), (29.56, None)),
+}
+# Left PSNR (64 leftmost columns cropped) on KITTI2012, KITTI2015, Middlebury, from the NAFSSR paper.
+_LEFT = {
+    'NAFSSR-T_x4': (26.69, 25.90, 29.22),
+    'NAFSSR-L_x4': (27.04, 26.22, 30.11),
+}
+_NOTES = {
+    ('NAFSSR-T_x2', 'Flickr1024'): ('SSIM from the NAFNet README',),
+    ('NAFSSR-S_x2', 'Flickr1024'): ('SSIM from the NAFNet README',),
+    ('NAFSSR-L_x2', 'Flickr1024'): ('SSIM from the NAFNet README',),
+    ('NAFSSR-B_x2', 'Flickr1024'): ('the NAFNet README gives SSIM 0.7551, the x4 figure repeated: not recorded',),
+}
+
+
+def _published():
+    table = {}
+    for name, (source, *per_set) in _STEREO.items():
+        lefts = _LEFT.get(name, ())
+        for i, (test_set, (psnr, ssim)) in enumerate(zip(TEST_SETS, per_set)):
+            left = lefts[i] if i < len(lefts) else None
+            table[name, test_set] = Published(psnr=psnr, ssim=ssim, psnr_left=left, source=source,
+                                              left_source='NAFSSR paper' if left is not None else None,
+                                              notes=_NOTES.get((name, test_set), ()))
+    return table
+
+
+# (model name, test set) -> Published. The EHFSSR README (66d96aa) publishes no figures: EHFSSR has none here.
+PUBLISHED = _published()
+
+
+def published(name, test_set):
+    """The published figures of model ``name`` on ``test_set``, or ``None`` when none were published."""
+    return PUBLISHED.get((name, test_set))

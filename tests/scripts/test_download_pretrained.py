@@ -1,0 +1,212 @@
+"""scripts/download_pretrained.py against a local HTTP server (127.0.0.1, a free port) serving files made here.
+
+The zoo's table is replaced by two tiny entries whose size and sha256 are those of the files generated below, and
+the links are pointed at the local server with ``--mirror`` (the same switch a user's own mirror uses). Every
+failure must end in one line, exit code 2, and leave no file behind; success leaves exactly the final file.
+"""
+import ast
+import hashlib
+import http.server
+import os
+import re
+import socket
+import threading
+
+import pytest
+
+from basicsr import zoo
+from helpers import ROOT, load_script
+
+script = load_script('scripts/download_pretrained.py')
+
+GOOD = bytes(range(256)) * 40  # 10,240 bytes: the "released" file
+OTHER = GOOD[::-1]  # same size, other bytes
+
+
+def _weights(file, data, url='https://example.invalid/release/'):
+    return zoo.Weights(file=file, url=url + file, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+@pytest.fixture
+def tiny_zoo(monkeypatch):
+    """The zoo reduced to one downloadable model (TINY-T_x4, file tiny_x4.pth) and one manual one."""
+    models = {
+        'TINY-T_x4': zoo.ZooModel('TINY-T_x4', 'TINY', 4, None, _weights('tiny_x4.pth', GOOD), 'nobody/tiny'),
+        'NAFSSR-T_x4': zoo.MODELS['NAFSSR-T_x4'],
+    }
+    monkeypatch.setattr(zoo, 'MODELS', models)
+    return models
+
+
+class Server:
+    """``files``: path -> (bytes, mode); mode 'ok', or 'short' (Content-Length of the whole file, half of it sent,
+    then the connection closed). Anything else is a 404."""
+
+    def __init__(self):
+        self.files = {}
+        files = self.files
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802  (http.server's name)
+                if self.path not in files:
+                    self.send_error(404)
+                    return
+                data, mode = files[self.path]
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                self.wfile.write(data if mode == 'ok' else data[:len(data) // 2])
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}/mirror'
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+def _run(capsys, *argv):
+    code = script.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _error_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith('download_pretrained.py: error: '), err
+    return lines[0]
+
+
+def test_good_download_lands_under_its_release_name_and_a_rerun_skips_it(tiny_zoo, server, tmp_path, capsys):
+    server.files['/mirror/tiny_x4.pth'] = (GOOD, 'ok')
+    dest = tmp_path / 'pretrained'
+    code, out, _ = _run(capsys, 'TINY-T_x4', '--dest', str(dest), '--mirror', server.url, '--timeout', '5')
+    assert code == 0
+    assert os.listdir(dest) == ['tiny_x4.pth']  # no temporary file left
+    assert (dest / 'tiny_x4.pth').read_bytes() == GOOD
+    assert 'size, sha256 verified' in out
+    stamp = os.stat(dest / 'tiny_x4.pth').st_mtime_ns
+    del server.files['/mirror/tiny_x4.pth']  # a rerun must not even ask the server
+    code, out, _ = _run(capsys, 'TINY-T_x4', '--dest', str(dest), '--mirror', server.url)
+    assert code == 0 and 'is here (size, sha256 verified); skipped' in out
+    assert os.stat(dest / 'tiny_x4.pth').st_mtime_ns == stamp
+
+
+def test_a_file_that_does_not_match_is_downloaded_again(tiny_zoo, server, tmp_path, capsys):
+    server.files['/mirror/tiny_x4.pth'] = (GOOD, 'ok')
+    (tmp_path / 'tiny_x4.pth').write_bytes(GOOD[:100])  # an earlier, broken copy
+    code, out, _ = _run(capsys, 'TINY-T_x4', '--dest', str(tmp_path), '--mirror', server.url)
+    assert code == 0 and 'does not match the release (100 bytes, expected 10240' in out
+    assert (tmp_path / 'tiny_x4.pth').read_bytes() == GOOD
+
+
+@pytest.mark.parametrize('served, expected', [
+    ((GOOD, 'short'), r'the connection closed after 5120 of 10240 bytes; the partial file was removed'),
+    ((GOOD[:-1], 'ok'), r'does not match the release \(10239 bytes, expected 10240; sha256 [0-9a-f]{64}, '
+                        r'expected [0-9a-f]{64}\); it was removed'),
+    ((OTHER, 'ok'), r'does not match the release \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\); it was removed'),
+], ids=['truncated-transfer', 'wrong-size', 'wrong-checksum'])
+def test_a_bad_download_is_one_line_and_leaves_nothing(tiny_zoo, server, tmp_path, capsys, served, expected):
+    server.files['/mirror/tiny_x4.pth'] = served
+    code, _, err = _run(capsys, 'TINY-T_x4', '--dest', str(tmp_path), '--mirror', server.url)
+    assert code == 2
+    line = _error_line(err)
+    assert line.startswith(f'download_pretrained.py: error: TINY-T_x4: {server.url}/tiny_x4.pth: '), line
+    assert re.search(expected, line), line
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_link_that_is_gone_is_one_line(tiny_zoo, server, tmp_path, capsys):
+    code, _, err = _run(capsys, 'TINY-T_x4', '--dest', str(tmp_path), '--mirror', server.url)
+    assert code == 2
+    assert _error_line(err) == (f'download_pretrained.py: error: TINY-T_x4: {server.url}/tiny_x4.pth: HTTP 404 '
+                                'Not Found (the link is gone: the file was moved or deleted); nothing was written')
+    assert os.listdir(tmp_path) == []
+
+
+def test_offline_is_one_line(tiny_zoo, tmp_path, capsys):
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    code, _, err = _run(capsys, 'TINY-T_x4', '--dest', str(tmp_path), '--mirror', f'http://127.0.0.1:{port}')
+    assert code == 2
+    assert _error_line(err) == (f'download_pretrained.py: error: TINY-T_x4: cannot reach 127.0.0.1:{port} '
+                                '(Connection refused); are you offline? nothing was written')
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_release_links_are_the_default_and_the_mirror_keeps_the_file_name(tiny_zoo):
+    weights = tiny_zoo['TINY-T_x4'].weights
+    assert script.source_url(weights) == 'https://example.invalid/release/tiny_x4.pth'
+    assert script.source_url(weights, 'file:///srv/zoo/') == 'file:///srv/zoo/tiny_x4.pth'
+
+
+def test_nafssr_is_a_manual_download_with_its_link_and_target(tiny_zoo, server, tmp_path, capsys):
+    code, out, _ = _run(capsys, 'NAFSSR-T_x4', '--dest', str(tmp_path), '--mirror', server.url)
+    assert code == 0
+    assert out.strip() == ('NAFSSR-T_x4: manual download from https://drive.google.com/file/d/'
+                           '1owfYG1KTXFMl4wHpUZefWAcVlBpLohe5/view?usp=sharing or https://pan.baidu.com/s/'
+                           f'1yC5XzJcL5peC1YuW3MkFMA?pwd=5j1u; save it as {tmp_path}/NAFSSR-T_4x.pth')
+    assert os.listdir(tmp_path) == []
+
+
+def test_list_and_unknown_names(tiny_zoo, tmp_path, capsys):
+    (tmp_path / 'tiny_x4.pth').write_bytes(GOOD)
+    code, out, _ = _run(capsys, '--list', '--dest', str(tmp_path))
+    assert code == 0
+    tiny = next(line for line in out.splitlines() if line.startswith('TINY-T_x4'))
+    assert tiny.split()[:6] == ['TINY-T_x4', 'tiny_x4.pth', '0.0', 'MB', 'size,', 'sha256']
+    assert 'verified' in tiny
+    nafssr = next(line for line in out.splitlines() if line.startswith('NAFSSR-T_x4'))
+    assert 'missing' in nafssr and 'manual: https://drive.google.com/' in nafssr
+    code, _, err = _run(capsys, 'TINY_x4')
+    assert code == 2
+    assert _error_line(err).startswith("download_pretrained.py: error: unknown model 'TINY_x4'. Did you mean "
+                                       'TINY-T_x4?')
+
+
+# ------------------------------------------------------------------ the zoo's table itself (basicsr/zoo.py)
+def test_zoo_is_plain_data_without_torch():
+    with open(os.path.join(ROOT, 'basicsr', 'zoo.py'), encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported == {'dataclasses'}
+
+
+def test_zoo_links_are_pinned_and_checkable():
+    for model in zoo.MODELS.values():
+        w = model.weights
+        if model.family == 'NAFSSR':  # Google Drive / Baidu only
+            assert w.url is None and len(w.manual) == 2, model.name
+        else:
+            assert re.fullmatch(r'https://github\.com/[\w-]+/[\w-]+/raw/[0-9a-f]{40}/[\w/.-]+', w.url), w.url
+            assert w.url.endswith('/' + w.file) and script.checks(w), model.name
+        assert model.name.endswith(f'_x{model.scale}')
+
+
+def test_zoo_published_figures_name_their_source():
+    # the headline figure of issue 11: CVHSSR-T x4 on KITTI2015, (Left+Right)/2 (PEERS.md, source S)
+    assert zoo.published('CVHSSR-T_x4', 'KITTI2015') == zoo.Published(26.78, 0.8218, source='S')
+    assert zoo.published('NAFSSR-T_x4', 'KITTI2015').psnr_left == 25.90  # the NAFSSR paper's Left figure
+    assert zoo.published('EHFSSR-S_x4', 'KITTI2015') is None  # the EHFSSR README publishes none
+    for (name, test_set), fig in zoo.PUBLISHED.items():
+        assert name in zoo.MODELS and test_set in zoo.TEST_SETS
+        assert fig.source in zoo.SOURCES and (fig.psnr_left is None or fig.left_source in zoo.SOURCES)
