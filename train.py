@@ -172,6 +172,7 @@ def train(opt, lock):
         return
 
     seed = agree_seed(state['seed'] if state is not None else opt.get('manual_seed'))
+    opt['manual_seed'] = seed  # the seed in use (drawn when the file has none): logged, and seeds model generators
     set_random_seed(seed + rank)
     num_gpu = opt.get('num_gpu', 1) if torch.cuda.is_available() else 0
     num_gpu = torch.cuda.device_count() if num_gpu == 'auto' else num_gpu

@@ -5,8 +5,18 @@ typo stops the run before any work instead of at the first validation thousands 
 ``basicsr.utils.options`` knows nothing of the registries' contents; this module, above it, hands them over:
 ``parse_options(is_train, registries=OPTION_CHECKS)``.
 """
+from basicsr.data.batch_augment import check_batch_augment
 from basicsr.metrics import check_metric_opt
+from basicsr.utils.options import OptionError
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, OPTIMIZER_REGISTRY
+
+
+def _batch_augment(value, key_path):
+    try:
+        check_batch_augment(value, key_path)
+    except ValueError as err:
+        raise OptionError(str(err)) from None
+
 
 OPTION_CHECKS = {
     'model_type': MODEL_REGISTRY,
@@ -19,4 +29,5 @@ OPTION_CHECKS = {
     'train:optim_g:type': OPTIMIZER_REGISTRY,
     'train:optim_d:type': OPTIMIZER_REGISTRY,
     'val:metrics:*': check_metric_opt,
+    'train:batch_augment': _batch_augment,
 }

@@ -15,6 +15,7 @@ import torch
 from torch import distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from basicsr.data.batch_augment import BatchAugment
 from basicsr.evaluation import evaluate
 from basicsr.metrics import metric_better
 from basicsr.models.base_model import BaseModel, release_state
@@ -82,6 +83,13 @@ class ImageRestorationModel(BaseModel):
 
         self.mixup = bool(train_opt.get('mixup', False))
         self.mixup_beta = float(train_opt.get('mixup_beta', 1.2))
+        self.batch_augment = None
+        if train_opt.get('batch_augment'):
+            try:  # its own generator: seeded from the run's seed and the rank, saved in the training state
+                self.batch_augment = BatchAugment(train_opt['batch_augment'], self.scale,
+                                                  [int(self.opt.get('manual_seed') or 0), self.rank, 0xA06])
+            except ValueError as err:
+                raise OptionError(str(err)) from None
         self.max_nan_steps = int(train_opt.get('max_nan_steps', 5))
         self.nan_steps = 0
 
@@ -165,12 +173,19 @@ class ImageRestorationModel(BaseModel):
         else:
             optimizer.step()
 
-    def optimize_parameters(self, current_iter):
-        """One optimisation step. Returns False when the step was skipped because the loss was not finite."""
-        self.optimizer.zero_grad(set_to_none=True)
+    def augmented_batch(self):
+        """``(lq, gt)`` of the fed batch after NAFNet's mixup (``train:mixup``) and ``train:batch_augment``."""
         lq, gt = self.lq, self.gt
         if self.mixup:
             lq, gt = self._mixup(lq, gt)
+        if self.batch_augment is not None:
+            lq, gt, _ = self.batch_augment(lq, gt)
+        return lq, gt
+
+    def optimize_parameters(self, current_iter):
+        """One optimisation step. Returns False when the step was skipped because the loss was not finite."""
+        self.optimizer.zero_grad(set_to_none=True)
+        lq, gt = self.augmented_batch()
         losses, total = self.restoration_losses(self.forward_g(lq), gt)
         (self.scaler.scale(total) if self.scaler else total).backward()
         if not self.finite_or_skip(total, losses, current_iter, self.optimizer):
@@ -290,7 +305,8 @@ class ImageRestorationModel(BaseModel):
         return {'params': release_state(self.net_g),
                 'params_ema': self.net_ema.state_dict() if self.net_ema is not None else None,
                 'nan_steps': int(getattr(self, 'nan_steps', 0)),
-                'best': copy.deepcopy(self.best)}
+                'best': copy.deepcopy(self.best),
+                'batch_augment': self.batch_augment.state_dict() if getattr(self, 'batch_augment', None) else None}
 
     def load_extra_state(self, state, path):
         own = self.net_g.state_dict()
@@ -313,3 +329,8 @@ class ImageRestorationModel(BaseModel):
                 self.net_ema = AveragedModel(self.net_g, multi_avg_fn=self.net_ema.multi_avg_fn, use_buffers=True)
         self.nan_steps = int(state.get('nan_steps', 0))
         self.best = copy.deepcopy(state.get('best') or {})
+        if getattr(self, 'batch_augment', None) is not None:
+            if state.get('batch_augment'):
+                self.batch_augment.load_state_dict(state['batch_augment'])
+            else:
+                logger.warning('%s has no train:batch_augment generator state: its draws restart from the seed', path)

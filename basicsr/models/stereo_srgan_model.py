@@ -80,9 +80,7 @@ class StereoSRGANModel(ImageRestorationModel):
 
     def optimize_parameters(self, current_iter):
         """One G step (every ``net_d_iters`` iterations after ``net_d_init_iters``) and one D step."""
-        lq, gt = self.lq, self.gt
-        if self.mixup:
-            lq, gt = self._mixup(lq, gt)
+        lq, gt = self.augmented_batch()
         losses = OrderedDict()
 
         for p in self.net_d.parameters():  # G's step must not accumulate gradients in D

@@ -126,7 +126,7 @@ KNOWN_KEYS = {
     'train': {'optim_g', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt', 'perceptual_opt', 'mixup',
               'mixup_beta', 'grad_clip_norm', 'use_grad_clip', 'ema_decay', 'use_amp', 'amp_dtype', 'channels_last',
               'compile', 'compile_mode', 'cudnn_benchmark', 'max_nan_steps', 'find_unused_parameters',
-              'optim_d', 'gan_opt', 'net_d_iters', 'net_d_init_iters', 'discriminator_input'},
+              'optim_d', 'gan_opt', 'net_d_iters', 'net_d_init_iters', 'discriminator_input', 'batch_augment'},
     'val': {'val_freq', 'save_img', 'metrics', 'self_ensemble', 'amp_dtype', 'tb_images', 'grids', 'max_minibatch',
             'trans_num', 'suffix', 'pbar', 'rgb2bgr', 'use_image'},
     'logger': {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb', 'keep_last'},
