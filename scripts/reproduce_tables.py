@@ -1,0 +1,233 @@
+"""Measure the zoo's released models on the test sets you have and compare with their published figures.
+
+    python scripts/reproduce_tables.py                                   # everything that is here
+    python scripts/reproduce_tables.py --models CVHSSR-T_x4 --sets KITTI2015
+    python scripts/reproduce_tables.py --root /data/StereoSR/test --weights_dir /data/weights --self_ensemble
+
+For every model of ``basicsr/zoo.py`` (or ``--models``) the test option file is the one in
+``options/test/<family>/`` that names the model's weight file (``path:pretrain_network_g``) at its scale; the
+network it describes gets the released weights from ``--weights_dir`` and is run on each prepared test set
+``<root>/<Set>/{hr,lr_x<scale>}`` through the evaluation of test.py (``basicsr.evaluation.evaluate``), scored
+with the protocol's metrics: PSNR and scikit-image SSIM, (Left+Right)/2 and Left (64 columns cropped).
+What is missing (an option file, the weights, a test set) is skipped with a note saying what to get.
+
+Prints one row per model x set: measured, published and the difference for each of the four figures, and writes
+the same as JSON (``--output``, default ``results/reproduce_tables.json``). Exit status 1 when a released model
+misses one of its published figures by more than 0.01 dB PSNR or 0.001 SSIM (in either direction: a figure far
+above the published one means another test set or protocol, not a better model); 0 otherwise; 2 for a bad option.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+
+from basicsr import zoo  # noqa: E402
+from basicsr.data import build_dataloader, build_dataset  # noqa: E402
+from basicsr.data.layout import hr_dir, lr_dir  # noqa: E402
+from basicsr.evaluation import evaluate  # noqa: E402
+from basicsr.models.archs import define_network  # noqa: E402
+from basicsr.option_checks import OPTION_CHECKS  # noqa: E402
+from basicsr.reports import with_left_variants  # noqa: E402
+from basicsr.utils.checkpoint import load_network, weight_options  # noqa: E402
+from basicsr.utils.errors import UserError, run_main  # noqa: E402
+from basicsr.utils.options import OptionError, get_path, parse, yaml_load  # noqa: E402
+
+TOLERANCE = {'psnr': 0.01, 'ssim': 0.001, 'psnr_left': 0.01, 'ssim_left': 0.001}
+FIGURES = ('psnr', 'ssim', 'psnr_left', 'ssim_left')  # names of with_left_variants(DEFAULT_METRICS)
+HEADINGS = {'psnr': 'PSNR (L+R)/2', 'ssim': 'SSIM (L+R)/2', 'psnr_left': 'PSNR Left', 'ssim_left': 'SSIM Left'}
+DEFAULTS = {'root': os.path.join('datasets', 'StereoSR', 'test'),
+            'weights_dir': os.path.join('experiments', 'pretrained_models'),
+            'options_dir': os.path.join('options', 'test'),
+            'output': os.path.join('results', 'reproduce_tables.json')}
+
+
+class ReproduceError(UserError, ValueError):
+    """A bad option of reproduce_tables.py (an unknown model or set)."""
+
+
+def find_option_file(model, options_dir):
+    """The test option file of ``model``: the one in ``<options_dir>/<family>/`` whose ``path:pretrain_network_g``
+    is the zoo's weight file name and whose ``scale`` is the model's; ``None`` when there is none."""
+    for path in sorted(glob.glob(os.path.join(options_dir, model.family, '*.yml'))):
+        try:
+            opt = yaml_load(Path(path))
+        except Exception:  # noqa: BLE001  (a broken file of another model must not stop this one)
+            continue
+        weights = get_path(opt, 'path:pretrain_network_g') if isinstance(opt, dict) else None
+        if isinstance(weights, str) and os.path.basename(weights) == model.weights.file and \
+                opt.get('scale') == model.scale:
+            return path
+    return None
+
+
+def dataset_options(opt, test_set, gt_root, lq_root, scale):
+    """The option file's entry for ``test_set`` (or its first test entry, renamed) with the roots given here."""
+    entries = [ds for phase, ds in opt['datasets'].items() if phase.startswith('test')] or \
+        list(opt['datasets'].values())
+    entry = next((ds for ds in entries if ds.get('name') == test_set), entries[0])
+    return {**entry, 'name': test_set, 'phase': 'test', 'scale': scale, 'dataroot_gt': gt_root,
+            'dataroot_lq': lq_root}
+
+
+def compare(measured, published):
+    """``({figure: measured - published}, status)``; status ``ok``, ``MISS`` (a difference beyond ``TOLERANCE``)
+    or ``no published figure``."""
+    diff = {k: measured[k] - getattr(published, k) for k in FIGURES
+            if published is not None and getattr(published, k) is not None and k in measured}
+    if not diff:
+        return diff, 'no published figure'
+    missed = [k for k, d in diff.items() if abs(d) > TOLERANCE[k] + 1e-12]
+    return diff, 'MISS ' + ','.join(missed) if missed else 'ok'
+
+
+def plan(models, sets, root, weights_dir, options_dir):
+    """``(jobs, notes)``: jobs ``(model, option file, weights path, [(set, gt root, lq root)])`` for what is
+    here; a note for each missing option file, weight file or test set."""
+    jobs, notes, missing_sets = [], [], {}
+    for model in models:
+        option_file = find_option_file(model, options_dir)
+        if option_file is None:
+            notes.append(f'{model.name}: skipped, no option file in {os.path.join(options_dir, model.family)}/ '
+                         f'names {model.weights.file} at x{model.scale}')
+            continue
+        weights = os.path.join(weights_dir, model.weights.file)
+        if not os.path.isfile(weights):
+            notes.append(f'{model.name}: skipped, {weights} missing (python scripts/download_pretrained.py '
+                         f'{model.name})')
+            continue
+        present = []
+        for test_set in sets:
+            gt_root, lq_root = hr_dir(os.path.join(root, test_set)), lr_dir(os.path.join(root, test_set), model.scale)
+            absent = next((p for p in (gt_root, lq_root) if not os.path.isdir(p)), None)
+            if absent:
+                missing_sets.setdefault((test_set, model.scale), absent)
+            else:
+                present.append((test_set, gt_root, lq_root))
+        if present:
+            jobs.append((model, option_file, weights, present))
+    for (test_set, scale), absent in missing_sets.items():
+        notes.append(f'{test_set} x{scale}: skipped, {absent} missing (docs/data.md says how to prepare it)')
+    return jobs, notes
+
+
+def measure(model, option_file, weights, sets, device, self_ensemble):
+    """Rows ``{model, scale, set, pairs, measured, ...}`` of one model on its present test sets."""
+    opt = parse(option_file, is_train=False, registries=OPTION_CHECKS)
+    _, param_key, strict = weight_options(opt)
+    net = define_network(opt['network_g'], key_path='network_g')
+    load_network(net, weights, param_key, strict)
+    net.to(device)
+    metrics_opt = with_left_variants(None)  # the protocol's figures, whatever the option file lists
+    rows = []
+    for test_set, gt_root, lq_root in sets:
+        ds_opt = dataset_options(opt, test_set, gt_root, lq_root, model.scale)
+        loader = build_dataloader(build_dataset(ds_opt, key_path=f'{option_file}: datasets:{test_set}'), ds_opt,
+                                  num_gpu=0, dist=False)
+        result = evaluate(net, loader, metrics_opt, device=device, self_ensemble=self_ensemble,
+                          color_order=ds_opt.get('color_order', 'bgr'), desc=f'{model.name} {test_set}')
+        published = zoo.published(model.name, test_set)
+        diff, status = compare(result, published)
+        rows.append({'model': model.name, 'scale': model.scale, 'set': test_set, 'pairs': result.num_pairs,
+                     'option_file': option_file, 'weights': weights, 'seconds': round(result.seconds, 2),
+                     'measured': {k: result[k] for k in FIGURES},
+                     'published': {k: getattr(published, k) for k in FIGURES} if published else None,
+                     'source': published.source if published else None,
+                     'left_source': published.left_source if published else None,
+                     'diff': diff, 'status': status})
+    return rows
+
+
+def _cell(row, key):
+    """``measured  published  difference`` of one figure (PSNR: 4 decimals, published 2; SSIM: 5 and 4)."""
+    decimals, published_decimals = (4, 2) if 'psnr' in key else (5, 4)
+    published = (row['published'] or {}).get(key)
+    text = f"{row['measured'][key]:>9.{decimals}f}"
+    if published is None:
+        return text + f"{'-':>8}{'':>10}"
+    return text + f"{published:>8.{published_decimals}f}{row['diff'][key]:>+10.{decimals}f}"
+
+
+def format_rows(rows):
+    """The comparison table: per figure measured, published and difference, then the result."""
+    width = max([len('model')] + [len(r['model']) for r in rows]) + 2
+    lead = f"{'model':<{width}}{'set':<11}{'pairs':>5}"
+    head1 = ' ' * len(lead) + ''.join(f'  {HEADINGS[k]:^27}' for k in FIGURES)
+    head2 = lead + ''.join(f"  {'measured':>9}{'publ.':>8}{'diff':>10}" for _ in FIGURES) + '  result'
+    lines = [head1.rstrip(), head2, '-' * len(head2)]
+    for row in rows:
+        lines.append(f"{row['model']:<{width}}{row['set']:<11}{row['pairs']:>5}"
+                     + ''.join(f'  {_cell(row, k)}' for k in FIGURES) + f"  {row['status']}")
+    return '\n'.join(lines)
+
+
+def write_json(path, rows, notes, settings):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    content = {'settings': settings, 'tolerance': TOLERANCE, 'rows': rows, 'skipped': notes}
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump(content, f, indent=2)
+    os.replace(tmp, path)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--models', nargs='+', metavar='MODEL', help='zoo names (default: all), e.g. CVHSSR-T_x4')
+    parser.add_argument('--sets', nargs='+', metavar='SET', help=f"test sets (default: {' '.join(zoo.TEST_SETS)})")
+    parser.add_argument('--root', default=DEFAULTS['root'], help='folder of the prepared test sets <Set>/hr, lr_x2, '
+                                                                 f"lr_x4 (default {DEFAULTS['root']})")
+    parser.add_argument('--weights_dir', default=DEFAULTS['weights_dir'],
+                        help=f"folder of the released weights (default {DEFAULTS['weights_dir']})")
+    parser.add_argument('--options_dir', default=DEFAULTS['options_dir'],
+                        help=f"folder of the test option files <family>/*.yml (default {DEFAULTS['options_dir']})")
+    parser.add_argument('--self_ensemble', action='store_true', help='average the 4 stereo transforms (off: the '
+                                                                     'published figures are without it)')
+    parser.add_argument('--output', default=DEFAULTS['output'], help=f"JSON file (default {DEFAULTS['output']})")
+    return parser.parse_args(argv)
+
+
+def run(args):
+    unknown = [m for m in args.models or () if m not in zoo.MODELS]
+    if unknown:
+        raise ReproduceError(f"--models: unknown {', '.join(unknown)}; the zoo has {', '.join(zoo.MODELS)}")
+    unknown = [s for s in args.sets or () if s not in zoo.TEST_SETS]
+    if unknown:
+        raise ReproduceError(f"--sets: unknown {', '.join(unknown)}; expected some of {', '.join(zoo.TEST_SETS)}")
+    if not os.path.isdir(args.root):
+        raise OptionError(f'--root {args.root}: not a folder (expected <Set>/hr, <Set>/lr_x4, ...)')
+    models = [zoo.MODELS[m] for m in args.models] if args.models else list(zoo.MODELS.values())
+    sets = args.sets or list(zoo.TEST_SETS)
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+    jobs, notes = plan(models, sets, args.root, args.weights_dir, args.options_dir)
+    for note in notes:
+        print(f'note: {note}', flush=True)
+    rows = []
+    for model, option_file, weights, present in jobs:
+        rows += measure(model, option_file, weights, present, device, args.self_ensemble)
+    settings = {'root': args.root, 'weights_dir': args.weights_dir, 'options_dir': args.options_dir,
+                'self_ensemble': args.self_ensemble, 'device': device.type, 'torch': torch.__version__}
+    write_json(args.output, rows, notes, settings)
+    if rows:
+        print(format_rows(rows))
+    missed = [r for r in rows if r['status'].startswith('MISS')]
+    print(f"{len(rows)} rows measured ({'self-ensemble' if args.self_ensemble else 'no self-ensemble'}, "
+          f'{device.type}), {len(missed)} beyond the tolerance (PSNR {TOLERANCE["psnr"]} dB, SSIM '
+          f'{TOLERANCE["ssim"]}), {len(notes)} skipped; written to {args.output}', flush=True)
+    return 1 if missed else 0
+
+
+def main(argv=None):
+    return run_main('reproduce_tables.py', run, parse_args(argv))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

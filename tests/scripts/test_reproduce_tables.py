@@ -1,0 +1,171 @@
+"""scripts/reproduce_tables.py with a tiny network checkpoint and a tiny test set made here (2 random pairs, HR
+16x96 so that the Left figures have columns left after their 64-column crop, LR by MATLAB bicubic), and a
+published table replaced by the test.
+
+The expected figures are computed here without the script (imread, the network, basicsr.metrics); the script's
+measurements must equal them, and its exit status must follow the tolerance (0.01 dB PSNR, 0.001 SSIM).
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from basicsr import zoo
+from basicsr.metrics import calculate_psnr, calculate_psnr_left, calculate_skimage_ssim, calculate_skimage_ssim_left
+from basicsr.models.archs.nafssr_arch import NAFSSR
+from basicsr.utils.img_util import img2tensor, imread, imwrite, tensor2img
+from basicsr.utils.matlab_functions import imresize
+from helpers import ROOT, load_script
+
+script = load_script('scripts/reproduce_tables.py')
+
+OPTION = """name: {name}
+scale: {scale}
+datasets:
+  test0:
+    name: Tiny
+    type: PairedStereoImageDataset
+    dataroot_gt: somewhere/hr
+    dataroot_lq: somewhere/lr_x{scale}
+network_g: {{type: NAFSSR, up_scale: {scale}, width: 8, num_blks: 1}}
+path:
+  pretrain_network_g: experiments/pretrained_models/{file}
+"""
+
+
+def _tiny_net(scale):
+    torch.manual_seed(scale)
+    return NAFSSR(up_scale=scale, width=8, num_blks=1).eval()
+
+
+@pytest.fixture(scope='module')
+def test_root(tmp_path_factory):
+    """``<root>/Tiny/{hr,lr_x2,lr_x4}/{pair_a,pair_b}/``: random HR views of 16x96 and their bicubic LR."""
+    root = tmp_path_factory.mktemp('tiny_sets')
+    rng = np.random.default_rng(11)
+    for pair in ('pair_a', 'pair_b'):
+        for view in '01':
+            hr = rng.integers(0, 256, (16, 96, 3), dtype=np.uint8)
+            imwrite(hr, os.path.join(root, 'Tiny', 'hr', pair, f'hr{view}.png'))
+            for scale in (2, 4):
+                imwrite(imresize(hr, 1 / scale), os.path.join(root, 'Tiny', f'lr_x{scale}', pair, f'lr{view}.png'))
+    return str(root)
+
+
+def _model(name, family, scale, file):
+    return zoo.ZooModel(name, family, scale, None, zoo.Weights(file=file), 'nobody/tiny')
+
+
+@pytest.fixture
+def setup(tmp_path, test_root, monkeypatch):
+    """Options for TINY-T_x4 (weights here) and TINY-T_x2 (weights absent); a zoo model without option file; the
+    test sets Tiny (present) and Absent."""
+    options, weights = tmp_path / 'options', tmp_path / 'weights'
+    (options / 'TINY').mkdir(parents=True)
+    weights.mkdir()
+    for scale in (2, 4):
+        (options / 'TINY' / f'TINY-T_x{scale}.yml').write_text(
+            OPTION.format(name=f'TINY-T_x{scale}', scale=scale, file=f'tiny_x{scale}.pth'))
+    torch.save({'params': _tiny_net(4).state_dict()}, weights / 'tiny_x4.pth')
+    monkeypatch.setattr(zoo, 'MODELS', {m.name: m for m in (
+        _model('TINY-T_x4', 'TINY', 4, 'tiny_x4.pth'), _model('TINY-T_x2', 'TINY', 2, 'tiny_x2.pth'),
+        _model('OTHER_x4', 'OTHER', 4, 'other_x4.pth'))})
+    monkeypatch.setattr(zoo, 'TEST_SETS', ('Tiny', 'Absent'))
+    monkeypatch.setattr(zoo, 'PUBLISHED', {})
+    root = test_root
+    argv = ['--root', root, '--weights_dir', str(weights), '--options_dir', str(options),
+            '--output', str(tmp_path / 'out' / 'reproduce.json')]
+    return argv, root, tmp_path / 'out' / 'reproduce.json'
+
+
+def _expected(root):
+    """The four figures of the x4 tiny network on the Tiny set, computed without the script."""
+    net, scores = _tiny_net(4), []
+    for pair in sorted(os.listdir(os.path.join(root, 'Tiny', 'hr'))):
+        lq = np.concatenate([imread(os.path.join(root, 'Tiny', 'lr_x4', pair, f'lr{v}.png')) for v in '01'], -1)
+        gt = np.concatenate([imread(os.path.join(root, 'Tiny', 'hr', pair, f'hr{v}.png')) for v in '01'], -1)
+        with torch.no_grad():
+            sr = tensor2img(net(img2tensor(lq)[None]))
+        scores.append([f(sr, gt) for f in (calculate_psnr, calculate_skimage_ssim, calculate_psnr_left,
+                                           calculate_skimage_ssim_left)])
+    return dict(zip(script.FIGURES, np.mean(scores, axis=0)))
+
+
+def _publish(monkeypatch, **figures):
+    monkeypatch.setitem(zoo.PUBLISHED, ('TINY-T_x4', 'Tiny'), zoo.Published(**figures, source='S'))
+
+
+def test_within_tolerance_exits_0_and_measures_what_the_network_gives(setup, monkeypatch, capsys):
+    argv, root, output = setup
+    expected = _expected(root)
+    # published figures rounded as papers print them: at most 0.005 dB / 0.00005 away
+    _publish(monkeypatch, psnr=round(expected['psnr'], 2), ssim=round(expected['ssim'], 4),
+             psnr_left=round(expected['psnr_left'], 2), ssim_left=round(expected['ssim_left'], 4))
+    assert script.main(argv) == 0
+    out = capsys.readouterr().out
+    report = json.loads(output.read_text())
+    (row,) = report['rows']
+    assert (row['model'], row['set'], row['pairs'], row['status']) == ('TINY-T_x4', 'Tiny', 2, 'ok')
+    assert row['measured'] == pytest.approx(expected, abs=1e-9)
+    assert row['diff']['psnr'] == pytest.approx(expected['psnr'] - round(expected['psnr'], 2))
+    line = next(line for line in out.splitlines() if line.startswith('TINY-T_x4'))
+    assert line.split()[:5] == ['TINY-T_x4', 'Tiny', '2', f"{expected['psnr']:.4f}", f"{expected['psnr']:.2f}"]
+    assert line.endswith('  ok')
+
+
+@pytest.mark.parametrize('figure, offset', [('psnr', 0.02), ('psnr_left', -0.02), ('ssim', 0.002)])
+def test_beyond_tolerance_exits_1(setup, monkeypatch, capsys, figure, offset):
+    argv, root, output = setup
+    expected = _expected(root)
+    _publish(monkeypatch, **{**expected, figure: expected[figure] + offset})
+    assert script.main(argv) == 1
+    (row,) = json.loads(output.read_text())['rows']
+    assert row['status'] == f'MISS {figure}'
+    assert row['diff'][figure] == pytest.approx(-offset)
+    assert f'MISS {figure}' in capsys.readouterr().out
+
+
+def test_what_is_missing_is_skipped_with_a_note(setup, capsys):
+    argv, root, output = setup
+    assert script.main(argv) == 0  # nothing published for TINY: measured, nothing to miss
+    out = capsys.readouterr().out
+    weights_dir, options_dir = argv[3], argv[5]
+    notes = [line for line in out.splitlines() if line.startswith('note: ')]
+    assert notes == [
+        f'note: TINY-T_x2: skipped, {weights_dir}/tiny_x2.pth missing (python scripts/download_pretrained.py '
+        'TINY-T_x2)',
+        f'note: OTHER_x4: skipped, no option file in {options_dir}/OTHER/ names other_x4.pth at x4',
+        f'note: Absent x4: skipped, {root}/Absent/hr missing (docs/data.md says how to prepare it)']
+    report = json.loads(output.read_text())
+    assert [r['status'] for r in report['rows']] == ['no published figure']
+    assert report['skipped'] == [n[len('note: '):] for n in notes]
+
+
+def test_unknown_model_or_set_is_one_line(setup, capsys):
+    argv, _, _ = setup
+    assert script.main(argv + ['--sets', 'KITTI2015']) == 2
+    assert capsys.readouterr().err.strip() == ('reproduce_tables.py: error: --sets: unknown KITTI2015; expected some '
+                                               'of Tiny, Absent')
+    assert script.main(argv + ['--models', 'TINY-T_x3']) == 2
+    assert 'error: --models: unknown TINY-T_x3; the zoo has TINY-T_x4' in capsys.readouterr().err
+
+
+def test_the_zoo_and_the_option_files_agree_on_weight_file_names():
+    """Every test option file of a zoo family names a zoo weight file at its scale, and each NAFSSR model finds
+    its option file: download_pretrained.py saves what the option files load."""
+    options_dir = os.path.join(ROOT, 'options', 'test')
+    by_family = {}
+    for model in zoo.MODELS.values():
+        by_family.setdefault(model.family, {})[model.weights.file] = model
+    for family, files in by_family.items():
+        for path in sorted(os.listdir(os.path.join(options_dir, family))) if os.path.isdir(
+                os.path.join(options_dir, family)) else []:
+            opt = script.yaml_load(script.Path(options_dir, family, path))
+            name = os.path.basename(opt['path']['pretrain_network_g'])
+            assert name in files and files[name].scale == opt['scale'], f'options/test/{family}/{path}: {name}'
+    for model in zoo.MODELS.values():
+        if model.family == 'NAFSSR':
+            assert script.find_option_file(model, options_dir) == os.path.join(options_dir, 'NAFSSR',
+                                                                               f'{model.name}.yml')
