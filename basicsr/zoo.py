@@ -50,14 +50,16 @@ class Weights:
 
 @dataclass(frozen=True)
 class ZooModel:
-    """One released model at one scale. ``family``: the folder of its test option file
-    (``options/test/<family>/``); ``params_m``: parameters in millions as published (``None``: not published)."""
+    """One released model at one scale. ``option``: its test option file (relative to the repository), which
+    loads ``experiments/pretrained_models/<weights.file>``; ``params_m``: parameters in millions as published
+    (``None``: not published); ``code``: the authors' repository."""
     name: str
     family: str
     scale: int
     params_m: float | None
     weights: Weights
     code: str
+    option: str
 
 
 @dataclass(frozen=True)
@@ -98,38 +100,41 @@ _NAFSSR_PARAMS_M = {('T', 4): 0.46, ('S', 4): 1.56, ('B', 4): 6.80, ('L', 4): 23
 
 _MODELS = [
     *(ZooModel(f'NAFSSR-{size}_x{scale}', 'NAFSSR', scale, _NAFSSR_PARAMS_M[size, scale],
-               _nafssr(f'NAFSSR-{size}_{scale}x.pth', *_NAFSSR_WEIGHTS[size, scale]), 'megvii-research/NAFNet')
+               _nafssr(f'NAFSSR-{size}_{scale}x.pth', *_NAFSSR_WEIGHTS[size, scale]), 'megvii-research/NAFNet',
+               f'options/test/NAFSSR/NAFSSR-{size}_x{scale}.yml')
       for scale in (2, 4) for size in 'TSBL'),
     # sizes, sha256 and blob ids computed from the files of the pinned commit
     ZooModel('CVHSSR-T_x2', 'CVHSSR', 2, 0.66, _github(
         'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Tx2.pth', 2939321,
         '29b5b8643274730102baaf1fe83711bd2d3c67a1c2aaa0bfe06c03da33e764c3', '2017246d2f8b4bf8d88ed5a1b74ca802d97be165'),
-        'AlexZou14/CVHSSR'),
+        'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-T_x2.yml'),
     ZooModel('CVHSSR-T_x4', 'CVHSSR', 4, 0.68, _github(
         'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Tx4.pth', 3001721,
         'ae8a06b4c2a9fe5fa295fed210adcdffa9535891f68abfc5442bbcf3e0e5daac', '0e3cfdd56b2603d0d47768e46bc882dc8ee310dd'),
-        'AlexZou14/CVHSSR'),
+        'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-T_x4.yml'),
     # the S files are in git too, but larger than the snapshot we read: only their blob ids are known
     ZooModel('CVHSSR-S_x2', 'CVHSSR', 2, 2.22, _github(
         'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Sx2.pth', git_blob='f313e6014ad013785689a952fdb563917f45b299'),
-        'AlexZou14/CVHSSR'),
+        'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-S_x2.yml'),
     ZooModel('CVHSSR-S_x4', 'CVHSSR', 4, 2.24, _github(
         'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Sx4.pth', git_blob='f4f3b8378b89583319378d787ba9cd5d3bcbfd09'),
-        'AlexZou14/CVHSSR'),
+        'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-S_x4.yml'),
     ZooModel('EHFSSR-S_x2', 'EHFSSR', 2, None, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x2.pth', 2820991,
         '4be9b0377d77437f3dadcf3b0a55e66dbcc0b84525f221af452405ffae766a12', '96cd8e2890b8a0a0fc349619b4fb97d186459415'),
-        'jianwensong/EHFSSR'),
+        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR-S_x2.yml'),
     ZooModel('EHFSSR-S_x4', 'EHFSSR', 4, None, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x4.pth', 2883391,
         'ed43b200c58f93945abb4cc65954e16dbf63f0a3d5c5d6293b53e6e135be7d0b', 'abeeb11bb64ebbb9c140cfe2bea8376f9296cc49'),
-        'jianwensong/EHFSSR'),
+        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR-S_x4.yml'),
     ZooModel('EHFSSR_x2', 'EHFSSR', 2, None, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x2.pth',
-        git_blob='af099822b5f5b5b8df51af567a5eeabf6f4f1cf4'), 'jianwensong/EHFSSR'),
+        git_blob='af099822b5f5b5b8df51af567a5eeabf6f4f1cf4'),
+        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_x2.yml'),
     ZooModel('EHFSSR_x4', 'EHFSSR', 4, None, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x4.pth',
-        git_blob='9002ac49a3008c336b94ecb8e29e287cc3a23077'), 'jianwensong/EHFSSR'),
+        git_blob='9002ac49a3008c336b94ecb8e29e287cc3a23077'),
+        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_x4.yml'),
 ]
 MODELS = {m.name: m for m in _MODELS}
 

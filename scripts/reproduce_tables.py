@@ -4,9 +4,9 @@
     python scripts/reproduce_tables.py --models CVHSSR-T_x4 --sets KITTI2015
     python scripts/reproduce_tables.py --root /data/StereoSR/test --weights_dir /data/weights --self_ensemble
 
-For every model of ``basicsr/zoo.py`` (or ``--models``) the test option file is the one in
-``options/test/<family>/`` that names the model's weight file (``path:pretrain_network_g``) at its scale; the
-network it describes gets the released weights from ``--weights_dir`` and is run on each prepared test set
+For every model of ``basicsr/zoo.py`` (or ``--models``) the network of its test option file
+(``options/test/<family>/<model>.yml``) gets the released weights from ``--weights_dir`` and is run on each
+prepared test set
 ``<root>/<Set>/{hr,lr_x<scale>}`` through the evaluation of test.py (``basicsr.evaluation.evaluate``), scored
 with the protocol's metrics: PSNR and scikit-image SSIM, (Left+Right)/2 and Left (64 columns cropped).
 What is missing (an option file, the weights, a test set) is skipped with a note saying what to get.
@@ -17,11 +17,9 @@ misses one of its published figures by more than 0.01 dB PSNR or 0.001 SSIM (in 
 above the published one means another test set or protocol, not a better model); 0 otherwise; 2 for a bad option.
 """
 import argparse
-import glob
 import json
 import os
 import sys
-from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -38,14 +36,13 @@ from basicsr.option_checks import OPTION_CHECKS  # noqa: E402
 from basicsr.reports import with_left_variants  # noqa: E402
 from basicsr.utils.checkpoint import load_network, weight_options  # noqa: E402
 from basicsr.utils.errors import UserError, run_main  # noqa: E402
-from basicsr.utils.options import OptionError, get_path, parse, yaml_load  # noqa: E402
+from basicsr.utils.options import OptionError, parse  # noqa: E402
 
 TOLERANCE = {'psnr': 0.01, 'ssim': 0.001, 'psnr_left': 0.01, 'ssim_left': 0.001}
 FIGURES = ('psnr', 'ssim', 'psnr_left', 'ssim_left')  # names of with_left_variants(DEFAULT_METRICS)
 HEADINGS = {'psnr': 'PSNR (L+R)/2', 'ssim': 'SSIM (L+R)/2', 'psnr_left': 'PSNR Left', 'ssim_left': 'SSIM Left'}
 DEFAULTS = {'root': os.path.join('datasets', 'StereoSR', 'test'),
             'weights_dir': os.path.join('experiments', 'pretrained_models'),
-            'options_dir': os.path.join('options', 'test'),
             'output': os.path.join('results', 'reproduce_tables.json')}
 
 
@@ -53,19 +50,9 @@ class ReproduceError(UserError, ValueError):
     """A bad option of reproduce_tables.py (an unknown model or set)."""
 
 
-def find_option_file(model, options_dir):
-    """The test option file of ``model``: the one in ``<options_dir>/<family>/`` whose ``path:pretrain_network_g``
-    is the zoo's weight file name and whose ``scale`` is the model's; ``None`` when there is none."""
-    for path in sorted(glob.glob(os.path.join(options_dir, model.family, '*.yml'))):
-        try:
-            opt = yaml_load(Path(path))
-        except Exception:  # noqa: BLE001  (a broken file of another model must not stop this one)
-            continue
-        weights = get_path(opt, 'path:pretrain_network_g') if isinstance(opt, dict) else None
-        if isinstance(weights, str) and os.path.basename(weights) == model.weights.file and \
-                opt.get('scale') == model.scale:
-            return path
-    return None
+def option_path(model):
+    """The test option file of ``model`` (``zoo.ZooModel.option``, relative to the repository)."""
+    return os.path.join(ROOT, model.option)
 
 
 def dataset_options(opt, test_set, gt_root, lq_root, scale):
@@ -88,15 +75,14 @@ def compare(measured, published):
     return diff, 'MISS ' + ','.join(missed) if missed else 'ok'
 
 
-def plan(models, sets, root, weights_dir, options_dir):
+def plan(models, sets, root, weights_dir):
     """``(jobs, notes)``: jobs ``(model, option file, weights path, [(set, gt root, lq root)])`` for what is
     here; a note for each missing option file, weight file or test set."""
     jobs, notes, missing_sets = [], [], {}
     for model in models:
-        option_file = find_option_file(model, options_dir)
-        if option_file is None:
-            notes.append(f'{model.name}: skipped, no option file in {os.path.join(options_dir, model.family)}/ '
-                         f'names {model.weights.file} at x{model.scale}')
+        option_file = option_path(model)
+        if not os.path.isfile(option_file):
+            notes.append(f'{model.name}: skipped, its option file {model.option} is not here')
             continue
         weights = os.path.join(weights_dir, model.weights.file)
         if not os.path.isfile(weights):
@@ -186,8 +172,6 @@ def parse_args(argv=None):
                                                                  f"lr_x4 (default {DEFAULTS['root']})")
     parser.add_argument('--weights_dir', default=DEFAULTS['weights_dir'],
                         help=f"folder of the released weights (default {DEFAULTS['weights_dir']})")
-    parser.add_argument('--options_dir', default=DEFAULTS['options_dir'],
-                        help=f"folder of the test option files <family>/*.yml (default {DEFAULTS['options_dir']})")
     parser.add_argument('--self_ensemble', action='store_true', help='average the 4 stereo transforms (off: the '
                                                                      'published figures are without it)')
     parser.add_argument('--output', default=DEFAULTS['output'], help=f"JSON file (default {DEFAULTS['output']})")
@@ -207,13 +191,13 @@ def run(args):
     sets = args.sets or list(zoo.TEST_SETS)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
-    jobs, notes = plan(models, sets, args.root, args.weights_dir, args.options_dir)
+    jobs, notes = plan(models, sets, args.root, args.weights_dir)
     for note in notes:
         print(f'note: {note}', flush=True)
     rows = []
     for model, option_file, weights, present in jobs:
         rows += measure(model, option_file, weights, present, device, args.self_ensemble)
-    settings = {'root': args.root, 'weights_dir': args.weights_dir, 'options_dir': args.options_dir,
+    settings = {'root': args.root, 'weights_dir': args.weights_dir,
                 'self_ensemble': args.self_ensemble, 'device': device.type, 'torch': torch.__version__}
     write_json(args.output, rows, notes, settings)
     if rows:

@@ -31,7 +31,8 @@ def _weights(file, data, url='https://example.invalid/release/'):
 def tiny_zoo(monkeypatch):
     """The zoo reduced to one downloadable model (TINY-T_x4, file tiny_x4.pth) and one manual one."""
     models = {
-        'TINY-T_x4': zoo.ZooModel('TINY-T_x4', 'TINY', 4, None, _weights('tiny_x4.pth', GOOD), 'nobody/tiny'),
+        'TINY-T_x4': zoo.ZooModel('TINY-T_x4', 'TINY', 4, None, _weights('tiny_x4.pth', GOOD), 'nobody/tiny',
+                                    'options/test/TINY/TINY-T_x4.yml'),
         'NAFSSR-T_x4': zoo.MODELS['NAFSSR-T_x4'],
     }
     monkeypatch.setattr(zoo, 'MODELS', models)

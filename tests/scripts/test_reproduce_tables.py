@@ -7,6 +7,7 @@ measurements must equal them, and its exit status must follow the tolerance (0.0
 """
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from basicsr.metrics import calculate_psnr, calculate_psnr_left, calculate_skima
 from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.utils.img_util import img2tensor, imread, imwrite, tensor2img
 from basicsr.utils.matlab_functions import imresize
+from basicsr.utils.options import yaml_load
 from helpers import ROOT, load_script
 
 script = load_script('scripts/reproduce_tables.py')
@@ -54,14 +56,14 @@ def test_root(tmp_path_factory):
     return str(root)
 
 
-def _model(name, family, scale, file):
-    return zoo.ZooModel(name, family, scale, None, zoo.Weights(file=file), 'nobody/tiny')
+def _model(name, scale, file, option):
+    return zoo.ZooModel(name, 'TINY', scale, None, zoo.Weights(file=file), 'nobody/tiny', str(option))
 
 
 @pytest.fixture
 def setup(tmp_path, test_root, monkeypatch):
-    """Options for TINY-T_x4 (weights here) and TINY-T_x2 (weights absent); a zoo model without option file; the
-    test sets Tiny (present) and Absent."""
+    """Options for TINY-T_x4 (weights here) and TINY-T_x2 (weights absent); a zoo model whose option file is not
+    here; the test sets Tiny (present) and Absent."""
     options, weights = tmp_path / 'options', tmp_path / 'weights'
     (options / 'TINY').mkdir(parents=True)
     weights.mkdir()
@@ -70,13 +72,13 @@ def setup(tmp_path, test_root, monkeypatch):
             OPTION.format(name=f'TINY-T_x{scale}', scale=scale, file=f'tiny_x{scale}.pth'))
     torch.save({'params': _tiny_net(4).state_dict()}, weights / 'tiny_x4.pth')
     monkeypatch.setattr(zoo, 'MODELS', {m.name: m for m in (
-        _model('TINY-T_x4', 'TINY', 4, 'tiny_x4.pth'), _model('TINY-T_x2', 'TINY', 2, 'tiny_x2.pth'),
-        _model('OTHER_x4', 'OTHER', 4, 'other_x4.pth'))})
+        _model('TINY-T_x4', 4, 'tiny_x4.pth', options / 'TINY' / 'TINY-T_x4.yml'),
+        _model('TINY-T_x2', 2, 'tiny_x2.pth', options / 'TINY' / 'TINY-T_x2.yml'),
+        _model('OTHER_x4', 4, 'other_x4.pth', options / 'TINY' / 'OTHER_x4.yml'))})
     monkeypatch.setattr(zoo, 'TEST_SETS', ('Tiny', 'Absent'))
     monkeypatch.setattr(zoo, 'PUBLISHED', {})
     root = test_root
-    argv = ['--root', root, '--weights_dir', str(weights), '--options_dir', str(options),
-            '--output', str(tmp_path / 'out' / 'reproduce.json')]
+    argv = ['--root', root, '--weights_dir', str(weights), '--output', str(tmp_path / 'out' / 'reproduce.json')]
     return argv, root, tmp_path / 'out' / 'reproduce.json'
 
 
@@ -131,12 +133,12 @@ def test_what_is_missing_is_skipped_with_a_note(setup, capsys):
     argv, root, output = setup
     assert script.main(argv) == 0  # nothing published for TINY: measured, nothing to miss
     out = capsys.readouterr().out
-    weights_dir, options_dir = argv[3], argv[5]
+    weights_dir, options = argv[3], zoo.MODELS['OTHER_x4'].option
     notes = [line for line in out.splitlines() if line.startswith('note: ')]
     assert notes == [
         f'note: TINY-T_x2: skipped, {weights_dir}/tiny_x2.pth missing (python scripts/download_pretrained.py '
         'TINY-T_x2)',
-        f'note: OTHER_x4: skipped, no option file in {options_dir}/OTHER/ names other_x4.pth at x4',
+        f'note: OTHER_x4: skipped, its option file {options} is not here',
         f'note: Absent x4: skipped, {root}/Absent/hr missing (docs/data.md says how to prepare it)']
     report = json.loads(output.read_text())
     assert [r['status'] for r in report['rows']] == ['no published figure']
@@ -152,20 +154,20 @@ def test_unknown_model_or_set_is_one_line(setup, capsys):
     assert 'error: --models: unknown TINY-T_x3; the zoo has TINY-T_x4' in capsys.readouterr().err
 
 
-def test_the_zoo_and_the_option_files_agree_on_weight_file_names():
-    """Every test option file of a zoo family names a zoo weight file at its scale, and each NAFSSR model finds
-    its option file: download_pretrained.py saves what the option files load."""
-    options_dir = os.path.join(ROOT, 'options', 'test')
-    by_family = {}
+def test_the_zoo_and_the_option_files_agree():
+    """Each zoo model's option file (where it exists; NAFSSR's always) loads the zoo's weight file at the zoo's
+    scale, so download_pretrained.py saves what test.py loads; and every test option file of a zoo family is some
+    zoo model's."""
+    options = {}
     for model in zoo.MODELS.values():
-        by_family.setdefault(model.family, {})[model.weights.file] = model
-    for family, files in by_family.items():
-        for path in sorted(os.listdir(os.path.join(options_dir, family))) if os.path.isdir(
-                os.path.join(options_dir, family)) else []:
-            opt = script.yaml_load(script.Path(options_dir, family, path))
-            name = os.path.basename(opt['path']['pretrain_network_g'])
-            assert name in files and files[name].scale == opt['scale'], f'options/test/{family}/{path}: {name}'
-    for model in zoo.MODELS.values():
-        if model.family == 'NAFSSR':
-            assert script.find_option_file(model, options_dir) == os.path.join(options_dir, 'NAFSSR',
-                                                                               f'{model.name}.yml')
+        path = os.path.join(ROOT, model.option)
+        assert os.path.isfile(path) or model.family != 'NAFSSR', model.option
+        if os.path.isfile(path):
+            opt = yaml_load(Path(path))
+            assert os.path.basename(opt['path']['pretrain_network_g']) == model.weights.file, model.option
+            assert opt['scale'] == opt['network_g'].get('up_scale', model.scale) == model.scale, model.option
+        options.setdefault(model.family, set()).add(os.path.basename(model.option))
+    for family, names in options.items():
+        folder = os.path.join(ROOT, 'options', 'test', family)
+        found = {n for n in os.listdir(folder) if n.endswith('.yml')} if os.path.isdir(folder) else set()
+        assert found <= names, f'options/test/{family}: {sorted(found - names)} are not in basicsr/zoo.py'
