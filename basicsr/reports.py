@@ -36,7 +36,8 @@ def with_left_variants(metrics_opt):
 
 
 def _label(name, metric_type):
-    for key, label in (('psnr', 'PSNR'), ('ssim', 'SSIM'), ('stereo_consistency', 'LR-consist')):
+    for key, label in (('psnr', 'PSNR'), ('ssim', 'SSIM'), ('stereo_consistency', 'LR-consist'), ('lpips', 'LPIPS'),
+                       ('ntire2023', 'NTIRE23')):
         if key in str(metric_type):
             return label
     return name

@@ -16,7 +16,8 @@ OPTION_KEYS = ('type', 'better')  # keys of a val:metrics entry that are not key
 def check_metric_opt(metric_opt, key_path='val:metrics'):
     """Check one ``val:metrics`` entry before any work is done; return the metric function.
 
-    One-line errors name ``key_path``: no ``type``, an unknown metric (with close names), an unknown keyword.
+    One-line errors name ``key_path``: no ``type``, an unknown metric (with close names), an unknown keyword, or
+    what the metric's own ``check_options(kwargs, key_path)`` refuses (a missing weight file).
     """
     if not isinstance(metric_opt, dict) or 'type' not in metric_opt:
         raise UnknownTypeError(f'{key_path}: expected a mapping with a "type" key, got {metric_opt!r}')
@@ -27,6 +28,8 @@ def check_metric_opt(metric_opt, key_path='val:metrics'):
         raise BuildError(f'{key_path}:better: expected higher or lower, got {better!r}')
     kwargs = {k: v for k, v in metric_opt.items() if k not in OPTION_KEYS}
     check_kwargs(fn, {first: None, second: None, **kwargs}, key_path)
+    if hasattr(fn, 'check_options'):  # the metric's own early check, e.g. that LPIPS' backbone file exists
+        fn.check_options(kwargs, key_path)
     return fn
 
 
