@@ -10,6 +10,8 @@ The protocol is iPASSR's MATLAB script ``data/train/GenerateTrainingPatches.m``,
   footprint, ``HR[s*r : s*(r+30), s*c : s*(c+90)]``.
 * Patches are numbered from 000001 over the pairs in order (iPASSR: Middlebury first, then Flickr1024).
 
+``build_degraded_lr`` adds fixed realistically degraded LR views (``lr_x4_<tag>/``) to a prepared test set.
+
 Every output folder is written under a temporary name and renamed when complete, so an interrupted run never
 leaves a folder that looks finished; a rerun skips finished folders and redoes the rest.
 """
@@ -25,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from basicsr.data import layout
+from basicsr.data.degradations import degrade_pair
 from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import imread, imwrite
 from basicsr.utils.matlab_functions import imresize
@@ -272,6 +275,41 @@ def build_test_set(sources, set_root, scales=(2, 4), workers=None, desc='test se
             if not all(os.path.isdir(os.path.join(f, src.name)) for f in folders)]
     _run(_test_job, jobs, workers, desc=desc)
     return len(sources)
+
+
+def _degrade_job(job):
+    hr_root, name, index, out_dir, scale, degradation, seed = job
+    folder = os.path.join(hr_root, name)
+    hr0, hr1 = (imread(layout.view_file(folder, stem)) for stem in layout.HR_VIEWS)
+    if hr0.shape != hr1.shape or hr0.shape[0] % scale or hr0.shape[1] % scale:
+        raise PreparationError(f'{folder}: HR views of {hr0.shape[0]}x{hr0.shape[1]} and {hr1.shape[0]}x'
+                               f'{hr1.shape[1]}; expected equal sizes that are multiples of the scale {scale}')
+    lr0, lr1 = degrade_pair(hr0, hr1, scale, degradation, np.random.default_rng([seed, index]))
+    write_folder_atomic(os.path.join(out_dir, name), {'lr0': lr0, 'lr1': lr1})
+    return name
+
+
+def build_degraded_lr(set_root, degradation, scale, seed, tag, workers=None, desc='degraded LR'):
+    """Write ``set_root/lr_x{scale}_{tag}/<pair>/lr0.png, lr1.png``: the HR pairs of ``set_root/hr/`` degraded by
+    ``degradation`` (a ``basicsr.data.degradations.Degradation``). Pair number ``i`` (sorted names, from 0) draws
+    everything from ``numpy.random.default_rng([seed, i])``, so the files are byte-identical on every run and
+    machine. An interrupted run resumes; a folder made with another seed, degradation or pair list is refused.
+    Returns the pair count."""
+    hr_root = layout.hr_dir(set_root)
+    if not os.path.isdir(hr_root):
+        raise PreparationError(f'{hr_root}: no such folder; expected the HR pairs of a prepared test set '
+                               '(hr/<pair>/hr0.png, hr1.png)')
+    names = layout.list_pair_folders(hr_root)
+    if not names:
+        raise PreparationError(f'{hr_root}: no pair folders; expected hr/<pair>/hr0.png, hr1.png')
+    out_dir = layout.lr_dir(set_root, scale, tag)
+    manifest = {'scale': scale, 'seed': seed, 'degradation': degradation.options, 'pairs': names}
+    _check_manifest(out_dir, json.loads(json.dumps(manifest)))  # as read back: lists, not tuples
+    remove_stale_tmp(out_dir)
+    jobs = [(hr_root, name, i, out_dir, scale, degradation, seed) for i, name in enumerate(names)
+            if not os.path.isdir(os.path.join(out_dir, name))]
+    _run(_degrade_job, jobs, workers, desc=desc)
+    return len(names)
 
 
 def find_pairs(folder, left_suffix='_L', right_suffix='_R', halve=False):

@@ -119,6 +119,24 @@ class PairedStereoImageDataset(Dataset):
         for key, root in (('dataroot_gt', dataroot_gt), ('dataroot_lq', dataroot_lq)):
             if not isinstance(root, (str, os.PathLike)) or not os.fspath(root).strip():
                 raise StereoDataError(f'{key_path}:{key}: expected a folder path, got {root!r}')
+        reader = self._set_options(key_path, name, scale, phase, io_backend, gt_size_h, gt_size_w, gt_size,
+                                   use_hflip, use_vflip, use_rot, flip_RGB, color_order)
+        self.gt_reader = reader(dataroot_gt, layout.HR_VIEWS, f'{key_path}:dataroot_gt')
+        self.lq_reader = reader(dataroot_lq, layout.LR_VIEWS, f'{key_path}:dataroot_lq')
+        gt_pairs, lq_pairs = self.gt_reader.pairs, self.lq_reader.pairs
+        if gt_pairs != lq_pairs:
+            only_gt = sorted(set(gt_pairs) - set(lq_pairs))
+            if only_gt:
+                raise StereoDataError(f'{self.lq_reader.location(only_gt[0])}: missing; expected an LR pair '
+                                      f'for every HR pair in {dataroot_gt}')
+            only_lq = sorted(set(lq_pairs) - set(gt_pairs))
+            raise StereoDataError(f'{self.gt_reader.location(only_lq[0])}: missing; expected an HR pair for '
+                                  f'every LR pair in {dataroot_lq}')
+        self.pairs = gt_pairs
+
+    def _set_options(self, key_path, name, scale, phase, io_backend, gt_size_h, gt_size_w, gt_size, use_hflip,
+                     use_vflip, use_rot, flip_rgb, color_order):
+        """Check and keep the options every stereo dataset shares; returns the reader class of the io backend."""
         self.key_path = key_path
         self.name = name
         self.scale = int(scale)
@@ -136,7 +154,7 @@ class PairedStereoImageDataset(Dataset):
         if backend:
             raise StereoDataError(f"{key_path}:io_backend: unknown option(s) {', '.join(sorted(backend))}; "
                                   'expected only type (disk or lmdb)')
-        self.use_hflip, self.use_vflip, self.flip_rgb = bool(use_hflip), bool(use_vflip), bool(flip_RGB)
+        self.use_hflip, self.use_vflip, self.flip_rgb = bool(use_hflip), bool(use_vflip), bool(flip_rgb)
         if self.train:
             if gt_size is not None:
                 gt_size_h = gt_size_h if gt_size_h is not None else gt_size
@@ -146,18 +164,7 @@ class PairedStereoImageDataset(Dataset):
                     raise StereoDataError(f'{key_path}:{key}: expected a positive multiple of the scale '
                                           f'{self.scale} (HR crop size for training), got {val!r}')
             self.gt_size = (gt_size_h, gt_size_w)
-        self.gt_reader = _READERS[kind](dataroot_gt, layout.HR_VIEWS, f'{key_path}:dataroot_gt')
-        self.lq_reader = _READERS[kind](dataroot_lq, layout.LR_VIEWS, f'{key_path}:dataroot_lq')
-        gt_pairs, lq_pairs = self.gt_reader.pairs, self.lq_reader.pairs
-        if gt_pairs != lq_pairs:
-            only_gt = sorted(set(gt_pairs) - set(lq_pairs))
-            if only_gt:
-                raise StereoDataError(f'{self.lq_reader.location(only_gt[0])}: missing; expected an LR pair '
-                                      f'for every HR pair in {dataroot_gt}')
-            only_lq = sorted(set(lq_pairs) - set(gt_pairs))
-            raise StereoDataError(f'{self.gt_reader.location(only_lq[0])}: missing; expected an HR pair for '
-                                  f'every LR pair in {dataroot_lq}')
-        self.pairs = gt_pairs
+        return _READERS[kind]
 
     def __len__(self):
         return len(self.pairs)
@@ -195,16 +202,22 @@ class PairedStereoImageDataset(Dataset):
         ch, cw = self.gt_size[0] // s, self.gt_size[1] // s
         top = int(rng.integers(0, lr0.shape[0] - ch + 1))
         left = int(rng.integers(0, lr0.shape[1] - cw + 1))
-        hflip, vflip, perm = rng.random() < 0.5, rng.random() < 0.5, rng.permutation(3)
         lr0, lr1 = (v[top:top + ch, left:left + cw] for v in (lr0, lr1))
         hr0, hr1 = (v[s * top:s * (top + ch), s * left:s * (left + cw)] for v in (hr0, hr1))
-        if self.use_hflip and hflip:  # mirrored left view = right view of the mirrored scene
-            hr0, hr1, lr0, lr1 = (v[:, ::-1] for v in (hr1, hr0, lr1, lr0))
-        if self.use_vflip and vflip:
-            hr0, hr1, lr0, lr1 = (v[::-1] for v in (hr0, hr1, lr0, lr1))
-        if self.flip_rgb:
-            hr0, hr1, lr0, lr1 = (v[:, :, perm] for v in (hr0, hr1, lr0, lr1))
+        (hr0, hr1), (lr0, lr1) = self.flip((hr0, hr1), (lr0, lr1), rng=rng)
         return hr0, hr1, lr0, lr1
+
+    def flip(self, *pairs, rng):
+        """The enabled flips of each ``(left, right)`` pair in ``pairs``, all drawn once from ``rng``: a horizontal
+        flip that swaps the views, a vertical flip, one permutation of the colour channels."""
+        hflip, vflip, perm = rng.random() < 0.5, rng.random() < 0.5, rng.permutation(3)
+        if self.use_hflip and hflip:  # mirrored left view = right view of the mirrored scene
+            pairs = [(right[:, ::-1], left[:, ::-1]) for left, right in pairs]
+        if self.use_vflip and vflip:
+            pairs = [(left[::-1], right[::-1]) for left, right in pairs]
+        if self.flip_rgb:
+            pairs = [(left[:, :, perm], right[:, :, perm]) for left, right in pairs]
+        return pairs
 
     def _to_tensor(self, view0, view1):
         if self.rgb:

@@ -4,6 +4,14 @@
     python scripts/data_preparation/prepare_test_sets.py kitti2015  --src datasets/KITTI2015  [--out ...]
     python scripts/data_preparation/prepare_test_sets.py middlebury --src datasets/Middlebury [--out ...]
 
+Fixed realistic test sets: ``--degradation <yml> [--seed N] [--tag T] [--scale 4]`` also writes
+``<out>/lr_x4_<tag>/<pair>/lr0.png, lr1.png`` (tag: the YAML file's name, ``lr_x4_realistic_x4`` for
+``options/degradations/realistic_x4.yml``), byte-identical for the same seed on any machine. The set ``prepared``
+adds them to a test set already in the layout (Flickr1024 from prepare_flickr1024.py, iPASSR's prepared folders):
+
+    python scripts/data_preparation/prepare_test_sets.py prepared --src datasets/StereoSR/test/Flickr1024 \
+        --degradation options/degradations/realistic_x4.yml --seed 0
+
 Raw downloads: KITTI 2012 ``data_stereo_flow`` (``<split>/colored_0|colored_1/NNNNNN_10.png``), KITTI 2015
 ``data_scene_flow`` (``<split>/image_2|image_3/NNNNNN_10.png``), Middlebury 2014 scenes (``<scene>/im0.png, im1.png``).
 ``--src`` is the extracted folder (holding ``training``/``testing`` for KITTI). Default ``--out``:
@@ -18,19 +26,22 @@ in this layout: copy them to ``datasets/StereoSR/test/`` to reproduce the publis
 """
 import argparse
 import os
+import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from basicsr.data.preparation import PairSource, PreparationError, build_test_set  # noqa: E402
+from basicsr.data.degradations import load_degradation  # noqa: E402
+from basicsr.data.preparation import PairSource, PreparationError, build_degraded_lr, build_test_set  # noqa: E402
 from basicsr.utils.errors import run_main  # noqa: E402
 
 SETS = {  # name: (output name, left folder, right folder, default count)
     'kitti2012': ('KITTI2012', 'colored_0', 'colored_1', 20),
     'kitti2015': ('KITTI2015', 'image_2', 'image_3', 20),
     'middlebury': ('Middlebury', None, None, 5),
+    'prepared': (None, None, None, None),  # a set folder already holding hr/<pair>/: only --degradation to do
 }
 
 
@@ -74,33 +85,61 @@ def middlebury_sources(src, count, names=None):
     return sources
 
 
+def _tag(args):
+    tag = args.tag or os.path.splitext(os.path.basename(args.degradation))[0]
+    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.-]*', tag):
+        raise PreparationError(f'--tag: {tag!r} cannot be part of a folder name; expected letters, digits, _ . -')
+    return tag
+
+
 def run():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('set', choices=sorted(SETS))
-    parser.add_argument('--src', required=True, help='extracted raw download')
-    parser.add_argument('--out', help='output set folder (default datasets/StereoSR/test/<Set>)')
+    parser.add_argument('--src', required=True, help='extracted raw download (prepared: the set folder)')
+    parser.add_argument('--out', help='output set folder (default datasets/StereoSR/test/<Set>; prepared: --src)')
     parser.add_argument('--split', default='testing', choices=('training', 'testing'), help='KITTI split')
     parser.add_argument('--frame', default='10', help='KITTI frame suffix (10 = the reference frame)')
     parser.add_argument('--count', type=int, help='number of pairs (default 20 for KITTI, 5 for Middlebury)')
     parser.add_argument('--names', help='file with the pair names to use, one per line')
     parser.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
+    parser.add_argument('--degradation', help='YAML file of degradation options: also write lr_x<scale>_<tag>/')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the degradation (default 0)')
+    parser.add_argument('--tag', help="folder suffix (default: the degradation file's name without .yml)")
+    parser.add_argument('--scale', type=int, default=4, choices=(2, 4), help='scale of the degraded LR (default 4)')
     args = parser.parse_args()
+    if args.set == 'prepared' and not args.degradation:
+        parser.error('prepared: --degradation is required (the set already has its HR and bicubic LR views)')
+    if args.seed < 0:
+        parser.error(f'--seed: expected a non-negative integer, got {args.seed}')
     out_name, left_dir, right_dir, default_count = SETS[args.set]
-    out = args.out or os.path.join('datasets', 'StereoSR', 'test', out_name)
-    count = args.count or default_count
+    out = args.out or (args.src if args.set == 'prepared' else os.path.join('datasets', 'StereoSR', 'test', out_name))
     try:
-        names = _read_names(args.names) if args.names else None
-        if args.set == 'middlebury':
-            sources = middlebury_sources(args.src, count, names)
-        else:
-            sources = kitti_sources(args.src, left_dir, right_dir, args.split, args.frame, count, names)
-        if len(sources) < count and names is None:
-            print(f'warning: only {len(sources)} pairs found in {args.src} (expected {count})')
-        n = build_test_set(sources, out, scales=(2, 4), workers=args.workers, desc=out_name)
-        with open(os.path.join(out, 'pairs.txt'), 'w', encoding='utf-8') as f:  # last: only for a finished set
-            f.writelines(f'{s.name}\n' for s in sources)
+        degradation = None
+        if args.degradation:  # checked before any work
+            degradation, tag = load_degradation(args.degradation, '--degradation'), _tag(args)
+        if args.set != 'prepared':
+            prepare_raw_set(args, out, out_name, left_dir, right_dir, default_count)
+        if degradation is not None:
+            n = build_degraded_lr(out, degradation, args.scale, args.seed, tag, workers=args.workers,
+                                  desc=f'{os.path.basename(os.path.normpath(out))} {tag}')
+            print(f'{os.path.join(out, f"lr_x{args.scale}_{tag}")}: {n} pairs (seed {args.seed})')
     except OSError as err:  # an unreadable source or a full disk: name the file
         raise PreparationError(f'{err.filename or args.src}: {err.strerror or err}') from None
+
+
+def prepare_raw_set(args, out, out_name, left_dir, right_dir, default_count):
+    """HR and MATLAB-bicubic LR views of a raw KITTI or Middlebury download."""
+    count = args.count or default_count
+    names = _read_names(args.names) if args.names else None
+    if args.set == 'middlebury':
+        sources = middlebury_sources(args.src, count, names)
+    else:
+        sources = kitti_sources(args.src, left_dir, right_dir, args.split, args.frame, count, names)
+    if len(sources) < count and names is None:
+        print(f'warning: only {len(sources)} pairs found in {args.src} (expected {count})')
+    n = build_test_set(sources, out, scales=(2, 4), workers=args.workers, desc=out_name)
+    with open(os.path.join(out, 'pairs.txt'), 'w', encoding='utf-8') as f:  # last: only for a finished set
+        f.writelines(f'{s.name}\n' for s in sources)
     print(f'{out}: {n} pairs ({", ".join(s.name for s in sources)})')
 
 
