@@ -10,6 +10,12 @@ PSNR per dataset from one or more metrics.json (bars), or PSNR over iterations f
 
     python scripts/plot_results.py plot --metrics results/A/metrics.json results/B/metrics.json --output psnr.png
     python scripts/plot_results.py plot --log experiments/NAME/NAME_<time>.log --output curve.png
+
+The model zoo (basicsr/zoo.py): published (Left+Right)/2 PSNR against MACs for a 320x180 LR pair, with the
+figures measured by scripts/reproduce_tables.py beside them when its JSON is given::
+
+    python scripts/plot_results.py zoo --output docs/zoo_psnr_macs.png --set KITTI2015 --scale 4 \\
+        [--measured results/reproduce_tables.json] [--size 180x320]
 """
 import argparse
 import json
@@ -80,6 +86,91 @@ def plot(args):
     return args.output
 
 
+def zoo_points(test_set, scale, size, measured_json=None):
+    """``[{model, family, macs, params, published, measured}]`` for the zoo's models at ``scale`` that have a
+    published or measured (Left+Right)/2 PSNR on ``test_set`` and whose option file is here; MACs of one eval
+    forward pass on a ``size`` (h, w) LR pair (basicsr.models.archs.complexity, as model_complexity.py)."""
+    from pathlib import Path
+
+    from basicsr import zoo
+    from basicsr.models.archs import define_network
+    from basicsr.models.archs.complexity import count_macs
+    from basicsr.utils.options import yaml_load
+
+    measured = {}
+    if measured_json:
+        try:
+            with open(measured_json, encoding='utf-8') as f:
+                rows = json.load(f)['rows']
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise PlotInputError(f'{measured_json}: cannot read the rows of reproduce_tables.py\'s JSON ({err})'
+                                 ) from None
+        measured = {(r['model'], r['set']): r['measured']['psnr'] for r in rows}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    points = []
+    for model in zoo.MODELS.values():
+        published = getattr(zoo.published(model.name, test_set), 'psnr', None)
+        got = measured.get((model.name, test_set))
+        if model.scale != scale or (published is None and got is None):
+            continue
+        option = os.path.join(root, model.option)
+        if not os.path.isfile(option):
+            print(f'note: {model.name}: left out, its option file {model.option} is not here', file=sys.stderr)
+            continue
+        net = define_network(yaml_load(Path(option))['network_g'], key_path=f'{model.option}: network_g').eval()
+        points.append({'model': model.name, 'family': model.family, 'published': published, 'measured': got,
+                       'macs': count_macs(net, (6, *size)), 'params': sum(p.numel() for p in net.parameters())})
+    if not points:
+        raise PlotInputError(f'zoo: no model at x{scale} with a published or measured PSNR on {test_set}')
+    return points
+
+
+def zoo_plot(args):
+    points = zoo_points(args.set, args.scale, args.size, args.measured)
+    plt = visualize._pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 4.5))
+    colours = {}
+    for p in points:
+        colour = colours.setdefault(p['family'], f'C{len(colours)}')
+        gmacs = p['macs'] / 1e9
+        if p['published'] is not None:
+            ax.scatter(gmacs, p['published'], color=colour, s=40, zorder=3)
+        if p['measured'] is not None:
+            ax.scatter(gmacs, p['measured'], facecolors='none', edgecolors=colour, s=90, zorder=3)
+        y = p['published'] if p['published'] is not None else p['measured']
+        ax.annotate(f"{p['model']} ({p['params'] / 1e6:.2f}M)", (gmacs, y), textcoords='offset points',
+                    xytext=(6, -3), fontsize=8)
+    for family, colour in colours.items():
+        ax.scatter([], [], color=colour, s=40, label=f'{family}, published')
+    if any(p['measured'] is not None for p in points):
+        ax.scatter([], [], facecolors='none', edgecolors='grey', s=90, label='measured here (released weights)')
+    ax.set_xscale('log')
+    ax.set_xlabel(f'GMACs for one {args.size[1]}x{args.size[0]} LR stereo pair (log scale)')
+    ax.set_ylabel(f'(Left+Right)/2 PSNR on {args.set} x{args.scale} (dB)')
+    ax.set_title(f'Model zoo: PSNR against MACs ({args.set}, x{args.scale})')
+    ax.grid(alpha=0.3, which='both')
+    ax.legend(fontsize=8, loc='lower right')
+    ax.margins(x=0.25, y=0.15)
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=110)
+    plt.close(fig)
+    for p in points:
+        print(f"{p['model']:<14} {p['params']:>11,d} params {p['macs'] / 1e9:>9.2f} GMACs  published "
+              f"{p['published'] if p['published'] is not None else '-'}  measured "
+              f"{format(p['measured'], '.4f') if p['measured'] is not None else '-'}")
+    print(args.output)
+    return args.output
+
+
+def _size(text):
+    from basicsr.utils.misc import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Comparison pictures and metric plots.')
     sub = parser.add_subparsers(dest='command', required=True)
@@ -100,12 +191,20 @@ def parse_args(argv=None):
     p.add_argument('--log', help='training log with validation lines')
     p.add_argument('--metric', default='psnr', help='metric name (default psnr)')
     p.add_argument('--output', required=True, help='output PNG')
+    z = sub.add_parser('zoo', help='the model zoo: published (and measured) PSNR against MACs')
+    z.add_argument('--set', default='KITTI2015', help='test set of the PSNR (default KITTI2015)')
+    z.add_argument('--scale', type=int, default=4, help='up-scaling factor (default 4)')
+    z.add_argument('--size', type=_size, default=(180, 320), metavar='HxW',
+                   help='LR size of one view for the MACs (default 180x320, the NTIRE 2024 budget size)')
+    z.add_argument('--measured', help="results/reproduce_tables.json: add the figures measured here")
+    z.add_argument('--output', required=True, help='output PNG')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    result = run_main('plot_results.py', compare if args.command == 'compare' else plot, args)
+    command = {'compare': compare, 'plot': plot, 'zoo': zoo_plot}[args.command]
+    result = run_main('plot_results.py', command, args)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0 if result else 1
 
 

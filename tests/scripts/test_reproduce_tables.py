@@ -15,6 +15,7 @@ import torch
 
 from basicsr import zoo
 from basicsr.metrics import calculate_psnr, calculate_psnr_left, calculate_skimage_ssim, calculate_skimage_ssim_left
+from basicsr.models.archs.complexity import count_macs
 from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.utils.img_util import img2tensor, imread, imwrite, tensor2img
 from basicsr.utils.matlab_functions import imresize
@@ -143,6 +144,23 @@ def test_what_is_missing_is_skipped_with_a_note(setup, capsys):
     report = json.loads(output.read_text())
     assert [r['status'] for r in report['rows']] == ['no published figure']
     assert report['skipped'] == [n[len('note: '):] for n in notes]
+
+
+def test_the_zoo_picture_places_published_and_measured_figures(setup, monkeypatch, tmp_path, capsys):
+    """plot_results.py zoo: PSNR against MACs from the zoo's table and the JSON written by reproduce_tables.py."""
+    argv, root, output = setup
+    _publish(monkeypatch, psnr=30.0)
+    script.main(argv)
+    plot = load_script('scripts/plot_results.py')
+    picture = tmp_path / 'zoo.png'
+    assert plot.main(['zoo', '--set', 'Tiny', '--scale', '4', '--size', '8x24', '--measured', str(output),
+                      '--output', str(picture)]) == 0
+    assert imread(str(picture)).shape[2] == 3
+    (point,) = plot.zoo_points('Tiny', 4, (8, 24), str(output))  # TINY-T_x2: no figure at x4; OTHER_x4: no option
+    net = _tiny_net(4)
+    assert point == {'model': 'TINY-T_x4', 'family': 'TINY', 'published': 30.0,
+                     'measured': pytest.approx(_expected(root)['psnr'], abs=1e-9),
+                     'macs': count_macs(net, (6, 8, 24)), 'params': sum(p.numel() for p in net.parameters())}
 
 
 def test_unknown_model_or_set_is_one_line(setup, capsys):
