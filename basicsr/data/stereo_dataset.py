@@ -109,18 +109,28 @@ class PairedStereoImageDataset(Dataset):
         io_backend: ``{type: disk}`` (default) or ``{type: lmdb}``.
         gt_size_h, gt_size_w: HR crop size in training (multiples of ``scale``); ``gt_size`` sets both.
         use_hflip, use_vflip, flip_RGB: training augmentations; ``use_rot: true`` is refused.
+        hshift_prob, hshift_max: random horizontal disparity shift (training): with probability ``hshift_prob`` the
+            right view is cropped ``d`` LR pixels (``scale * d`` HR pixels) beside the left view's crop, ``d``
+            uniform in [-hshift_max, hshift_max] (within the image), so every disparity changes by the same
+            constant and LR and HR stay aligned.
         color_order: ``bgr`` (release default) or ``rgb``, the channel order of each view in the tensors.
         name: the dataset's display name. key_path: YAML key path used in error messages.
     """
 
     def __init__(self, dataroot_gt, dataroot_lq, scale, phase='test', name=None, io_backend=None,
                  gt_size_h=None, gt_size_w=None, gt_size=None, use_hflip=False, use_vflip=False, use_rot=False,
-                 flip_RGB=False, color_order='bgr', key_path='datasets'):
+                 flip_RGB=False, color_order='bgr', hshift_prob=0.0, hshift_max=0, key_path='datasets'):
         for key, root in (('dataroot_gt', dataroot_gt), ('dataroot_lq', dataroot_lq)):
             if not isinstance(root, (str, os.PathLike)) or not os.fspath(root).strip():
                 raise StereoDataError(f'{key_path}:{key}: expected a folder path, got {root!r}')
         reader = self._set_options(key_path, name, scale, phase, io_backend, gt_size_h, gt_size_w, gt_size,
                                    use_hflip, use_vflip, use_rot, flip_RGB, color_order)
+        if not isinstance(hshift_prob, (int, float)) or isinstance(hshift_prob, bool) or not 0 <= hshift_prob <= 1:
+            raise StereoDataError(f'{key_path}:hshift_prob: expected a probability in [0, 1], got {hshift_prob!r}')
+        if not isinstance(hshift_max, int) or isinstance(hshift_max, bool) or hshift_max < 0:
+            raise StereoDataError(f'{key_path}:hshift_max: expected a whole number of LR pixels >= 0, got '
+                                  f'{hshift_max!r}')
+        self.hshift_prob, self.hshift_max = float(hshift_prob), hshift_max
         self.gt_reader = reader(dataroot_gt, layout.HR_VIEWS, f'{key_path}:dataroot_gt')
         self.lq_reader = reader(dataroot_lq, layout.LR_VIEWS, f'{key_path}:dataroot_lq')
         gt_pairs, lq_pairs = self.gt_reader.pairs, self.lq_reader.pairs
@@ -202,8 +212,13 @@ class PairedStereoImageDataset(Dataset):
         ch, cw = self.gt_size[0] // s, self.gt_size[1] // s
         top = int(rng.integers(0, lr0.shape[0] - ch + 1))
         left = int(rng.integers(0, lr0.shape[1] - cw + 1))
-        lr0, lr1 = (v[top:top + ch, left:left + cw] for v in (lr0, lr1))
-        hr0, hr1 = (v[s * top:s * (top + ch), s * left:s * (left + cw)] for v in (hr0, hr1))
+        right = left  # the right view's crop; drawn only with the shift on, so other runs keep their streams
+        if self.hshift_prob > 0 and self.hshift_max > 0 and rng.random() < self.hshift_prob:
+            low, high = max(-self.hshift_max, -left), min(self.hshift_max, lr1.shape[1] - cw - left)
+            right = left + int(rng.integers(low, high + 1))
+        lr0, lr1 = lr0[top:top + ch, left:left + cw], lr1[top:top + ch, right:right + cw]
+        hr0 = hr0[s * top:s * (top + ch), s * left:s * (left + cw)]
+        hr1 = hr1[s * top:s * (top + ch), s * right:s * (right + cw)]
         (hr0, hr1), (lr0, lr1) = self.flip((hr0, hr1), (lr0, lr1), rng=rng)
         return hr0, hr1, lr0, lr1
 
