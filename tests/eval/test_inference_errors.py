@@ -2,7 +2,6 @@
 
 The model flags below name a checkpoint that does not exist: an error about it would mean that the work had begun.
 """
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,19 +11,12 @@ import numpy as np
 import pytest
 
 from basicsr.utils.img_util import imwrite
+from helpers import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'scripts' / 'inference_stereo.py'
 
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location('inference_stereo', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _load_script()
+script = load_script('scripts/inference_stereo.py')
 
 
 @pytest.fixture
