@@ -6,9 +6,9 @@
 
 For every model of ``basicsr/zoo.py`` (or ``--models``) the network of its test option file
 (``options/test/<family>/<model>.yml``) gets the released weights from ``--weights_dir`` and is run on each
-prepared test set
-``<root>/<Set>/{hr,lr_x<scale>}`` through the evaluation of test.py (``basicsr.evaluation.evaluate``), scored
-with the protocol's metrics: PSNR and scikit-image SSIM, (Left+Right)/2 and Left (64 columns cropped).
+prepared test set ``<root>/<Set>/{hr,lr_x<scale>}`` through the evaluation of test.py
+(``basicsr.evaluation.evaluate``), scored with the protocol's metrics: PSNR and scikit-image SSIM,
+(Left+Right)/2 and Left (64 columns cropped).
 What is missing (an option file, the weights, a test set) is skipped with a note saying what to get.
 
 Prints one row per model x set: measured, published and the difference for each of the four figures, and writes
@@ -72,7 +72,7 @@ def compare(measured, published):
     if not diff:
         return diff, 'no published figure'
     missed = [k for k, d in diff.items() if abs(d) > TOLERANCE[k] + 1e-12]
-    return diff, 'MISS ' + ','.join(missed) if missed else 'ok'
+    return diff, (f"MISS {','.join(missed)}" if missed else 'ok')
 
 
 def plan(models, sets, root, weights_dir):
@@ -105,7 +105,8 @@ def plan(models, sets, root, weights_dir):
 
 
 def measure(model, option_file, weights, sets, device, self_ensemble):
-    """Rows ``{model, scale, set, pairs, measured, ...}`` of one model on its present test sets."""
+    """Rows ``{model, scale, set, pairs, measured, published, diff, status, per_pair, ...}`` of one model on its
+    present test sets."""
     opt = parse(option_file, is_train=False, registries=OPTION_CHECKS)
     _, param_key, strict = weight_options(opt)
     net = define_network(opt['network_g'], key_path='network_g')
@@ -122,12 +123,12 @@ def measure(model, option_file, weights, sets, device, self_ensemble):
         published = zoo.published(model.name, test_set)
         diff, status = compare(result, published)
         rows.append({'model': model.name, 'scale': model.scale, 'set': test_set, 'pairs': result.num_pairs,
-                     'option_file': option_file, 'weights': weights, 'seconds': round(result.seconds, 2),
+                     'option_file': model.option, 'weights': weights, 'seconds': round(result.seconds, 2),
                      'measured': {k: result[k] for k in FIGURES},
                      'published': {k: getattr(published, k) for k in FIGURES} if published else None,
                      'source': published.source if published else None,
                      'left_source': published.left_source if published else None,
-                     'diff': diff, 'status': status})
+                     'diff': diff, 'status': status, 'per_pair': result.per_pair})
     return rows
 
 
@@ -194,12 +195,13 @@ def run(args):
     jobs, notes = plan(models, sets, args.root, args.weights_dir)
     for note in notes:
         print(f'note: {note}', flush=True)
+    settings = {'root': args.root, 'weights_dir': args.weights_dir, 'self_ensemble': args.self_ensemble,
+                'device': device.type, 'torch': torch.__version__}
     rows = []
-    for model, option_file, weights, present in jobs:
-        rows += measure(model, option_file, weights, present, device, args.self_ensemble)
-    settings = {'root': args.root, 'weights_dir': args.weights_dir,
-                'self_ensemble': args.self_ensemble, 'device': device.type, 'torch': torch.__version__}
     write_json(args.output, rows, notes, settings)
+    for model, option_file, weights, present in jobs:  # the JSON grows model by model: a long run keeps its rows
+        rows += measure(model, option_file, weights, present, device, args.self_ensemble)
+        write_json(args.output, rows, notes, settings)
     if rows:
         print(format_rows(rows))
     missed = [r for r in rows if r['status'].startswith('MISS')]
