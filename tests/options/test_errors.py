@@ -124,7 +124,7 @@ def test_release_files_pass_the_type_check(tmp_path):
 @pytest.mark.parametrize('override, message', [
     ('network_g:type=NAFSR', "network_g:type: unknown arch type 'NAFSR'. Did you mean NAFSSR"),
     ('datasets:val:type=PairedStereoDataset', "datasets:val:type: unknown dataset type 'PairedStereoDataset'. "
-                                              'Did you mean PairedStereoImageDataset?'),
+                                              'Did you mean PairedStereoImageDataset'),
     ('model_type=ImageRestorationModle', "model_type: unknown model type 'ImageRestorationModle'"),
     ('train:pixel_opt:type=MSELos', "train:pixel_opt:type: unknown loss type 'MSELos'. Did you mean MSELoss"),
 ])
