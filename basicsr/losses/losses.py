@@ -64,6 +64,41 @@ class CharbonnierLoss(_WeightedLoss):
 
 
 @LOSS_REGISTRY.register()
+class FrequencyCharbonnierLoss(nn.Module):
+    """Charbonnier distance between the 2-D real FFTs (over H, W) of prediction and target, real and imaginary
+    parts separately: mean of ``sqrt(dRe^2 + eps) + sqrt(dIm^2 + eps)`` (CVHSSR's ``FrequencyCharLoss``)."""
+
+    def __init__(self, loss_weight=1.0, eps=1e-12):
+        super().__init__()
+        self.loss_weight = float(loss_weight)
+        self.eps = float(eps)
+
+    def forward(self, pred, target):
+        # float32 FFT: half-precision FFTs need power-of-two sizes on CUDA
+        diff = torch.fft.rfft2(pred.float()) - torch.fft.rfft2(target.float())
+        distance = torch.sqrt(diff.real ** 2 + self.eps) + torch.sqrt(diff.imag ** 2 + self.eps)
+        return self.loss_weight * distance.mean()
+
+
+@LOSS_REGISTRY.register()
+class ComposeLoss(nn.Module):
+    """CVHSSR's training loss under its release's name: ``MSE + loss_weight * FrequencyCharbonnierLoss``.
+
+    As in the release, ``loss_weight`` (default 0.01) weighs only the frequency term and ``reduction`` is accepted
+    but the loss is always a mean.
+    """
+
+    def __init__(self, loss_weight=0.01, reduction='mean'):
+        super().__init__()
+        _check_reduction(reduction, 'ComposeLoss')
+        self.loss_weight = float(loss_weight)
+        self.frequency = FrequencyCharbonnierLoss()
+
+    def forward(self, pred, target):
+        return F.mse_loss(pred, target) + self.loss_weight * self.frequency(pred, target)
+
+
+@LOSS_REGISTRY.register()
 class PSNRLoss(nn.Module):
     """Negative PSNR: ``10/ln(10) * log(mse + 1e-8)`` per image, averaged over the batch (NAFNet's definition).
 

@@ -101,3 +101,16 @@ def test_linear_warmup_and_unknown_scheduler():
         _lrs({'type': 'Cosine'}, 1)
     with pytest.raises(TypeError, match='train:scheduler.T_maxx'):
         _lrs({'type': 'TrueCosineAnnealingLR', 'T_maxx': 3}, 1)
+
+
+def test_cvhssr_compose_loss_matches_hand_values():
+    """CVHSSR's loss: MSE + 0.01 * Charbonnier distance of the 2-D FFTs. For a 2 x 2 difference [[p, q], [r, s]]
+    the FFT is real: p+q+r+s, p-q+r-s, p+q-r-s, p-q-r+s, here -0.25, 1.25, -0.75, -2.25 (imaginary parts 0)."""
+    from basicsr.losses.losses import ComposeLoss, FrequencyCharbonnierLoss
+
+    eps = 1e-12
+    freq = sum(math.sqrt(v * v + eps) + math.sqrt(eps) for v in (-0.25, 1.25, -0.75, -2.25)) / 4
+    assert FrequencyCharbonnierLoss()(PRED, TARGET).item() == pytest.approx(freq, rel=1e-6)
+    mse = (0.25 + 0 + 1 + 0.5625) / 4
+    assert ComposeLoss()(PRED, TARGET).item() == pytest.approx(mse + 0.01 * freq, rel=1e-6)
+    assert 'ComposeLoss' in LOSS_REGISTRY  # the release's option files name it so

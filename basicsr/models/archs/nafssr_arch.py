@@ -141,7 +141,7 @@ class NAFSSR(nn.Module):
 
     def forward(self, inp):
         if inp.dim() != 4 or inp.shape[1] != 6:
-            raise ValueError(f'NAFSSR expects (N, 6, h, w) = left and right views on channels, '
+            raise ValueError(f'{type(self).__name__} expects (N, 6, h, w) = left and right views on channels, '
                              f'got {tuple(inp.shape)}')
         inp_hr = F.interpolate(inp, scale_factor=self.up_scale, mode='bilinear', align_corners=False)
         views = inp.chunk(2, dim=1)
