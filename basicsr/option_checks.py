@@ -24,6 +24,7 @@ OPTION_CHECKS = {
     'network_d:type': ARCH_REGISTRY,
     'datasets:*:type': DATASET_REGISTRY,
     'train:pixel_opt:type': LOSS_REGISTRY,
+    'train:freq_opt:type': LOSS_REGISTRY,
     'train:perceptual_opt:type': LOSS_REGISTRY,
     'train:gan_opt:type': LOSS_REGISTRY,
     'train:optim_g:type': OPTIMIZER_REGISTRY,

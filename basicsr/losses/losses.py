@@ -1,4 +1,5 @@
-"""Pixel and perceptual losses selected by ``train:pixel_opt`` / ``train:perceptual_opt`` in the YAML.
+"""Pixel, frequency and perceptual losses selected by ``train:pixel_opt`` / ``train:freq_opt`` /
+``train:perceptual_opt`` in the YAML.
 
 Every loss takes ``(pred, target)`` float tensors of the same shape (N, C, H, W) and returns a scalar tensor already
 multiplied by its ``loss_weight``. Stereo tensors have 6 channels (left 0:3, right 3:6).
@@ -96,6 +97,16 @@ class ComposeLoss(nn.Module):
 
     def forward(self, pred, target):
         return F.mse_loss(pred, target) + self.loss_weight * self.frequency(pred, target)
+
+
+@LOSS_REGISTRY.register()
+class FFTLoss(_WeightedLoss):
+    """Mean absolute difference of the 2-D real FFTs over (H, W) of each channel, real and imaginary parts as
+    separate entries (EHFSSR's ``FFTLoss``, selected there by ``train:freq_opt``). The FFTs run in float32."""
+
+    def forward(self, pred, target):
+        diff = torch.view_as_real(torch.fft.rfft2(pred.float()) - torch.fft.rfft2(target.float()))
+        return self.loss_weight * _reduce(diff.abs(), self.reduction)
 
 
 @LOSS_REGISTRY.register()

@@ -48,17 +48,19 @@ class ImageRestorationModel(BaseModel):
     # ------------------------------------------------------------------ set-up
     def _init_training(self, train_opt):
         self.net_g.train()
-        self.cri_pix = self.cri_perceptual = None
+        self.cri_pix = self.cri_freq = self.cri_perceptual = None
         if train_opt.get('pixel_opt'):
             self.cri_pix = LOSS_REGISTRY.build(train_opt['pixel_opt'], 'train:pixel_opt').to(self.device)
+        if train_opt.get('freq_opt'):  # EHFSSR's release adds a frequency loss under this key (FFTLoss)
+            self.cri_freq = LOSS_REGISTRY.build(train_opt['freq_opt'], 'train:freq_opt').to(self.device)
         if train_opt.get('perceptual_opt'):
             percep_opt = dict(train_opt['perceptual_opt'])
             if percep_opt.get('type') == 'PerceptualLoss' and 'input_bgr' not in percep_opt:
                 percep_opt['input_bgr'] = get_path(self.opt, 'datasets:train:color_order', 'bgr') == 'bgr'
             self.cri_perceptual = LOSS_REGISTRY.build(percep_opt, 'train:perceptual_opt').to(self.device)
-        if self.cri_pix is None and self.cri_perceptual is None:
-            raise OptionError('train: expected a loss: set train:pixel_opt (e.g. type: MSELoss) and/or '
-                              'train:perceptual_opt')
+        if self.cri_pix is None and self.cri_freq is None and self.cri_perceptual is None:
+            raise OptionError('train: expected a loss: set train:pixel_opt (e.g. type: MSELoss), train:freq_opt '
+                              'and/or train:perceptual_opt')
 
         self.optimizer = self.build_optimizer([p for p in self.net_g.parameters() if p.requires_grad],
                                               train_opt['optim_g'], 'train:optim_g')
@@ -130,12 +132,16 @@ class ImageRestorationModel(BaseModel):
         return preds
 
     def restoration_losses(self, preds, gt):
-        """``(losses, total)``: the pixel loss summed over ``preds`` and the perceptual/style losses of the last."""
+        """``(losses, total)``: the pixel and frequency losses summed over ``preds`` and the perceptual/style losses
+        of the last."""
         losses = OrderedDict()
         total = 0.0
         if self.cri_pix is not None:
             losses['l_pix'] = sum(self.cri_pix(p, gt) for p in preds)
             total = total + losses['l_pix']
+        if self.cri_freq is not None:
+            losses['l_freq'] = sum(self.cri_freq(p, gt) for p in preds)
+            total = total + losses['l_freq']
         if self.cri_perceptual is not None:
             percep, style = self.cri_perceptual(preds[-1], gt)
             for key, value in (('l_percep', percep), ('l_style', style)):

@@ -123,7 +123,7 @@ KNOWN_KEYS = {
     '': {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
          'train', 'val',
          'logger', 'dist_params', 'is_train', 'opt_path', 'launcher', 'dist', 'rank', 'world_size'},
-    'train': {'optim_g', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt', 'perceptual_opt', 'mixup',
+    'train': {'optim_g', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt', 'freq_opt', 'perceptual_opt', 'mixup',
               'mixup_beta', 'grad_clip_norm', 'use_grad_clip', 'ema_decay', 'use_amp', 'amp_dtype', 'channels_last',
               'compile', 'compile_mode', 'cudnn_benchmark', 'max_nan_steps', 'find_unused_parameters',
               'optim_d', 'gan_opt', 'net_d_iters', 'net_d_init_iters', 'discriminator_input', 'batch_augment'},
