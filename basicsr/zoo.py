@@ -50,8 +50,8 @@ class Weights:
 
 @dataclass(frozen=True)
 class ZooModel:
-    """One released model at one scale. ``option``: its test option file (relative to the repository), which
-    loads ``experiments/pretrained_models/<weights.file>``; ``params_m``: parameters in millions as published
+    """One released model at one scale. ``name`` is the stem of ``option``, its test option file (relative to the
+    repository), which loads ``experiments/pretrained_models/<weights.file>``; ``params_m``: parameters in millions as published
     (``None``: not published); ``code``: the authors' repository."""
     name: str
     family: str
@@ -119,14 +119,14 @@ _MODELS = [
     ZooModel('CVHSSR-S_x4', 'CVHSSR', 4, 2.24, _github(
         'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Sx4.pth', git_blob='f4f3b8378b89583319378d787ba9cd5d3bcbfd09'),
         'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-S_x4.yml'),
-    ZooModel('EHFSSR-S_x2', 'EHFSSR', 2, None, _github(
+    ZooModel('EHFSSR_S_x2', 'EHFSSR', 2, None, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x2.pth', 2820991,
         '4be9b0377d77437f3dadcf3b0a55e66dbcc0b84525f221af452405ffae766a12', '96cd8e2890b8a0a0fc349619b4fb97d186459415'),
-        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR-S_x2.yml'),
-    ZooModel('EHFSSR-S_x4', 'EHFSSR', 4, None, _github(
+        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_S_x2.yml'),
+    ZooModel('EHFSSR_S_x4', 'EHFSSR', 4, None, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x4.pth', 2883391,
         'ed43b200c58f93945abb4cc65954e16dbf63f0a3d5c5d6293b53e6e135be7d0b', 'abeeb11bb64ebbb9c140cfe2bea8376f9296cc49'),
-        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR-S_x4.yml'),
+        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_S_x4.yml'),
     ZooModel('EHFSSR_x2', 'EHFSSR', 2, None, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x2.pth',
         git_blob='af099822b5f5b5b8df51af567a5eeabf6f4f1cf4'),

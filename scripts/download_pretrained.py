@@ -1,6 +1,6 @@
 """Download released stereo SR weights into experiments/pretrained_models/, under the names the option files expect.
 
-    python scripts/download_pretrained.py CVHSSR-T_x4 EHFSSR-S_x2     # the named models
+    python scripts/download_pretrained.py CVHSSR-T_x4 EHFSSR_S_x2     # the named models
     python scripts/download_pretrained.py --all                       # every model with a direct link
     python scripts/download_pretrained.py --list                      # the zoo, and what is here already
 

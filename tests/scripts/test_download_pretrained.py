@@ -201,13 +201,14 @@ def test_zoo_links_are_pinned_and_checkable():
             assert re.fullmatch(r'https://github\.com/[\w-]+/[\w-]+/raw/[0-9a-f]{40}/[\w/.-]+', w.url), w.url
             assert w.url.endswith('/' + w.file) and script.checks(w), model.name
         assert model.name.endswith(f'_x{model.scale}')
+        assert model.option == f'options/test/{model.family}/{model.name}.yml'  # one name: the option file's
 
 
 def test_zoo_published_figures_name_their_source():
     # the headline figure of issue 11: CVHSSR-T x4 on KITTI2015, (Left+Right)/2 (PEERS.md, source S)
     assert zoo.published('CVHSSR-T_x4', 'KITTI2015') == zoo.Published(26.78, 0.8218, source='S')
     assert zoo.published('NAFSSR-T_x4', 'KITTI2015').psnr_left == 25.90  # the NAFSSR paper's Left figure
-    assert zoo.published('EHFSSR-S_x4', 'KITTI2015') is None  # the EHFSSR README publishes none
+    assert zoo.published('EHFSSR_S_x4', 'KITTI2015') is None  # the EHFSSR README publishes none
     for (name, test_set), fig in zoo.PUBLISHED.items():
         assert name in zoo.MODELS and test_set in zoo.TEST_SETS
         assert fig.source in zoo.SOURCES and (fig.psnr_left is None or fig.left_source in zoo.SOURCES)
