@@ -7,7 +7,8 @@ Input: ``ROOT/Flickr1024/{Train,Validation,Test}/NNNN_L.png, NNNN_R.png`` (extra
 when only the zip is there) and, optionally, ``ROOT/Middlebury_train/`` with iPASSR's 60 Middlebury training pairs
 as ``<name>_L.png/<name>_R.png`` or as scene folders ``<scene>/im0.png, im1.png`` (halved with MATLAB bicubic
 first, as iPASSR does). Output: ``ROOT/StereoSR/patches_x2``, ``patches_x4``, ``val/Flickr1024`` and
-``test/Flickr1024`` (each with ``hr``, ``lr_x2``, ``lr_x4``). Rerunning resumes; the counts are printed at the end.
+``test/Flickr1024`` (each with ``hr``, ``lr_x2``, ``lr_x4``), and with ``--whole_train`` the whole training pairs in
+``train/{hr,lr_x2,lr_x4}`` too. Rerunning resumes; the counts are printed at the end.
 """
 import argparse
 import os
@@ -65,6 +66,9 @@ def run():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--root', default='datasets', help='folder holding Flickr1024(.zip) (default: datasets)')
     parser.add_argument('--workers', type=int, default=None, help='processes (default: all cores)')
+    parser.add_argument('--whole_train', action='store_true',
+                        help='also write the whole training pairs to ROOT/StereoSR/train/{hr,lr_x2,lr_x4} (for '
+                             'recipes that crop them at random, e.g. the second stage of EHFSSR)')
     args = parser.parse_args()
     start = time.time()
     try:
@@ -78,6 +82,10 @@ def run():
                                scales=SCALES, workers=args.workers, desc='validation')
         n_test = build_test_set(find_pairs(os.path.join(flickr, 'Test')), os.path.join(out, 'test', 'Flickr1024'),
                                 scales=SCALES, workers=args.workers, desc='test')
+        if args.whole_train:
+            n_train = build_test_set(train, os.path.join(out, 'train'), scales=SCALES, workers=args.workers,
+                                     desc='whole training pairs')
+            print(f'train: {n_train} whole pairs')
     except OSError as err:  # an unreadable source or a full disk: name the file
         raise PreparationError(f'{err.filename or args.root}: {err.strerror or err}') from None
     print(f'Done in {time.time() - start:.0f} s: ' + ', '.join(f'patches_x{s}: {n}' for s, n in totals.items())

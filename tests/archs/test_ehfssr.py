@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import basicsr.models.archs.ehfssr_arch as ehfssr_arch
 from basicsr.models.archs import define_network
-from basicsr.models.archs.ehfssr_arch import (EHFSSR_VARIANTS, EHFCrossAttention, EHFSSR_S, ehfssr_variant,
+from basicsr.models.archs.ehfssr_arch import (EHFSSR_VARIANTS, EHFBlock, EHFCrossAttention, EHFSSR_S, ehfssr_variant,
                                               reflect_pad_to_multiple)
 from basicsr.utils.checkpoint import CheckpointError, load_network
 
@@ -177,3 +177,21 @@ def test_block_options_are_checked():
     with pytest.raises(Exception, match='light_window attention splits the channels in 4'):
         define_network({'type': 'NAFSSR', 'width': 6, 'num_blks': 1, 'intra_block': 'EHFBlock',
                         'intra_kwargs': {'attention': 'light_window'}})
+
+
+@pytest.mark.parametrize('attention', ['window', 'light_window'])
+def test_fused_and_explicit_window_attention_agree(attention):
+    """Evaluation uses torch's fused attention; training and MAC counting (scam.explicit_row_attention, which
+    scripts/model_complexity.py enters so that ptflops sees the products) use the explicit one: same outputs."""
+    from basicsr.models.archs.scam import explicit_row_attention
+
+    torch.manual_seed(0)
+    block = EHFBlock(8, attention=attention, shift=True).eval()
+    for p in block.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.rand(2, 8, 19, 35)
+    with torch.no_grad():
+        fused = block(x)
+        with explicit_row_attention():
+            explicit = block(x)
+    torch.testing.assert_close(fused, explicit, rtol=0, atol=1e-5)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from basicsr.models.archs.arch_util import ArchOptionError, LayerNorm2d
+from basicsr.models.archs.scam import explicit_attention_requested
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
 WINDOW_SIZE = 16  # the release's windows (and the multiple its window attention pads to)
@@ -120,8 +121,10 @@ def window_merge(y, n, h, w, size):
 def attention(q, k, v, scale):
     """softmax(q k^T * scale) v over the last two dims. Without autograd, torch's fused kernel (no score matrix held;
     the same outputs up to float rounding); with autograd, the explicit product, whose float32 gradients match the
-    release's (the fused CPU backward is less accurate for large logits)."""
-    if not (torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))):
+    release's (the fused CPU backward is less accurate for large logits); explicit too where MACs are counted
+    (``scam.explicit_row_attention``: ptflops sees matrix products, not the fused kernel)."""
+    fused = not (torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)))
+    if fused and not explicit_attention_requested():
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
     logits = torch.matmul(q, k.transpose(-2, -1))
     return torch.matmul(logits.mul_(scale).softmax(dim=-1), v)  # in place: the product needs only q and k

@@ -27,6 +27,11 @@ def explicit_row_attention():
         _EXPLICIT[0] -= 1
 
 
+def explicit_attention_requested():
+    """True inside ``explicit_row_attention()``; other networks' fused attentions follow it too (EHFSSR's windows)."""
+    return _EXPLICIT[0] > 0
+
+
 def row_cross_attention(q_l, q_r, v_l, v_r, scale):
     """Attention along rows between two views, all inputs (N, C, H, W).
 
