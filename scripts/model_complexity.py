@@ -1,6 +1,6 @@
 """Parameters and MACs of the network of an option file, at its training patch size and at a KITTI-size input.
 
-    python scripts/model_complexity.py -opt options/test/NAFSSR/NAFSSR-T_4x.yml
+    python scripts/model_complexity.py -opt options/test/NAFSSR/NAFSSR-T_x4.yml
     python scripts/model_complexity.py -opt <yml> --size 30x90 --size 128x128
 
 Sizes are the low-resolution input of one view (h x w); a stereo network gets both views (N=1, 6 channels).
@@ -8,6 +8,10 @@ MACs are counted by ptflops' ``aten`` backend, which counts every convolution an
 (``aten.mm/bmm/matmul/addmm``), so SCAM's attention products are included; element-wise operations, norms,
 softmax and pooling are not counted (they are a few percent at most). The network runs in eval mode, so TLSC is
 active: above 1.5x the training size the channel-attention 1x1 conv runs at every pixel, and is counted so.
+
+The last line says whether the network fits the budget of the NTIRE 2024 stereo SR challenge (x4, both tracks): at
+most 1M parameters and 400 GMACs for one 320x180 LR stereo pair, both views (``--size 180x320``: a stereo network's
+count already covers both views; a single-view network with a 3-channel input is counted twice).
 """
 import argparse
 import os
@@ -26,6 +30,9 @@ from basicsr.utils.options import OptionError, get_path, yaml_load  # noqa: E402
 
 DEFAULT_PATCH = (30, 90)  # LR training patch of the stereo SR protocol
 KITTI_HR = (375, 1242)  # KITTI 2012/2015 image size
+BUDGET_SIZE = (180, 320)  # NTIRE 2024 stereo SR: the budget is for one 320x180 (w x h) LR pair
+BUDGET_PARAMS, BUDGET_MACS = 1_000_000, 400 * 10**9
+BUDGET_NAME = 'NTIRE 2024 budget (1M params, 400 GMACs at 180x320)'
 
 
 def size_arg(text):
@@ -58,6 +65,14 @@ def count_macs(net, channels, size):
     return complexity.count_macs(net, (channels, *size))
 
 
+def budget_verdict(params, pair_macs):
+    """``fits`` or ``exceeds: <what>`` against the NTIRE 2024 budget; ``pair_macs``: MACs for one 180x320 LR
+    stereo pair, both views."""
+    over = ([f'{params / 1e6:.2f}M params > 1M'] if params > BUDGET_PARAMS else []) + \
+        ([f'{pair_macs / 1e9:.2f} GMACs > 400'] if pair_macs > BUDGET_MACS else [])
+    return f"exceeds: {', '.join(over)}" if over else 'fits'
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('-opt', '--opt', required=True, help='option YAML file with a network_g section')
@@ -77,9 +92,15 @@ def main(argv=None):
     print(f"{opt['network_g']['type']} from {args.opt}")
     print(f'params: {params:,} ({params / 1e6:.2f} M)')
     print(f"{'input (LR h x w)':<16} {'MACs':>18} {'GMACs':>9}  note")
+    counted = {}
     for size, note in sizes:
-        macs = count_macs(net, channels, size)
-        print(f'{size[0]:>5d} x {size[1]:<8d} {macs:>18,d} {macs / 1e9:>9.2f}  {note}')
+        counted[size] = count_macs(net, channels, size)
+        print(f'{size[0]:>5d} x {size[1]:<8d} {counted[size]:>18,d} {counted[size] / 1e9:>9.2f}  {note}')
+    macs = counted[BUDGET_SIZE] if BUDGET_SIZE in counted else count_macs(net, channels, BUDGET_SIZE)
+    pair_macs = macs * (2 if channels == 3 else 1)  # a single-view network runs once per view
+    verdict = budget_verdict(params, pair_macs)
+    detail = f' ({params / 1e6:.2f}M params, {pair_macs / 1e9:.2f} GMACs per pair)' if verdict == 'fits' else ''
+    print(f'{BUDGET_NAME}: {verdict}{detail}')
 
 
 if __name__ == '__main__':
