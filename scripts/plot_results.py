@@ -6,6 +6,12 @@ Side-by-side comparison, bicubic | ours | HR with zoomed crops, for chosen pairs
         --lq_dir datasets/sample/test/Motorcycle/lr_x4 --gt_dir datasets/sample/test/Motorcycle/hr \\
         --scale 4 --output figures/ [--pairs 0001 ...] [--view L] [--crop Y X SIZE]
 
+Several models side by side (one --label each), with the LR input enlarged by pixel repetition after the bicubic
+panel (``--show_lr``): bicubic | LR (nearest) | fidelity | perceptual | HR, as docs/tracks.md::
+
+    python scripts/plot_results.py compare --sr_dir results/A/visualization results/B/visualization \\
+        --label Fidelity Perceptual --show_lr --lq_dir ... --gt_dir ... --scale 4 --output figures/ --tag tracks
+
 PSNR per dataset from one or more metrics.json (bars), or PSNR over iterations from a training log (lines)::
 
     python scripts/plot_results.py plot --metrics results/A/metrics.json results/B/metrics.json --output psnr.png
@@ -38,23 +44,32 @@ def compare(args):
     from basicsr.utils.matlab_functions import imresize
 
     view = {'L': 0, 'R': 1}[args.view]
-    pairs = args.pairs or sorted(name[:-6] for name in os.listdir(args.sr_dir) if name.endswith(f'_{args.view}.png'))
+    labels = args.label or ['Ours']
+    if len(labels) != len(args.sr_dir):
+        raise PlotInputError(f'--label: {len(labels)} labels for {len(args.sr_dir)} --sr_dir folders (one each)')
+    pairs = args.pairs or sorted(name[:-6] for name in os.listdir(args.sr_dir[0])
+                                 if name.endswith(f'_{args.view}.png'))
     if not pairs:
-        raise PlotInputError(f'{args.sr_dir}: no <pair>_{args.view}.png images (run test.py with val:save_img true)')
+        raise PlotInputError(f'{args.sr_dir[0]}: no <pair>_{args.view}.png images (run test.py with val:save_img true)')
     os.makedirs(args.output, exist_ok=True)
     written = []
     for pair in pairs:
-        sr = imread(os.path.join(args.sr_dir, f'{pair}_{args.view}.png'))
+        srs = [imread(os.path.join(folder, f'{pair}_{args.view}.png')) for folder in args.sr_dir]
         lq = imread(os.path.join(args.lq_dir, pair, f'lr{view}.png'))
         hr = imread(os.path.join(args.gt_dir, pair, f'hr{view}.png'))
         bicubic = imresize(lq, args.scale)
-        if not (sr.shape == hr.shape == bicubic.shape):
-            raise PlotInputError(f'{pair}: sizes differ: SR {sr.shape[:2]}, HR {hr.shape[:2]}, bicubic x{args.scale} of '
-                             f'LR {bicubic.shape[:2]} (is --scale right?)')
-        panels = [(f'Bicubic ({calculate_psnr(bicubic, hr):.2f} dB)', bicubic),
-                  (f'{args.label} ({calculate_psnr(sr, hr):.2f} dB)', sr), ('HR', hr)]
-        path = os.path.join(args.output, f'{pair}_{args.view}_compare.png')
-        crop = visualize.side_by_side(panels, path, crop=tuple(args.crop) if args.crop else None)
+        for folder, sr in zip(args.sr_dir, srs):
+            if not (sr.shape == hr.shape == bicubic.shape):
+                raise PlotInputError(f'{pair}: sizes differ: SR {sr.shape[:2]} ({folder}), HR {hr.shape[:2]}, bicubic '
+                                     f'x{args.scale} of LR {bicubic.shape[:2]} (is --scale right?)')
+        panels = [(f'Bicubic ({calculate_psnr(bicubic, hr):.2f} dB)', bicubic)]
+        if args.show_lr:  # what the network was given, each LR pixel as a scale x scale block
+            panels.append((f'LR (nearest x{args.scale})', lq.repeat(args.scale, axis=0).repeat(args.scale, axis=1)))
+        panels += [(f'{label} ({calculate_psnr(sr, hr):.2f} dB)', sr) for label, sr in zip(labels, srs)]
+        panels.append(('HR', hr))
+        path = os.path.join(args.output, f'{pair}_{args.view}_{args.tag}.png')
+        crop = tuple(args.crop) if args.crop else visualize.pick_crop(hr, args.crop_size) if args.crop_size else None
+        crop = visualize.side_by_side(panels, path, crop=crop, dpi=args.dpi)
         print(f'{path}  (crop y={crop[0]} x={crop[1]} size={crop[2]})')
         written.append(path)
     return written
@@ -175,7 +190,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Comparison pictures and metric plots.')
     sub = parser.add_subparsers(dest='command', required=True)
     c = sub.add_parser('compare', help='bicubic | ours | HR with zoomed crops')
-    c.add_argument('--sr_dir', required=True, help='folder of <pair>_L.png / <pair>_R.png (test.py visualization)')
+    c.add_argument('--sr_dir', required=True, nargs='+',
+                   help='folder(s) of <pair>_L.png / <pair>_R.png (test.py visualization), one panel each')
     c.add_argument('--lq_dir', required=True, help='LR test set folder (<pair>/lr0.png, lr1.png)')
     c.add_argument('--gt_dir', required=True, help='HR test set folder (<pair>/hr0.png, hr1.png)')
     c.add_argument('--scale', type=int, required=True)
@@ -183,7 +199,12 @@ def parse_args(argv=None):
     c.add_argument('--view', choices=['L', 'R'], default='L')
     c.add_argument('--crop', nargs=3, type=int, metavar=('Y', 'X', 'SIZE'),
                    help='zoomed window in HR pixels (default: the most detailed quarter-size window)')
-    c.add_argument('--label', default='Ours', help='title of the SR panel')
+    c.add_argument('--crop_size', type=int, help='side of the automatic zoomed window (default: a quarter of the '
+                   'short side)')
+    c.add_argument('--dpi', type=int, default=100, help='resolution of the PNG: 4 inches per panel (default 100)')
+    c.add_argument('--label', nargs='+', help='title of each SR panel, one per --sr_dir (default: Ours)')
+    c.add_argument('--show_lr', action='store_true', help='add the LR view enlarged by pixel repetition')
+    c.add_argument('--tag', default='compare', help='file name: <pair>_<view>_<tag>.png (default compare)')
     c.add_argument('--output', required=True, help='output folder')
     p = sub.add_parser('plot', help='PSNR per dataset (metrics.json) or over iterations (training log)')
     p.add_argument('--metrics', nargs='+', help='metrics.json files written by test.py')

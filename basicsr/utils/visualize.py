@@ -36,11 +36,12 @@ def pick_crop(img, size):
     return int(y), int(x), size
 
 
-def side_by_side(panels, path, crop=None, zoom_title='zoom'):
+def side_by_side(panels, path, crop=None, zoom_title='zoom', dpi=100):
     """Save a comparison figure: top row the full images, bottom row the same crop of each, enlarged.
 
     ``panels``: ``[(title, uint8 HWC BGR image)]`` of equal size (e.g. bicubic | ours | HR);
-    ``crop``: ``(y, x, size)``, default: the most detailed window of the last panel, a quarter of its short side.
+    ``crop``: ``(y, x, size)``, default: the most detailed window of the last panel, a quarter of its short side;
+    ``dpi``: pixels per inch of the PNG (each panel is 4 inches wide).
     """
     shapes = {img.shape for _, img in panels}
     if len(shapes) != 1:
@@ -68,7 +69,7 @@ def side_by_side(panels, path, crop=None, zoom_title='zoom'):
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return crop
 
