@@ -152,11 +152,13 @@ def zoo_plot(args):
             ax.scatter(gmacs, p['published'], color=colour, s=40, zorder=3)
         if p['measured'] is not None:
             ax.scatter(gmacs, p['measured'], facecolors='none', edgecolors=colour, s=90, zorder=3)
-        y = p['published'] if p['published'] is not None else p['measured']
-        ax.annotate(f"{p['model']} ({p['params'] / 1e6:.2f}M)", (gmacs, y), textcoords='offset points',
-                    xytext=(6, -3), fontsize=8)
+        above = p['published'] is None  # a measured-only label goes above its point: it may sit on a published one
+        anchor = p['measured'] if above else p['published']
+        ax.annotate(f"{p['model']} ({p['params'] / 1e6:.2f}M)", (gmacs, anchor), textcoords='offset points',
+                    xytext=(6, 5 if above else -4), fontsize=8)
     for family, colour in colours.items():
-        ax.scatter([], [], color=colour, s=40, label=f'{family}, published')
+        ax.scatter([], [], color=colour, marker='s', s=30, label=family)
+    ax.scatter([], [], color='grey', s=40, label='published')
     if any(p['measured'] is not None for p in points):
         ax.scatter([], [], facecolors='none', edgecolors='grey', s=90, label='measured here (released weights)')
     ax.set_xscale('log')
@@ -170,9 +172,10 @@ def zoo_plot(args):
     fig.savefig(args.output, dpi=110)
     plt.close(fig)
     for p in points:
-        print(f"{p['model']:<14} {p['params']:>11,d} params {p['macs'] / 1e9:>9.2f} GMACs  published "
-              f"{p['published'] if p['published'] is not None else '-'}  measured "
-              f"{format(p['measured'], '.4f') if p['measured'] is not None else '-'}")
+        published = f"{p['published']:.2f}" if p['published'] is not None else '-'
+        measured = f"{p['measured']:.4f}" if p['measured'] is not None else '-'
+        print(f"{p['model']:<14} {p['params']:>11,d} params {p['macs'] / 1e9:>9.2f} GMACs  published {published}  "
+              f'measured {measured}')
     print(args.output)
     return args.output
 
