@@ -134,6 +134,20 @@ def test_a_bad_download_is_one_line_and_leaves_nothing(tiny_zoo, server, tmp_pat
     assert os.listdir(tmp_path) == []
 
 
+def test_an_interrupted_download_leaves_nothing(tiny_zoo, monkeypatch, tmp_path):
+    """Ctrl-C (or any exception) in the middle of the transfer: the temporary file goes, the final name never
+    appears."""
+    def half_then_interrupt(url, tmp, name, timeout):
+        with open(tmp, 'xb') as f:
+            f.write(GOOD[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(script, '_fetch_to', half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        script.main(['TINY-T_x4', '--dest', str(tmp_path), '--mirror', 'http://127.0.0.1:9'])
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_link_that_is_gone_is_one_line(tiny_zoo, server, tmp_path, capsys):
     code, _, err = _run(capsys, 'TINY-T_x4', '--dest', str(tmp_path), '--mirror', server.url)
     assert code == 2
