@@ -51,8 +51,8 @@ class Weights:
 @dataclass(frozen=True)
 class ZooModel:
     """One released model at one scale. ``name`` is the stem of ``option``, its test option file (relative to the
-    repository), which loads ``experiments/pretrained_models/<weights.file>``; ``params_m``: parameters in millions as published
-    (``None``: not published); ``code``: the authors' repository."""
+    repository), which loads ``experiments/pretrained_models/<weights.file>``; ``params_m``: parameters in
+    millions as published (``None``: not published); ``code``: the authors' repository."""
     name: str
     family: str
     scale: int
