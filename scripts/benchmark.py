@@ -21,10 +21,18 @@ test.py runs (``basicsr.evaluation.forward_stereo``: eval mode, ``torch.inferenc
 test option file, with its ``val:amp_dtype`` and ``val:self_ensemble`` (``--force_yml val:amp_dtype=bf16``).
 ``images_per_s`` counts both views of every pair (2 x batch x processes per step).
 
-``--impl release`` times the released NAFSSR architecture from a scratch copy outside the repository (a folder
-holding ``release_nafssr.py`` or the release's ``NAFSSR_arch.py`` and its imports) with the release's training
-step (MSE, AdamW, gradient clipping at 0.01) and its ``torch.no_grad`` inference, on the same inputs, so the two
-can be compared side by side.
+``--model`` is a name of the zoo (``basicsr/zoo.py``: ``NAFSSR-T_x4``, ``CVHSSR-T_x4``, ``EHFSSR_S_x4``, ...): its test
+option file (``options/test/<family>/<name>.yml``) for inference and its training option file
+(``options/train/<family>/<name>.yml``, or the first stage ``<name>_s1.yml`` of a two-stage recipe) for a training step.
+``-opt`` picks any other option file; the rows are then labelled by ``--model`` or, without it, by the file's name.
+
+``--impl release`` times the released architecture, imported unmodified from a checkout of the authors' code
+outside the repository (``--release_path``: megvii-research/NAFNet, AlexZou14/CVHSSR, jianwensong/EHFSSR; for NAFSSR
+also a folder holding ``release_nafssr.py`` or ``NAFSSR_arch.py`` with its imports), built with the same
+``network_g`` keys as ours (the constructor keys are the release's). Its training step is the releases' model step
+(all three are the same BasicSR fork): the losses and the optimizer of the same option file, ``+ 0 * sum(params)``,
+gradient clipping at 0.01, the optimizer's own defaults (no ``foreach`` forced); inference is ``torch.no_grad()``
+``net(lq)``. The same inputs are fed to both, so the two can be compared side by side.
 """
 import argparse
 import json
@@ -40,13 +48,28 @@ INFER_SIZES = ((93, 310), (128, 192))  # KITTI at x4 (375x1242 / 4) and a Flickr
 TRAIN_SIZE = (30, 90)  # LR training patch of the release
 
 
-def parse_model_name(name):
-    """'NAFSSR-T_x4' -> ('T', 4)."""
-    import re
-    m = re.fullmatch(r'NAFSSR-([TSBL])_x([234])', name)
-    if not m:
-        raise SystemExit(f'--model: expected NAFSSR-{{T,S,B,L}}_x{{2,3,4}}, got {name!r}')
-    return m.group(1), int(m.group(2))
+def zoo_model(name):
+    """The zoo's entry ``name`` (``basicsr.zoo.MODELS``), or a one-line exit naming the closest names."""
+    import difflib
+
+    from basicsr.zoo import MODELS
+    if name not in MODELS:
+        close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
+        raise SystemExit(f'--model: unknown model {name!r}; expected a name of the zoo such as NAFSSR-T_x4 '
+                         f"({'closest: ' + ', '.join(close) if close else 'list: scripts/download_pretrained.py --list'})")
+    return MODELS[name]
+
+
+def default_option_file(name, mode):
+    """The option file of zoo model ``name`` for ``mode``: the zoo's test file, or the training file beside it."""
+    model = zoo_model(name)
+    if mode == 'infer':
+        return str(ROOT / model.option)
+    folder = ROOT / 'options' / 'train' / model.family
+    for stem in (name, f'{name}_s1'):
+        if (folder / f'{stem}.yml').is_file():
+            return str(folder / f'{stem}.yml')
+    raise SystemExit(f'--model {name}: no training option file {folder}/{name}.yml; give one with -opt')
 
 
 def size_arg(text):
@@ -83,31 +106,48 @@ def count_macs(net, size):
     return float(count(net, (6, *size)))
 
 
-def _release_module(release_path):
-    """Import the released NAFSSR arch from a scratch folder outside the repository."""
+# Released architecture files by network type: path in the authors' checkout, class name.
+RELEASE_ARCHS = {
+    'NAFSSR': ('basicsr/models/archs/NAFSSR_arch.py', 'NAFSSR'),  # megvii-research/NAFNet
+    'CVHSSR': ('basicsr/models/archs/CVHSSR_arch.py', 'CVHSSR'),  # AlexZou14/CVHSSR
+    'EHFSSR': ('basicsr/models/archs/EHFSSR_arch.py', 'EHFSSR'),  # jianwensong/EHFSSR
+    'EHFSSR_S': ('basicsr/models/archs/EHFSSR_S_arch.py', 'EHFSSR_S'),
+}
+
+
+def _release_class(net_type, release_path):
+    """The released class of ``net_type`` from the checkout ``release_path`` (imported unmodified, never copied)."""
     import importlib
+
+    from basicsr.utils.release_import import ReleaseImportError, import_release_class
     path = Path(release_path)
     if not path.is_dir():
-        raise SystemExit(f'--release_path: folder {path} not found (a scratch copy of the released NAFSSR arch)')
-    sys.path.insert(0, str(path))
-    for name in ('release_nafssr', 'NAFSSR_arch'):
-        if (path / f'{name}.py').is_file():
-            return importlib.import_module(name)
-    raise SystemExit(f'--release_path: {path} holds neither release_nafssr.py nor NAFSSR_arch.py')
+        raise SystemExit(f'--release_path: folder {path} not found (a checkout of the released code)')
+    if net_type not in RELEASE_ARCHS:
+        raise SystemExit(f"--impl release: no released code known for network type {net_type}; known: "
+                         f"{', '.join(RELEASE_ARCHS)}")
+    relpath, cls_name = RELEASE_ARCHS[net_type]
+    if net_type == 'NAFSSR' and not (path / relpath).is_file():  # a flat scratch copy of the NAFSSR arch files
+        sys.path.insert(0, str(path))
+        for name in ('release_nafssr', 'NAFSSR_arch'):
+            if (path / f'{name}.py').is_file():
+                return importlib.import_module(name).NAFSSR
+    try:
+        return import_release_class(str(path), relpath, cls_name)
+    except ReleaseImportError as err:
+        raise SystemExit(f'--release_path: {err}') from None
 
 
-def _variant_sizes(variant):
-    """width, blocks, drop-path of the named size (the one table: ``nafssr_arch.NAFSSR_VARIANTS``)."""
-    from basicsr.models.archs.nafssr_arch import NAFSSR_VARIANTS
-
-    sizes = NAFSSR_VARIANTS[variant]
-    return sizes['width'], sizes['num_blks'], sizes['drop_path_rate']
+def option_file(spec):
+    """The option file of the measurement: ``-opt``, or the zoo model's file for the mode."""
+    return spec.get('opt') or default_option_file(spec['model'], spec['mode'])
 
 
-def _train_opt_path(spec):
-    if spec.get('opt'):
-        return spec['opt']
-    return str(ROOT / 'options' / 'train' / 'NAFSSR' / f"{spec['model']}.yml")
+def parse_options(spec):
+    """The option file with ``--force_yml`` applied, as train.py or test.py reads it."""
+    from basicsr.utils.options import parse
+    return parse(option_file(spec), is_train=spec['mode'] == 'train', force_yml=spec.get('force_yml'),
+                 root_path=spec['scratch'])
 
 
 class OursTrainStep:
@@ -115,10 +155,8 @@ class OursTrainStep:
 
     def __init__(self, spec, device):
         from basicsr.models import build_model
-        from basicsr.utils.options import parse
 
-        opt = parse(_train_opt_path(spec), is_train=True, force_yml=spec.get('force_yml'),
-                    root_path=spec['scratch'])
+        opt = parse_options(spec)
         opt['num_gpu'] = 1 if device.type == 'cuda' else 0
         opt['dist'] = spec['world_size'] > 1
         self.model = build_model(opt)
@@ -157,51 +195,54 @@ class OursTrainStep:
         self(data['lq'], data['gt'])
 
 
-class PlainTrainStep:
-    """net + MSE + AdamW(3e-3, betas 0.9/0.9) + clip 0.01: the release recipe, for either implementation."""
+class ReleaseTrainStep:
+    """The released model step: the option file's losses and optimizer on the released network,
+    ``loss + 0 * sum(params)`` (the releases add it for DDP's unused-parameter check), clipping at 0.01."""
 
-    def __init__(self, net, device, release=False, ddp=False):
+    def __init__(self, net, opt, device, ddp=False):
         import torch
+
+        import basicsr.losses  # noqa: F401  (registers the losses)
+        import basicsr.models.optimizers  # noqa: F401  (registers the optimizers)
+        from basicsr.utils.registry import LOSS_REGISTRY, OPTIMIZER_REGISTRY
         self.torch = torch
         self.net = net.to(device).train()
         self.module = torch.nn.parallel.DistributedDataParallel(self.net) if ddp else self.net
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=3e-3, betas=(0.9, 0.9), weight_decay=0.)
-        self.release = release
+        train_opt = opt['train']
+        self.losses = [LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(device)
+                       for key in ('pixel_opt', 'freq_opt') if train_opt.get(key)]
+        optim_opt = dict(train_opt['optim_g'])
+        self.opt = OPTIMIZER_REGISTRY.get(optim_opt.pop('type'))(self.net.parameters(), **optim_opt)
 
     def __call__(self, lq, gt):
         torch = self.torch
         self.opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(self.module(lq), gt)
-        if self.release:  # the release adds this to keep DDP happy about unused parameters
-            loss = loss + 0. * sum(p.sum() for p in self.net.parameters())
+        out = self.module(lq)
+        loss = sum(criterion(out, gt) for criterion in self.losses)
+        loss = loss + 0. * sum(p.sum() for p in self.net.parameters())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 0.01)
         self.opt.step()
 
 
-def build_release_net(spec):
-    mod = _release_module(spec['release_path'])
-    width, blocks, dpr = _variant_sizes(spec['variant'])
-    return mod.NAFSSR(up_scale=spec['scale'], width=width, num_blks=blocks, drop_path_rate=dpr,
-                      train_size=(1, 6) + TRAIN_SIZE)
+def build_release_net(spec, opt):
+    """The released network with ``network_g`` of ``opt`` (the constructor keys are the release's); a
+    ``train_size`` our constructor defaults is passed explicitly, so both build the same TLSC windows."""
+    import inspect
 
-
-def _test_opt_path(spec):
-    if spec.get('opt'):
-        return spec['opt']
-    return str(ROOT / 'options' / 'test' / 'NAFSSR' / f"{spec['model']}.yml")
-
-
-def our_test_options(spec):
-    """The test option file of the model (``-opt`` to pick another) with ``--force_yml`` applied."""
-    from basicsr.utils.options import parse
-    return parse(_test_opt_path(spec), is_train=False, force_yml=spec.get('force_yml'), root_path=spec['scratch'])
+    from basicsr.utils.registry import ARCH_REGISTRY
+    net_opt = dict(opt['network_g'])
+    net_type = net_opt.pop('type')
+    ours = inspect.signature(ARCH_REGISTRY.get(net_type)).parameters
+    if 'train_size' in ours and 'train_size' not in net_opt:
+        net_opt['train_size'] = tuple(ours['train_size'].default)
+    return _release_class(net_type, spec['release_path'])(**net_opt)
 
 
 def build_our_net(spec):
-    """``network_g`` of the test option file, as test.py builds it."""
+    """``network_g`` of the option file, as test.py builds it."""
     from basicsr.models.archs import define_network
-    return define_network(our_test_options(spec)['network_g'], key_path='network_g')
+    return define_network(parse_options(spec)['network_g'], key_path='network_g')
 
 
 def our_infer_fn(net, spec):
@@ -209,7 +250,7 @@ def our_infer_fn(net, spec):
     file's ``val:amp_dtype`` and ``val:self_ensemble``."""
     from basicsr.evaluation import forward_stereo
     from basicsr.utils.options import get_path
-    opt = our_test_options(spec)
+    opt = parse_options(spec)
     amp, ensemble = get_path(opt, 'val:amp_dtype'), bool(get_path(opt, 'val:self_ensemble', False))
     return lambda lq: forward_stereo(net, lq, ensemble, amp)
 
@@ -244,7 +285,8 @@ def worker(spec):
 
     if spec['mode'] == 'train':
         if spec['impl'] == 'release':
-            step = PlainTrainStep(build_release_net(spec), device, release=True, ddp=world > 1)
+            opt = parse_options(spec)
+            step = ReleaseTrainStep(build_release_net(spec, opt), opt, device, ddp=world > 1)
         else:
             step = OursTrainStep(spec, device)
         net = step.net
@@ -254,7 +296,8 @@ def worker(spec):
             batch = int(train_set['batch_size_per_gpu'])
             h, w = int(train_set['gt_size_h']) // s, int(train_set['gt_size_w']) // s
     else:
-        net = (build_release_net(spec) if spec['impl'] == 'release' else build_our_net(spec)).to(device).eval()
+        net = (build_release_net(spec, parse_options(spec)) if spec['impl'] == 'release'
+               else build_our_net(spec)).to(device).eval()
         run_fn = release_infer_fn(net) if spec['impl'] == 'release' else our_infer_fn(net, spec)
         run = lambda: run_fn(lq)  # noqa: E731
 
@@ -333,7 +376,7 @@ def run_measurement(spec, nproc=1):
 
 
 def format_row(r):
-    return (f"{r['model']:<12} {r['impl']:<8} {r['mode']:<6} {r['size']:>8} b{r['batch']:<3} "
+    return (f"{r['model']:<14} {r['impl']:<8} {r['mode']:<6} {r['size']:>8} b{r['batch']:<3} "
             f"{r['nproc']}x{r['threads']}thr {r['ms']:>10.1f} ms  (IQR {r['p25']:.1f}-{r['p75']:.1f}, "
             f"{r['spread_pct']:.1f}%)  peak {r['peak_mb']:>8.1f} MB  {r['gflops_per_s']:>7.2f} GFLOP/s"
             + (f"  data {r['data_ms']:.1f} ms ({r['data_share_pct']:.1f}% of the step)" if 'data_ms' in r else ''))
@@ -341,16 +384,18 @@ def format_row(r):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--model', default='NAFSSR-T_x4', help='NAFSSR-{T,S,B,L}_x{2,4}')
+    p.add_argument('--model', help='a name of the zoo (NAFSSR-T_x4, CVHSSR-T_x4, EHFSSR_S_x4, ...; '
+                                   'default NAFSSR-T_x4, or the name of the -opt file)')
     p.add_argument('--mode', choices=('train', 'infer'), default='train')
     p.add_argument('--batch', type=int, help='train: 4 (the release per-GPU batch); infer: 1')
     p.add_argument('--size', action='append', help='LR size HxW (repeatable); train: 30x90, '
                                                    'infer: 93x310 and 128x192')
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--impl', choices=('ours', 'release'), default='ours')
-    p.add_argument('--release_path', default='/tmp/release_nafssr')
-    p.add_argument('-opt', help='option file for --impl ours (default options/{train,test}/NAFSSR/<model>.yml '
-                                 'by --mode)')
+    p.add_argument('--release_path', default='/tmp/release_nafssr',
+                   help="--impl release: a checkout of the model's released code")
+    p.add_argument('-opt', help='option file (default: the zoo model\'s test file for infer, its training file '
+                                'options/train/<family>/<model>.yml for train)')
     p.add_argument('--force_yml', nargs='+', default=[], help='a:b:c=value overrides of the option file')
     p.add_argument('--threads', type=int, default=None, help='threads per process (default: all, 1 with --nproc)')
     p.add_argument('--nproc', type=int, default=1, help='train only: N gloo processes vs 1, same per-process batch')
@@ -368,7 +413,9 @@ def main(argv=None):
         return
 
     import tempfile
-    variant, scale = parse_model_name(args.model)
+    if args.model is not None:
+        zoo_model(args.model)  # a one-line exit for an unknown name, before any work
+    label = args.model or (Path(args.opt).stem if args.opt else 'NAFSSR-T_x4')
     if args.data and (args.mode != 'train' or args.impl != 'ours'):
         raise SystemExit('--data: the loader is measured for --mode train --impl ours only')
     if args.data and args.size:
@@ -380,7 +427,7 @@ def main(argv=None):
     sizes = [size_arg(s) for s in args.size] if args.size else (
         [TRAIN_SIZE] if args.mode == 'train' else list(INFER_SIZES))
     threads = args.threads or (1 if args.nproc > 1 else (os.cpu_count() or 1))
-    base = dict(model=args.model, variant=variant, scale=scale, mode=args.mode, device=args.device,
+    base = dict(model=label, mode=args.mode, device=args.device,
                 impl=args.impl, release_path=args.release_path, opt=args.opt, force_yml=args.force_yml, data=args.data,
                 batch=args.batch or (4 if args.mode == 'train' else 1), threads=threads,
                 warmup=args.warmup if args.warmup is not None else (3 if args.mode == 'train' else 2),
@@ -388,6 +435,7 @@ def main(argv=None):
     results = []
     with tempfile.TemporaryDirectory(prefix='stereo_sr_bench_') as scratch:
         base['scratch'] = scratch  # experiment folders of the training model go here, never into the repo
+        base['scale'] = int(parse_options(base)['scale'])
         for size in sizes:
             spec = dict(base, size=size)
             runs = [(spec, 1)] if args.nproc == 1 else [(spec, 1), (spec, args.nproc)]

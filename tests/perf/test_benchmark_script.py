@@ -37,8 +37,60 @@ def test_train_row_is_the_training_step(benchmark):
 
 
 def test_bad_model_name_is_one_line(benchmark):
-    with pytest.raises(SystemExit, match=r"--model: expected NAFSSR-\{T,S,B,L\}_x\{2,3,4\}, got 'NAFSSR-X_x4'"):
+    with pytest.raises(SystemExit, match=r"--model: unknown model 'NAFSSR-X_x4'; expected a name of the zoo such as "
+                                         r"NAFSSR-T_x4 \(closest: NAFSSR-T_x4, "):
         benchmark.main(['--model', 'NAFSSR-X_x4'])
+
+
+@pytest.mark.parametrize('name,mode,expected', [
+    ('CVHSSR-T_x4', 'infer', 'options/test/CVHSSR/CVHSSR-T_x4.yml'),
+    ('CVHSSR-T_x4', 'train', 'options/train/CVHSSR/CVHSSR-T_x4.yml'),
+    ('EHFSSR_S_x2', 'train', 'options/train/EHFSSR/EHFSSR_S_x2_s1.yml'),  # the first stage of the two
+    ('NAFSSR-L_x2', 'infer', 'options/test/NAFSSR/NAFSSR-L_x2.yml'),
+])
+def test_zoo_names_choose_their_option_files(benchmark, name, mode, expected):
+    assert benchmark.default_option_file(name, mode) == os.path.join(ROOT, expected)
+
+
+def test_opt_rows_are_labelled_by_the_option_file(benchmark):
+    """Zoo rows measured through -opt carry the file's name, not the default NAFSSR-T_x4 (a bug of the first
+    zoo tables)."""
+    rows = benchmark.main(['-opt', os.path.join(ROOT, 'options/test/EHFSSR/EHFSSR_S_x4.yml'), '--mode', 'infer',
+                           '--size', '8x20', '--threads', '1', '--warmup', '0', '--repeats', '1', '--json',
+                           '--force_yml', 'network_g:dim=12'])
+    assert (rows[0]['model'], rows[0]['size']) == ('EHFSSR_S_x4', '8x20')
+
+
+def test_release_implementation_side_by_side(benchmark, tmp_path):
+    """--impl release imports the authors' arch file from a checkout (here a stand-in written by the test, with the
+    release's file layout) and builds it with the option file's network_g keys; its training step runs."""
+    archs = tmp_path / 'basicsr' / 'models' / 'archs'
+    archs.mkdir(parents=True)
+    (archs / 'CVHSSR_arch.py').write_text(
+        'import torch\n'
+        'class CVHSSR(torch.nn.Module):\n'
+        '    def __init__(self, up_scale, width, num_blks, drop_path_rate, train_size, drop_out_rate):\n'
+        '        super().__init__()\n'
+        '        self.kwargs = dict(up_scale=up_scale, width=width, num_blks=num_blks, train_size=train_size)\n'
+        '        self.conv = torch.nn.Conv2d(6, 6 * up_scale ** 2, 3, padding=1)\n'
+        '        self.up = torch.nn.PixelShuffle(up_scale)\n'
+        '    def forward(self, x):\n'
+        '        return self.up(self.conv(x))\n')
+    for mode in ('infer', 'train'):
+        rows = benchmark.main(['--model', 'CVHSSR-T_x4', '--mode', mode, '--impl', 'release', '--release_path',
+                               str(tmp_path), '--size', '6x10', '--batch', '2', '--threads', '1', '--warmup', '0',
+                               '--repeats', '1', '--json'])
+        assert (rows[0]['impl'], rows[0]['model'], rows[0]['size']) == ('release', 'CVHSSR-T_x4', '6x10')
+    release = benchmark._release_class('CVHSSR', str(tmp_path))
+    assert release.__module__ == 'basicsr.models.archs.CVHSSR_arch'
+    import basicsr
+    assert os.path.dirname(basicsr.__file__) == os.path.join(ROOT, 'basicsr')  # ours is back in place
+
+
+def test_release_path_without_the_arch_file_is_one_line(benchmark, tmp_path):
+    with pytest.raises(SystemExit, match=r'--release_path: .*basicsr/models/archs/EHFSSR_S_arch.py: not found; '
+                                         r'expected a checkout of the released code'):
+        benchmark._release_class('EHFSSR_S', str(tmp_path))
 
 
 def test_gpu_table_settings_are_real_options(tmp_path):

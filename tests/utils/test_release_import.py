@@ -1,0 +1,48 @@
+"""basicsr/utils/release_import.py: a released arch file is imported with the release's own ``basicsr`` packages
+(here a stand-in checkout written by the test, laid out like the NAFNet release), and ours is back afterwards."""
+import os
+import sys
+
+import pytest
+
+import basicsr
+from basicsr.utils.release_import import ReleaseImportError, import_release_class
+
+
+def make_checkout(root):
+    archs = root / 'basicsr' / 'models' / 'archs'
+    archs.mkdir(parents=True)
+    (root / 'basicsr' / '__init__.py').write_text('raise RuntimeError("the release package __init__ must not run")\n')
+    (archs / '__init__.py').write_text('raise RuntimeError("the release archs __init__ must not run")\n')
+    (archs / 'Block_arch.py').write_text('from basicsr.utils import get_root_logger\nWIDTH = 7\n')
+    (archs / 'Net_arch.py').write_text('from basicsr.models.archs.Block_arch import WIDTH\n'
+                                       'class Net:\n    width = WIDTH\n')
+
+
+def test_release_modules_come_from_the_checkout_and_ours_stay(tmp_path):
+    make_checkout(tmp_path)
+    ours = {k: v for k, v in sys.modules.items() if k == 'basicsr' or k.startswith('basicsr.')}
+    net = import_release_class(str(tmp_path), 'basicsr/models/archs/Net_arch.py', 'Net')
+    assert net.width == 7  # its sibling module was the checkout's, not ours
+    assert net.__module__ == 'basicsr.models.archs.Net_arch'
+    assert {k: v for k, v in sys.modules.items() if k == 'basicsr' or k.startswith('basicsr.')} == ours
+    assert os.path.dirname(basicsr.__file__) != str(tmp_path / 'basicsr')
+    from basicsr.models.archs import define_network  # ours still imports as before
+    assert define_network.__module__ == 'basicsr.models.archs'
+
+
+def test_missing_file_and_class_are_one_line(tmp_path):
+    make_checkout(tmp_path)
+    with pytest.raises(ReleaseImportError, match=r'Other_arch.py: not found; expected a checkout of the released '
+                                                 r'code with basicsr/models/archs/Other_arch.py'):
+        import_release_class(str(tmp_path), 'basicsr/models/archs/Other_arch.py', 'Net')
+    with pytest.raises(ReleaseImportError, match=r'Net_arch.py: no class Nett$'):
+        import_release_class(str(tmp_path), 'basicsr/models/archs/Net_arch.py', 'Nett')
+
+
+def test_missing_dependency_names_the_file(tmp_path):
+    make_checkout(tmp_path)
+    (tmp_path / 'basicsr' / 'models' / 'archs' / 'Dep_arch.py').write_text('import no_such_package_xyz\n')
+    with pytest.raises(ReleaseImportError, match=r"Dep_arch.py: cannot import the released code \(No module named "
+                                                 r"'no_such_package_xyz'\)"):
+        import_release_class(str(tmp_path), 'basicsr/models/archs/Dep_arch.py', 'Net')
