@@ -96,9 +96,12 @@ def build_model(args):
         return net, opt['scale'], color_order
     if not (args.arch and args.scale and args.weights):
         raise InputError('give a model: -opt <option file>, or --arch NAFSSR-T --scale 4 --weights <file.pth>')
-    from basicsr.models.archs.nafssr_arch import nafssr_variant
+    from basicsr.models.archs import arch_util
 
-    net = nafssr_variant(args.arch, args.scale)
+    try:
+        net = arch_util.build_named(args.arch, args.scale)
+    except ValueError as err:
+        raise InputError(f'--arch: {err}') from None
     load_network(net, args.weights, args.param_key, key_path='--weights')
     return net, args.scale, args.color_order or 'bgr'
 
@@ -156,7 +159,8 @@ def parse_args(argv=None):
     p.add_argument('--name', help='output name for --left/--right (default: the left file name without _L)')
     model = p.add_argument_group('model')
     model.add_argument('-opt', '--opt', help='option file (network_g, path:pretrain_network_g, scale)')
-    model.add_argument('--arch', help='named variant, e.g. NAFSSR-T (with --scale and --weights)')
+    model.add_argument('--arch', help='named size of a zoo family: NAFSSR-T/S/B/L, CVHSSR-T/S, EHFSSR, EHFSSR-S '
+                                      '(with --scale and --weights)')
     model.add_argument('--scale', type=int, help='up-scaling factor of --arch')
     model.add_argument('--weights', help='checkpoint file ({"params": state_dict}); overrides the option file')
     model.add_argument('--param_key', default='params', help='key of the state dict in the checkpoint')

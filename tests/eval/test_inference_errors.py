@@ -101,9 +101,9 @@ def test_a_budget_too_small_for_one_strip_still_runs(tmp_path, capsys, monkeypat
     net = define_network({'type': 'NAFSSR', 'up_scale': 2, 'width': 8, 'num_blks': 1}, key_path='network_g')
     weights = tmp_path / 'w.pth'
     save_atomic({'params': net.state_dict()}, weights)
-    import basicsr.models.archs.nafssr_arch as nafssr_arch
+    import basicsr.models.archs.arch_util as arch_util
 
-    monkeypatch.setattr(nafssr_arch, 'nafssr_variant', lambda name, scale: type(net)(up_scale=2, width=8, num_blks=1))
+    monkeypatch.setattr(arch_util, 'build_named', lambda name, scale: type(net)(up_scale=2, width=8, num_blks=1))
     for view in 'LR':
         imwrite(np.zeros((20, 12, 3), np.uint8), tmp_path / f'p_{view}.png')
     script.run(['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output',

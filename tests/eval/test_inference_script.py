@@ -75,10 +75,10 @@ def test_folder_of_pairs_with_arch_and_weights(model, tmp_path, monkeypatch):
     _pair(tmp_path, 'a', seed=1)
     _pair(tmp_path, 'b', h=20, w=30, seed=2)
     (tmp_path / 'notes.txt').write_text('not a pair')
-    import basicsr.models.archs.nafssr_arch as nafssr_arch
+    import basicsr.models.archs.arch_util as arch_util
 
     # --arch builds a named variant; a tiny one stands in for NAFSSR-T to keep the test fast
-    monkeypatch.setattr(nafssr_arch, 'nafssr_variant',
+    monkeypatch.setattr(arch_util, 'build_named',
                         lambda name, scale, **kw: type(net)(**{k: v for k, v in NETWORK.items() if k != 'type'}))
     out = tmp_path / 'out'
     written = script.run(['--input_dir', str(tmp_path), '--output', str(out), '--arch', 'NAFSSR-T', '--scale', '2',
@@ -202,3 +202,21 @@ def test_arch_refuses_a_checkpoint_of_another_scale_or_size(tmp_path):
     save_atomic({'params': {k: torch.zeros(v.shape) for k, v in small.state_dict().items()}}, s_file)
     with pytest.raises(CheckpointError, match='NAFSSR-S_2x.pth'):
         script.run([*args, '--arch', 'NAFSSR-T', '--scale', '2', '--weights', str(s_file)])
+
+
+@pytest.mark.parametrize('arch,family', [('CVHSSR-T', 'CVHSSR'), ('EHFSSR_S', 'EHFSSR_S'), ('ehfssr', 'EHFSSR')])
+def test_arch_names_every_zoo_family(arch, family):
+    """--arch builds the named sizes of every family, not only NAFSSR's (what the zoo's users pass)."""
+    from basicsr.models.archs import arch_util
+    with torch.device('meta'):
+        net = arch_util.build_named(arch, 4)
+    assert type(net).__name__ == family and net.up_scale == 4
+
+
+def test_unknown_arch_lists_the_names(tmp_path):
+    for view in 'LR':
+        imwrite(np.zeros((8, 8, 3), np.uint8), tmp_path / f'p_{view}.png')
+    with pytest.raises(script.InputError, match=r"^--arch: unknown size 'CVHSSR-X'; expected one of NAFSSR-T, .*CVHSSR-T, "
+                                         r"CVHSSR-S, EHFSSR, EHFSSR-S"):
+        script.run(['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output',
+                    str(tmp_path / 'out'), '--arch', 'CVHSSR-X', '--scale', '4', '--weights', str(tmp_path / 'w.pth')])

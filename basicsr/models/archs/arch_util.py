@@ -1,4 +1,5 @@
-"""Small building blocks shared by the NAFNet family: channel LayerNorm, SimpleGate, and the option error."""
+"""Small building blocks shared by the NAFNet family (channel LayerNorm, SimpleGate), the option error, and the
+table of named sizes of every family (``NAFSSR-T``, ``CVHSSR-S``, ``EHFSSR-S``, ...)."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -69,3 +70,30 @@ class SimpleGate(nn.Module):
         a, b = x.chunk(2, dim=1)
         return a * b
 
+
+
+# 'NAFSSR-T' -> (class, constructor kwargs without up_scale); each family file registers its sizes
+NAMED_SIZES = {}
+
+
+def register_sizes(sizes):
+    """Record the named sizes of a family: ``{'NAFSSR-T': (NAFSSR, {'width': 48, ...}), ...}``."""
+    NAMED_SIZES.update(sizes)
+
+
+def build_named(name, scale, family=None, **overrides):
+    """The network of the named size ``name`` at up-scaling ``scale`` (``overrides`` change constructor keys).
+
+    ``name`` is written as the papers do (``NAFSSR-T``, ``EHFSSR-S``; ``_`` for ``-`` also accepted); with
+    ``family``, the size alone also works (``build_named('T', 4, family='NAFSSR')``) and only that family's names
+    are offered in the error.
+    """
+    key = name.replace('_', '-')
+    if family and not key.upper().startswith(family.upper()):
+        key = f'{family}-{key}'
+    known = [n for n in NAMED_SIZES if family is None or n == family or n.startswith(f'{family}-')]
+    match = next((n for n in known if n.upper() == key.upper()), None)
+    if match is None:
+        raise ValueError(f"unknown {family + ' ' if family else ''}size {name!r}; expected one of {', '.join(known)}")
+    cls, sizes = NAMED_SIZES[match]
+    return cls(up_scale=scale, **{**sizes, **overrides})

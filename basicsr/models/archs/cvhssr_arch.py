@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.models.archs.arch_util import LayerNorm2d, SimpleGate
+from basicsr.models.archs.arch_util import LayerNorm2d, SimpleGate, build_named, register_sizes
 from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.models.archs.scam import row_cross_attention
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
@@ -168,10 +168,9 @@ CVHSSR_VARIANTS = {
 }
 
 
+register_sizes({f'CVHSSR-{size}': (CVHSSR, kwargs) for size, kwargs in CVHSSR_VARIANTS.items()})
+
+
 def cvhssr_variant(name, scale, **overrides):
     """``cvhssr_variant('CVHSSR-T', 4)`` (or ``'T'``): the named size at up-scaling ``scale``."""
-    key = name[len('CVHSSR-'):] if name.upper().startswith('CVHSSR-') else name
-    if key not in CVHSSR_VARIANTS:
-        raise ValueError(f'unknown CVHSSR variant {name!r}; expected one of '
-                         f"{', '.join('CVHSSR-' + k for k in CVHSSR_VARIANTS)}")
-    return CVHSSR(up_scale=scale, **{**CVHSSR_VARIANTS[key], **overrides})
+    return build_named(name, scale, family='CVHSSR', **overrides)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.models.archs.arch_util import ArchOptionError, LayerNorm2d
+from basicsr.models.archs.arch_util import ArchOptionError, LayerNorm2d, build_named, register_sizes
 from basicsr.models.archs.scam import explicit_attention_requested
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
@@ -492,10 +492,9 @@ EHFSSR_VARIANTS = {
 }
 
 
+register_sizes(EHFSSR_VARIANTS)
+
+
 def ehfssr_variant(name, scale, **overrides):
     """``ehfssr_variant('EHFSSR-S', 4)`` (``EHFSSR_S`` also accepted): the released size at up-scaling ``scale``."""
-    key = name.replace('_', '-')
-    if key not in EHFSSR_VARIANTS:
-        raise ValueError(f"unknown EHFSSR variant {name!r}; expected one of {', '.join(EHFSSR_VARIANTS)}")
-    cls, sizes = EHFSSR_VARIANTS[key]
-    return cls(up_scale=scale, **{**sizes, **overrides})
+    return build_named(name, scale, family='EHFSSR', **overrides)

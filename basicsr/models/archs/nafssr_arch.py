@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.models.archs.arch_util import ArchOptionError
+from basicsr.models.archs.arch_util import ArchOptionError, build_named, register_sizes
 from basicsr.models.archs.tlsc import check_train_size, convert_global_pools, fast_max_reduction, tlsc_kernel_size
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY, check_kwargs
 
@@ -163,10 +163,9 @@ NAFSSR_VARIANTS = {
 }
 
 
+register_sizes({f'NAFSSR-{size}': (NAFSSR, kwargs) for size, kwargs in NAFSSR_VARIANTS.items()})
+
+
 def nafssr_variant(name, scale, **overrides):
     """``nafssr_variant('NAFSSR-T', 4)`` (or ``'T'``): the named size at up-scaling ``scale``."""
-    key = name[len('NAFSSR-'):] if name.upper().startswith('NAFSSR-') else name
-    if key not in NAFSSR_VARIANTS:
-        raise ValueError(f'unknown NAFSSR variant {name!r}; expected one of '
-                         f"{', '.join('NAFSSR-' + k for k in NAFSSR_VARIANTS)}")
-    return NAFSSR(up_scale=scale, **{**NAFSSR_VARIANTS[key], **overrides})
+    return build_named(name, scale, family='NAFSSR', **overrides)
