@@ -2,6 +2,7 @@
 
     python scripts/model_complexity.py -opt options/test/NAFSSR/NAFSSR-T_x4.yml
     python scripts/model_complexity.py -opt <yml> --size 30x90 --size 128x128
+    python scripts/model_complexity.py --model CVHSSR-T_x4 --size 180x320   # a zoo model: its test option file
 
 Sizes are the low-resolution input of one view (h x w); a stereo network gets both views (N=1, 6 channels).
 MACs are counted by ptflops' ``aten`` backend, which counts every convolution and every matrix product
@@ -73,12 +74,29 @@ def budget_verdict(params, pair_macs):
     return f"exceeds: {', '.join(over)}" if over else 'fits'
 
 
+def zoo_option_file(name):
+    """The test option file of zoo model ``name``; an unknown name is a one-line error with the closest ones."""
+    import difflib
+
+    from basicsr.zoo import MODELS
+    if name not in MODELS:
+        close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
+        raise OptionError(f'--model: unknown model {name!r}; expected a name of the zoo'
+                          + (f" (closest: {', '.join(close)})" if close else ''))
+    return str(Path(__file__).resolve().parents[1] / MODELS[name].option)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('-opt', '--opt', required=True, help='option YAML file with a network_g section')
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument('-opt', '--opt', help='option YAML file with a network_g section')
+    which.add_argument('--model', help='a name of the zoo (basicsr/zoo.py: NAFSSR-T_x4, CVHSSR-T_x4, EHFSSR_S_x4, '
+                                       '...): its test option file')
     parser.add_argument('--size', type=size_arg, action='append', metavar='HxW',
                         help='LR input size of one view; repeat for several (default: training patch and KITTI)')
     args = parser.parse_args(argv)
+    if args.model is not None:
+        args.opt = zoo_option_file(args.model)
     if not os.path.isfile(args.opt):
         raise OptionError(f'{args.opt}: option file not found')
     opt = yaml_load(Path(args.opt))

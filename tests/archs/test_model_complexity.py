@@ -1,4 +1,5 @@
 """scripts/model_complexity.py counts parameters and MACs, SCAM's attention products included."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,20 @@ def test_cli_error_is_one_line(tmp_path):
     assert out.returncode == 2  # USER_ERROR_EXIT
     assert out.stderr.strip().startswith('model_complexity.py: error: network_g:type: unknown arch type') and \
         len(out.stderr.strip().splitlines()) == 1
+
+
+def test_zoo_name_uses_its_test_option_file(capsys):
+    """--model <zoo name> counts the network of the zoo's test option file (here at a small size)."""
+    script = load_script('scripts/model_complexity.py')
+    script.main(['--model', 'CVHSSR-T_x4', '--size', '8x16'])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith('CVHSSR from ') and out.splitlines()[0].endswith(
+        os.path.join('options', 'test', 'CVHSSR', 'CVHSSR-T_x4.yml'))
+    assert 'params: 678,000 (0.68 M)' in out  # the released CVHSSR-T x4 count (test_cvhssr.py)
+
+
+def test_unknown_zoo_name_is_one_line():
+    script = load_script('scripts/model_complexity.py')
+    with pytest.raises(script.OptionError, match=r"^--model: unknown model 'CVHSSR-T_x3'; expected a name of the zoo "
+                                                  r"\(closest: CVHSSR-T_x4, CVHSSR-T_x2"):
+        script.main(['--model', 'CVHSSR-T_x3'])
