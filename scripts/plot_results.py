@@ -22,6 +22,12 @@ figures measured by scripts/reproduce_tables.py beside them when its JSON is giv
 
     python scripts/plot_results.py zoo --output docs/zoo_psnr_macs.png --set KITTI2015 --scale 4 \\
         [--measured results/reproduce_tables.json] [--size 180x320]
+
+iPASSR's parallax attention for one LR pair: the left view, the disparity read from the attention, the validity
+(occlusion) mask, and SGBM's disparity of the same pair (random weights without --weights, for a smoke test)::
+
+    python scripts/plot_results.py attention --pair datasets/sample/test/Motorcycle/lr_x4/motorcycle_bottom \
+        --scale 4 --weights experiments/pretrained_models/iPASSR_4xSR.pth.tar --output attention.png
 """
 import argparse
 import json
@@ -180,6 +186,57 @@ def zoo_plot(args):
     return args.output
 
 
+def attention_plot(args):
+    """Left view | disparity from iPASSR's attention | validity mask | SGBM disparity, for one LR pair."""
+    import numpy as np
+    import torch
+
+    from basicsr.metrics.stereo_consistency import sgbm_disparity
+    from basicsr.models.archs.ipassr_arch import attention_disparity, iPASSR
+    from basicsr.utils.checkpoint import load_network
+
+    views = []
+    for v in (0, 1):
+        path = os.path.join(args.pair, f'lr{v}.png')
+        if not os.path.isfile(path):
+            raise PlotInputError(f'--pair: {path} not found (expected a folder with lr0.png and lr1.png)')
+        views.append(imread(path))
+    net = iPASSR(up_scale=args.scale)
+    if args.weights:
+        load_network(net, args.weights, param_key='state_dict' if args.weights.endswith('.tar') else 'params',
+                     key_path='--weights')
+    else:
+        print('attention: no --weights, random weights (the maps show nothing learnt)', file=sys.stderr)
+    rgb = np.concatenate([view[..., ::-1] for view in views], axis=2)  # iPASSR was trained on RGB views
+    lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float().div(255)[None]
+    with torch.inference_mode():
+        _, (m_r2l, _), (v_left, _) = net.eval()(lq, return_attention=True)
+    disparity = attention_disparity(m_r2l, args.disparity)[0].numpy()
+    sgbm = sgbm_disparity(views[0], views[1])
+    finite = sgbm[np.isfinite(sgbm)]
+    # one colour scale for both disparities: SGBM's range (the attention of an untrained network is anywhere)
+    top = max(float(np.percentile(finite if finite.size else disparity, 99)), 1.0)
+    plt = visualize._pyplot()
+    h, w = disparity.shape
+    fig, axes = plt.subplots(1, 4, figsize=(4 * 4, 4 * h / w + 1.2), dpi=args.dpi)
+    panels = [(f'left view ({os.path.basename(os.path.normpath(args.pair))})', views[0][..., ::-1], {}),
+              (f'disparity from attention ({args.disparity}), LR px', disparity, dict(cmap='magma', vmin=0, vmax=top)),
+              ('validity mask (dark: occluded)', v_left[0, 0].numpy(), dict(cmap='gray', vmin=0, vmax=1)),
+              ('SGBM disparity, LR px (white: none)', sgbm, dict(cmap='magma', vmin=0, vmax=top))]
+    magma = plt.get_cmap('magma').with_extremes(bad='white')  # white: SGBM's pixels without a match
+    for ax, (title, img, style) in zip(axes, panels):
+        shown = ax.imshow(img, **(dict(style, cmap=magma) if style.get('cmap') == 'magma' else style))
+        ax.set_title(title, fontsize=8)
+        ax.axis('off')
+        if style:
+            fig.colorbar(shown, ax=ax, orientation='horizontal', fraction=0.08, pad=0.04)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    fig.savefig(args.output)
+    plt.close(fig)
+    print(args.output)
+    return args.output
+
 def _size(text):
     from basicsr.utils.misc import parse_size
 
@@ -222,12 +279,20 @@ def parse_args(argv=None):
                    help='LR size of one view for the MACs (default 180x320, the NTIRE 2024 budget size)')
     z.add_argument('--measured', help="results/reproduce_tables.json: add the figures measured here")
     z.add_argument('--output', required=True, help='output PNG')
+    a = sub.add_parser('attention', help="iPASSR's attention disparity and occlusion mask beside SGBM's disparity")
+    a.add_argument('--pair', required=True, help='folder of one LR pair (lr0.png, lr1.png)')
+    a.add_argument('--scale', type=int, choices=[2, 4], default=4, help="the network's up-scaling factor (default 4)")
+    a.add_argument('--weights', help="iPASSR weights: the release's .pth.tar or our .pth (default: random weights)")
+    a.add_argument('--disparity', choices=['expectation', 'argmax'], default='expectation',
+                   help='read each attention row by its expected or its most attended position (default expectation)')
+    a.add_argument('--dpi', type=int, default=100)
+    a.add_argument('--output', required=True, help='output PNG')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    command = {'compare': compare, 'plot': plot, 'zoo': zoo_plot}[args.command]
+    command = {'compare': compare, 'plot': plot, 'zoo': zoo_plot, 'attention': attention_plot}[args.command]
     result = run_main('plot_results.py', command, args)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0 if result else 1
 

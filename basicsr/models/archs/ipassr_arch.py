@@ -166,6 +166,21 @@ def warp_rows(m, x):
     return torch.matmul(m, x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+
+def attention_disparity(m_r2l, mode='expectation'):
+    """Disparity (N, H, W) of the left view read from the right-to-left attention (N, H, W, W), in pixels of the
+    attention's resolution and the SGBM convention (left pixel x matches right pixel x - d): x minus the attended
+    right position, its expectation under the attention row or its most attended one (``mode='argmax'``)."""
+    w = m_r2l.shape[-1]
+    positions = torch.arange(w, dtype=m_r2l.dtype, device=m_r2l.device)
+    if mode == 'expectation':
+        attended = (m_r2l * positions).sum(dim=-1)
+    elif mode == 'argmax':
+        attended = m_r2l.argmax(dim=-1).to(m_r2l.dtype)
+    else:
+        raise ValueError(f"mode: expected expectation or argmax, got {mode!r}")
+    return positions[:m_r2l.shape[-2]] - attended
+
 @BLOCK_REGISTRY.register()
 class BiPAM(nn.Module):
     """iPASSR's bi-directional parallax attention module (the release's ``PAM``): (x_l, x_r), each (N, c, H, W)
