@@ -185,9 +185,10 @@ def test_blocks_of_the_nafssr_skeleton():
 
 
 def test_bipam_gathers_the_other_view_where_valid():
-    """Keys whose right view is the left one shifted by 3 pixels, random 64-channel keys, so that each pixel's scores peak at its
-    match (identity projections): the left view receives the right view's values from 3 pixels to the left, where that pixel exists
-    and its own match leads back (valid), and keeps its own values where the match is out of the image."""
+    """Random 64-channel keys whose right view is the left one shifted by 3 pixels, and identity projections, so
+    that each pixel's scores peak at its match: the left view receives the right view's values from 3 pixels to the
+    left where that pixel exists and its own match leads back (valid), and keeps its own values where the match is
+    out of the image."""
     pam = BiPAM(64, groups=1).eval()
     torch.manual_seed(0)
     key_l = torch.randn(1, 64, 16, 20)
@@ -248,3 +249,26 @@ def test_option_files_parse_and_build_the_released_sizes(path, tmp_path):
     else:
         assert opt['path']['pretrain_network_g'].endswith(f'experiments/pretrained_models/iPASSR_{scale}xSR.pth.tar')
         assert opt['path']['param_key_g'] == 'state_dict'
+
+
+def test_converter_writes_our_layout_and_refuses_other_files(tmp_path, capsys):
+    from helpers import load_script
+
+    convert = load_script('scripts/convert_ipassr.py')
+    torch.manual_seed(0)
+    with torch.device('meta'):
+        shapes = ipassr_variant(4).state_dict()
+    source = {k: torch.randn(v.shape) if v.is_floating_point() else torch.zeros((), dtype=v.dtype)
+              for k, v in shapes.items()}
+    torch.save({'epoch': 80, 'state_dict': source}, tmp_path / 'iPASSR_4xSR.pth.tar',
+               _use_new_zipfile_serialization=False)  # the release's torch 1.3 format
+    target = tmp_path / 'iPASSR_x4.pth'
+    assert convert.main([str(tmp_path / 'iPASSR_4xSR.pth.tar'), str(target)]) == 0
+    assert 'iPASSR x4 weights' in capsys.readouterr().out
+    params = torch.load(target, weights_only=True)['params']
+    assert params.keys() == source.keys() and all(torch.equal(params[k], v) for k, v in source.items())
+    load_network(ipassr_variant(4), str(target))  # our layout, default key 'params', strict
+    torch.save({'epoch': 1, 'state_dict': {'intro.weight': torch.zeros(3)}}, tmp_path / 'other.pth.tar')
+    assert convert.main([str(tmp_path / 'other.pth.tar'), str(tmp_path / 'x.pth')]) == 2
+    assert 'other.pth.tar: not an iPASSR checkpoint' in capsys.readouterr().err
+    assert not (tmp_path / 'x.pth').exists()
