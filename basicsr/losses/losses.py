@@ -65,6 +65,22 @@ class CharbonnierLoss(_WeightedLoss):
 
 
 @LOSS_REGISTRY.register()
+class CharbonnierLossColor(nn.Module):
+    """SwinFIR's Charbonnier loss over colour: ``mean(sqrt(mean_c((pred - target)^2) + eps))``, the squared error
+    averaged over all channels of a pixel (both views' six of a stereo tensor, as the release trains) before the
+    root. As in the release, ``reduction`` is accepted but the loss is always a mean; ``eps`` defaults to 1e-6."""
+
+    def __init__(self, loss_weight=1.0, reduction='mean', eps=1e-6):
+        super().__init__()
+        _check_reduction(reduction, 'CharbonnierLossColor')
+        self.loss_weight = float(loss_weight)
+        self.eps = float(eps)
+
+    def forward(self, pred, target):
+        return self.loss_weight * torch.sqrt((pred - target).square().mean(dim=1) + self.eps).mean()
+
+
+@LOSS_REGISTRY.register()
 class FrequencyCharbonnierLoss(nn.Module):
     """Charbonnier distance between the 2-D real FFTs (over H, W) of prediction and target, real and imaginary
     parts separately: mean of ``sqrt(dRe^2 + eps) + sqrt(dIm^2 + eps)`` (CVHSSR's ``FrequencyCharLoss``)."""

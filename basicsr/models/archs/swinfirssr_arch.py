@@ -107,11 +107,16 @@ def shifted_window_groups(h, w, ws, shift, device):
 
 
 def attention(q, k, v, bias, scale):
-    """softmax(q k^T * scale + bias) v over the last two dims; ``bias`` broadcasts to the logits. Torch's fused
-    kernel (the same results up to float rounding), or the explicit products where MACs are counted."""
-    if explicit_attention_requested():
+    """softmax(q k^T * scale + bias) v for (..., heads, n, d) inputs; ``bias`` (heads, n, m) is added to the logits.
+    Without autograd torch's fused kernel (the same results up to float rounding; given 4-D inputs, as its CPU kernel
+    needs); with autograd, and where MACs are counted, the explicit products as the release computes them (torch's
+    CPU backward with a mask takes its slower generic path)."""
+    if explicit_attention_requested() or (torch.is_grad_enabled() and q.requires_grad):
         return torch.matmul(torch.softmax(torch.matmul(q * scale, k.transpose(-2, -1)) + bias, dim=-1), v)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=scale)
+    lead = q.shape[:-3]
+    q, k, v = (t.reshape((-1,) + t.shape[-3:]) for t in (q, k, v))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), scale=scale)
+    return out.view(lead + out.shape[-3:])
 
 
 def mirror_pad(x, pad_h, pad_w):
