@@ -13,7 +13,7 @@ averaged over the pairs of the set.
 
 Released weights in git are pinned to a commit (``url``) and checked by size and sha256, computed from the files
 of that commit; for files in git whose bytes we have not had, git's own blob id (``git_blob``, from the commit's
-tree) is the check. NAFSSR's weights are on Google Drive and Baidu only: manual downloads.
+tree) is the check. NAFSSR's and SwinFIRSSR's weights are on Google Drive and Baidu only: manual downloads.
 """
 from dataclasses import dataclass, field
 
@@ -27,10 +27,15 @@ SOURCES = {
                     'results (Left figures)',
     'NAFNet README': 'megvii-research/NAFNet, docs/StereoSR.md at 2b4af71 (Flickr1024 test figures of the released '
                      'weights)',
+    'iPASSR README': 'YingqianWang/iPASSR at e1ffe06, README: Figs/Quantitative.png (the paper\'s table)',
+    'SwinFIR README': 'Zdafeng/SwinFIR at d08db64, README, "Stereo Image Super-Resolution" table (PSNR only)',
 }
 
 CVHSSR_COMMIT = '252cd388265ab90cc29cc6c39727514d9f98be93'  # AlexZou14/CVHSSR, 5 Apr 2024
 EHFSSR_COMMIT = '66d96aa41c77cb1571d33ca6d3110aafa7fb6bc3'  # jianwensong/EHFSSR, 23 Dec 2024
+IPASSR_COMMIT = 'e1ffe066f6c21b0ed402e64ed7b8c2f70c477a6f'  # YingqianWang/iPASSR, its HEAD on 30 Nov 2026
+SWINFIR_DRIVE = ('https://drive.google.com/drive/folders/1wiJcFJA4DxIISB7b_qz4u-kA1WE6EJOk?usp=sharing',
+                 'https://pan.baidu.com/s/1zBVNAqXLMld44G5t0rBG2Q?pwd=8i4g')  # Zdafeng/SwinFIR README (d08db64)
 NAFSSR_PAGE = 'https://github.com/megvii-research/NAFNet/blob/main/docs/StereoSR.md'
 
 
@@ -135,6 +140,18 @@ _MODELS = [
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x4.pth',
         git_blob='9002ac49a3008c336b94ecb8e29e287cc3a23077'),
         'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_x4.yml'),
+    # in git, larger than the snapshot we read (.pth.tar: {'epoch', 'state_dict'}): only their blob ids are known
+    ZooModel('iPASSR_x2', 'iPASSR', 2, 1.37, _github(
+        'YingqianWang/iPASSR', IPASSR_COMMIT, 'log/iPASSR_2xSR.pth.tar',
+        git_blob='c1cc0b0add952b3f614922b4a208223678f2d848'), 'YingqianWang/iPASSR', 'options/test/iPASSR/iPASSR_x2.yml'),
+    ZooModel('iPASSR_x4', 'iPASSR', 4, 1.42, _github(
+        'YingqianWang/iPASSR', IPASSR_COMMIT, 'log/iPASSR_4xSR.pth.tar',
+        git_blob='f25dc7567e5016beaf86cbc0bbac04c747e9d8c6'), 'YingqianWang/iPASSR', 'options/test/iPASSR/iPASSR_x4.yml'),
+    # one Google Drive folder / Baidu share for all SwinFIR weights: manual downloads (names of its test options)
+    ZooModel('SwinFIRSSR_x2', 'SwinFIRSSR', 2, 23.94, Weights(file='SwinFIRSSR_SSRx2.pth', manual=SWINFIR_DRIVE),
+             'Zdafeng/SwinFIR', 'options/test/SwinFIRSSR/SwinFIRSSR_x2.yml'),
+    ZooModel('SwinFIRSSR_x4', 'SwinFIRSSR', 4, 24.09, Weights(file='SwinFIRSSR_SSRx4.pth', manual=SWINFIR_DRIVE),
+             'Zdafeng/SwinFIR', 'options/test/SwinFIRSSR/SwinFIRSSR_x4.yml'),
 ]
 MODELS = {m.name: m for m in _MODELS}
 
@@ -146,12 +163,16 @@ _STEREO = {
     'NAFSSR-L_x4': ('O', (27.12, .8194), (26.96, .8257), (30.20, .8605), (24.17, .7589)),
     'CVHSSR-T_x4': ('S', (26.98, .8165), (26.78, .8218), (29.74, .8505), (23.89, .7484)),
     'CVHSSR-S_x4': ('S', (27.10, .8199), (26.90, .8258), (30.05, .8584), (24.08, .7570)),
+    'iPASSR_x4': ('iPASSR README', (26.56, .8053), (26.32, .8084), (29.16, .8367), (23.44, .7287)),
+    'SwinFIRSSR_x4': ('SwinFIR README', (27.16, .8235), (26.89, .8283), (30.44, .8687), (24.30, .7681)),
     'NAFSSR-T_x2': ('O', (31.26, None), (30.99, None), (35.01, None), (28.94, .9128)),
     'NAFSSR-S_x2': ('O', (31.38, None), (31.08, None), (35.30, None), (29.19, .9160)),
     'NAFSSR-B_x2': ('O', (31.55, None), (31.22, None), (35.68, None), (29.54, None)),
     'NAFSSR-L_x2': ('O', (31.60, None), (31.25, None), (35.88, None), (29.68, .9221)),
     'CVHSSR-T_x2': ('S', (31.46, None), (31.13, None), (35.47, None), (29.26, None)),
     'CVHSSR-S_x2': ('S', (31.57, None), (31.22, None), (35.78, None), (29.56, None)),
+    'iPASSR_x2': ('iPASSR README', (31.11, None), (30.81, None), (34.51, None), (28.60, None)),
+    'SwinFIRSSR_x2': ('SwinFIR README', (31.79, None), (31.45, None), (36.52, None), (30.14, None)),
 }
 # Left PSNR (64 leftmost columns cropped) on KITTI2012, KITTI2015, Middlebury, from the NAFSSR paper.
 _LEFT = {
@@ -159,6 +180,8 @@ _LEFT = {
     'NAFSSR-L_x4': (27.04, 26.22, 30.11),
 }
 _NOTES = {
+    **{('SwinFIRSSR_x4', test_set): ('PSNR from the SwinFIR README; SSIM from the community list (S)',)
+       for test_set in TEST_SETS},
     ('NAFSSR-T_x2', 'Flickr1024'): ('SSIM from the NAFNet README',),
     ('NAFSSR-S_x2', 'Flickr1024'): ('SSIM from the NAFNet README',),
     ('NAFSSR-L_x2', 'Flickr1024'): ('SSIM from the NAFNet README',),

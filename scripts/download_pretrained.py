@@ -8,8 +8,8 @@ The models, links and checks are the table of ``basicsr/zoo.py``. Each file is w
 downloaded to a hidden temporary name in the same folder, checked (byte count against the server's
 Content-Length, then size, sha256 and git blob id where the zoo knows them) and only then renamed to its final
 name; a failed download leaves nothing behind. A file already there that passes the checks is skipped; one that
-fails them is downloaded again. NAFSSR's weights are on Google Drive and Baidu only: for them the script prints
-the link and where to put the file.
+fails them is downloaded again. NAFSSR's and SwinFIRSSR's weights are on Google Drive and Baidu only: for them the
+script prints the link and where to put the file.
 
 ``--mirror URL`` fetches every file that has a direct link as ``URL/<file name>`` instead (a server or ``file://``
 folder holding the files under their release names); the checks are the same. Downloads use the standard

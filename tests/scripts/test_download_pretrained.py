@@ -209,7 +209,7 @@ def test_zoo_is_plain_data_without_torch():
 def test_zoo_links_are_pinned_and_checkable():
     for model in zoo.MODELS.values():
         w = model.weights
-        if model.family == 'NAFSSR':  # Google Drive / Baidu only
+        if model.family in ('NAFSSR', 'SwinFIRSSR'):  # Google Drive / Baidu only
             assert w.url is None and len(w.manual) == 2, model.name
         else:
             assert re.fullmatch(r'https://github\.com/[\w-]+/[\w-]+/raw/[0-9a-f]{40}/[\w/.-]+', w.url), w.url
@@ -223,6 +223,8 @@ def test_zoo_published_figures_name_their_source():
     assert zoo.published('CVHSSR-T_x4', 'KITTI2015') == zoo.Published(26.78, 0.8218, source='S')
     assert zoo.published('NAFSSR-T_x4', 'KITTI2015').psnr_left == 25.90  # the NAFSSR paper's Left figure
     assert zoo.published('EHFSSR_S_x4', 'KITTI2015') is None  # the EHFSSR README publishes none
+    assert zoo.published('iPASSR_x4', 'KITTI2015') == zoo.Published(26.32, 0.8084, source='iPASSR README')  # PEERS
+    assert zoo.published('SwinFIRSSR_x2', 'Flickr1024').psnr == 30.14  # PEERS.md, from the SwinFIR README
     for (name, test_set), fig in zoo.PUBLISHED.items():
         assert name in zoo.MODELS and test_set in zoo.TEST_SETS
         assert fig.source in zoo.SOURCES and (fig.psnr_left is None or fig.left_source in zoo.SOURCES)
