@@ -47,10 +47,11 @@ def released_net(fixture, scale, **kwargs):
     return net
 
 
+@pytest.mark.parametrize('channels_last', [True, False])
 @pytest.mark.parametrize('scale', [2, 4])
-def test_outputs_equal_the_release(fixture, scale):
+def test_outputs_equal_the_release(fixture, scale, channels_last):
     entry = fixture[f'x{scale}']
-    net = released_net(fixture, scale).eval()
+    net = released_net(fixture, scale, channels_last=channels_last).eval()
     with torch.no_grad():
         for lq, sr in zip(entry['inputs'], entry['eval']):
             out = net(lq)
@@ -60,10 +61,11 @@ def test_outputs_equal_the_release(fixture, scale):
             torch.testing.assert_close(out, sr, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize('channels_last', [True, False])
 @pytest.mark.parametrize('scale', [2, 4])
-def test_training_outputs_maps_and_masks_equal_the_release(fixture, scale):
+def test_training_outputs_maps_and_masks_equal_the_release(fixture, scale, channels_last):
     entry = fixture[f'x{scale}']
-    net = released_net(fixture, scale).train()  # BatchNorm over the batch of 2, as the release's training
+    net = released_net(fixture, scale, channels_last=channels_last).train()  # BatchNorm over the batch of 2, as the release's training
     with torch.no_grad():
         out, maps, masks = net(entry['train_input'], return_attention=True)
     expected = entry['train']
