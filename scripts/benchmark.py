@@ -27,12 +27,14 @@ option file (``options/test/<family>/<name>.yml``) for inference and its trainin
 ``-opt`` picks any other option file; the rows are then labelled by ``--model`` or, without it, by the file's name.
 
 ``--impl release`` times the released architecture, imported unmodified from a checkout of the authors' code
-outside the repository (``--release_path``: megvii-research/NAFNet, AlexZou14/CVHSSR, jianwensong/EHFSSR; for NAFSSR
-also a folder holding ``release_nafssr.py`` or ``NAFSSR_arch.py`` with its imports), built with the same
-``network_g`` keys as ours (the constructor keys are the release's). Its training step is the releases' model step
-(all three are the same BasicSR fork): the losses and the optimizer of the same option file, ``+ 0 * sum(params)``,
-gradient clipping at 0.01, the optimizer's own defaults (no ``foreach`` forced); inference is ``torch.no_grad()``
-``net(lq)``. The same inputs are fed to both, so the two can be compared side by side.
+outside the repository (``--release_path``; for NAFSSR also a folder holding ``release_nafssr.py`` or
+``NAFSSR_arch.py`` with its imports), built with the same
+``network_g`` keys as ours (the constructor keys are the release's; iPASSR's ``Net(upscale_factor)``), called as its
+own code calls it (``release_callers``: iPASSR's two views, SwinFIR's test padding). Its training step is the
+release's model step (``ReleaseTrainStep``) with the losses and the optimizer of the same option file, the optimizer's
+own defaults (no ``foreach`` forced); inference is ``torch.no_grad()``. The same inputs are fed to both, so the two
+can be compared side by side. Checkouts: megvii-research/NAFNet, AlexZou14/CVHSSR, jianwensong/EHFSSR,
+YingqianWang/iPASSR, Zdafeng/SwinFIR (their own dependencies, e.g. einops, on the Python path).
 """
 import argparse
 import json
@@ -106,13 +108,60 @@ def count_macs(net, size):
     return float(count(net, (6, *size)))
 
 
-# Released architecture files by network type: path in the authors' checkout, class name.
+def _pip_basicsr_stand_ins():
+    """The three pip-BasicSR helpers SwinFIR's arch files import (its checkout does not hold them)."""
+    import torch
+
+    class Registry:
+        def register(self, *args, **kwargs):
+            return lambda cls: cls
+
+    return {'basicsr.utils.registry': {'ARCH_REGISTRY': Registry()},
+            'basicsr.archs.arch_util': {'to_2tuple': lambda x: tuple(x) if isinstance(x, (list, tuple)) else (x, x),
+                                        'trunc_normal_': torch.nn.init.trunc_normal_}}
+
+
+# Released architecture files by network type: path in the authors' checkout, class name, stand-ins for what the
+# file imports from outside the checkout, and the release's own way of calling it (``release_callers``).
 RELEASE_ARCHS = {
-    'NAFSSR': ('basicsr/models/archs/NAFSSR_arch.py', 'NAFSSR'),  # megvii-research/NAFNet
-    'CVHSSR': ('basicsr/models/archs/CVHSSR_arch.py', 'CVHSSR'),  # AlexZou14/CVHSSR
-    'EHFSSR': ('basicsr/models/archs/EHFSSR_arch.py', 'EHFSSR'),  # jianwensong/EHFSSR
-    'EHFSSR_S': ('basicsr/models/archs/EHFSSR_S_arch.py', 'EHFSSR_S'),
+    'NAFSSR': ('basicsr/models/archs/NAFSSR_arch.py', 'NAFSSR', None),  # megvii-research/NAFNet
+    'CVHSSR': ('basicsr/models/archs/CVHSSR_arch.py', 'CVHSSR', None),  # AlexZou14/CVHSSR
+    'EHFSSR': ('basicsr/models/archs/EHFSSR_arch.py', 'EHFSSR', None),  # jianwensong/EHFSSR
+    'EHFSSR_S': ('basicsr/models/archs/EHFSSR_S_arch.py', 'EHFSSR_S', None),
+    'iPASSR': ('model.py', 'Net', None),  # YingqianWang/iPASSR
+    'SwinFIRSSR': ('swinfir/archs/swinfirssr_arch.py', 'SwinFIRSSR', _pip_basicsr_stand_ins),  # Zdafeng/SwinFIR
 }
+
+
+def release_callers(net_type, net, scale, window_size=None):
+    """The release network called as its own code calls it, on our (N, 6, h, w) pair: a module returning the
+    (N, 6, s*h, s*w) pair (and, for iPASSR in training, its attention maps and masks as ours does).
+
+    iPASSR: ``Net(left, right, is_training)``. SwinFIRSSR: its test mirror-pads to the multiple of the window
+    strictly above the size and crops the output; its training patches are whole windows (other sizes are padded
+    the same way here, so that any ``--size`` runs).
+    """
+    import torch
+
+    class Views(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, return_attention=False):
+            if net_type == 'iPASSR':
+                out = self.net(x[:, :3], x[:, 3:], 1 if self.training else 0)
+                sr = torch.cat(out[:2], 1)
+                return (sr, *out[2:]) if self.training and return_attention else sr
+            h, w = x.shape[-2:]
+            ws = window_size
+            if self.training and h % ws == 0 and w % ws == 0:
+                return self.net(x)
+            x = torch.cat([x, torch.flip(x, [2])], 2)[:, :, :(h // ws + 1) * ws, :]
+            x = torch.cat([x, torch.flip(x, [3])], 3)[:, :, :, :(w // ws + 1) * ws]
+            return self.net(x)[..., :h * scale, :w * scale]
+
+    return Views() if net_type in ('iPASSR', 'SwinFIRSSR') else net
 
 
 def _release_class(net_type, release_path):
@@ -126,14 +175,14 @@ def _release_class(net_type, release_path):
     if net_type not in RELEASE_ARCHS:
         raise SystemExit(f"--impl release: no released code known for network type {net_type}; known: "
                          f"{', '.join(RELEASE_ARCHS)}")
-    relpath, cls_name = RELEASE_ARCHS[net_type]
+    relpath, cls_name, stand_ins = RELEASE_ARCHS[net_type]
     if net_type == 'NAFSSR' and not (path / relpath).is_file():  # a flat scratch copy of the NAFSSR arch files
         sys.path.insert(0, str(path))
         for name in ('release_nafssr', 'NAFSSR_arch'):
             if (path / f'{name}.py').is_file():
                 return importlib.import_module(name).NAFSSR
     try:
-        return import_release_class(str(path), relpath, cls_name)
+        return import_release_class(str(path), relpath, cls_name, stand_ins() if stand_ins else None)
     except ReleaseImportError as err:
         raise SystemExit(f'--release_path: {err}') from None
 
@@ -195,34 +244,63 @@ class OursTrainStep:
         self(data['lq'], data['gt'])
 
 
+NAFNET_FORKS = ('NAFSSR', 'CVHSSR', 'EHFSSR', 'EHFSSR_S')  # releases built on NAFNet's BasicSR fork
+
+
 class ReleaseTrainStep:
-    """The released model step: the option file's losses and optimizer on the released network,
-    ``loss + 0 * sum(params)`` (the releases add it for DDP's unused-parameter check), clipping at 0.01."""
+    """The released model's training step on the released network, with the losses and optimizer of the option file.
+
+    NAFNet's fork (NAFSSR, CVHSSR, EHFSSR): ``loss + 0 * sum(params)`` (for DDP's unused-parameter check) and
+    clipping at 0.01. iPASSR's train.py: the SR loss plus its four stereo losses on the attention maps, no clipping.
+    SwinFIR (pip BasicSR): no clipping, and the EMA copy updated after every step (``train:ema_decay``).
+    """
 
     def __init__(self, net, opt, device, ddp=False):
+        import copy
+
         import torch
 
         import basicsr.losses  # noqa: F401  (registers the losses)
         import basicsr.models.optimizers  # noqa: F401  (registers the optimizers)
+        from basicsr.models.ipassr_model import STEREO_LOSSES
         from basicsr.utils.registry import LOSS_REGISTRY, OPTIMIZER_REGISTRY
         self.torch = torch
         self.net = net.to(device).train()
         self.module = torch.nn.parallel.DistributedDataParallel(self.net) if ddp else self.net
         train_opt = opt['train']
+        self.net_type = opt['network_g']['type']
+        self.scale = int(opt['scale'])
         self.losses = [LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(device)
                        for key in ('pixel_opt', 'freq_opt') if train_opt.get(key)]
+        self.stereo = {name: LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(device)
+                       for key, name in STEREO_LOSSES.items() if train_opt.get(key)}
         optim_opt = dict(train_opt['optim_g'])
         self.opt = OPTIMIZER_REGISTRY.get(optim_opt.pop('type'))(self.net.parameters(), **optim_opt)
+        self.clip = 0.01 if self.net_type in NAFNET_FORKS and train_opt.get('use_grad_clip', True) else None
+        self.ema_decay = float(train_opt.get('ema_decay') or 0) if self.net_type not in NAFNET_FORKS else 0
+        self.ema = copy.deepcopy(self.net).eval() if self.ema_decay else None
 
     def __call__(self, lq, gt):
         torch = self.torch
         self.opt.zero_grad()
-        out = self.module(lq)
-        loss = sum(criterion(out, gt) for criterion in self.losses)
-        loss = loss + 0. * sum(p.sum() for p in self.net.parameters())
+        if self.stereo:
+            from basicsr.models.ipassr_model import stereo_losses
+            sr, maps, masks = self.module(lq, True)
+            loss = sum(criterion(sr, gt) for criterion in self.losses)
+            loss = loss + sum(stereo_losses(self.stereo, sr, gt, maps, masks, lq, self.scale).values())
+        else:
+            out = self.module(lq)
+            loss = sum(criterion(out, gt) for criterion in self.losses)
+        if self.net_type in NAFNET_FORKS:
+            loss = loss + 0. * sum(p.sum() for p in self.net.parameters())
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 0.01)
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)
         self.opt.step()
+        if self.ema is not None:
+            with torch.no_grad():
+                for e, p in zip(self.ema.parameters(), self.net.parameters()):
+                    e.mul_(self.ema_decay).add_(p, alpha=1 - self.ema_decay)
 
 
 def build_release_net(spec, opt):
@@ -236,7 +314,10 @@ def build_release_net(spec, opt):
     ours = inspect.signature(ARCH_REGISTRY.get(net_type)).parameters
     if 'train_size' in ours and 'train_size' not in net_opt:
         net_opt['train_size'] = tuple(ours['train_size'].default)
-    return _release_class(net_type, spec['release_path'])(**net_opt)
+    cls = _release_class(net_type, spec['release_path'])
+    if net_type == 'iPASSR':  # the release's Net(upscale_factor)
+        net_opt = {'upscale_factor': net_opt.pop('up_scale', opt['scale'])}
+    return release_callers(net_type, cls(**net_opt), int(opt['scale']), net_opt.get('window_size'))
 
 
 def build_our_net(spec):

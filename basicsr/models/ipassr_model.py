@@ -46,14 +46,23 @@ class IPASSRModel(ImageRestorationModel):
         losses, total = super().restoration_losses(preds, gt)
         maps, masks, lq = self._attention
         self._attention = None  # the graph goes with the step
-        residual = lr_residual(lq, gt, self.scale) if {'l_photo', 'l_cycle'} & set(self.cri_stereo) else None
-        for name, loss in self.cri_stereo.items():
-            if name == 'l_smooth':
-                value = loss(maps)
-            elif name == 'l_cons':
-                value = loss(preds[-1], gt, maps, masks, self.scale)
-            else:
-                value = loss(residual, maps, masks)
+        for name, value in stereo_losses(self.cri_stereo, preds[-1], gt, maps, masks, lq, self.scale).items():
             losses[name] = value
             total = total + value
         return losses, total
+
+
+def stereo_losses(criteria, sr, gt, maps, masks, lq, scale):
+    """``{logged name: value}`` of iPASSR's stereo losses ``criteria`` (``{'l_photo': loss, ...}``) for one batch:
+    the SR pair ``sr``, the HR pair ``gt``, the attention ``maps`` and validity ``masks`` of the network and its
+    LR input ``lq``. Also used by ``scripts/benchmark.py`` to train the released network the same way."""
+    residual = lr_residual(lq, gt, scale) if {'l_photo', 'l_cycle'} & set(criteria) else None
+    values = {}
+    for name, loss in criteria.items():
+        if name == 'l_smooth':
+            values[name] = loss(maps)
+        elif name == 'l_cons':
+            values[name] = loss(sr, gt, maps, masks, scale)
+        else:
+            values[name] = loss(residual, maps, masks)
+    return values

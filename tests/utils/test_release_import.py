@@ -46,3 +46,27 @@ def test_missing_dependency_names_the_file(tmp_path):
     with pytest.raises(ReleaseImportError, match=r"Dep_arch.py: cannot import the released code \(No module named "
                                                  r"'no_such_package_xyz'\)"):
         import_release_class(str(tmp_path), 'basicsr/models/archs/Dep_arch.py', 'Net')
+
+
+def test_a_lone_file_at_the_top_imports_its_siblings(tmp_path):
+    """iPASSR's layout: model.py at the top of the checkout, importing utils.py beside it (not ours)."""
+    (tmp_path / 'utils.py').write_text('SCALE = 3\n')
+    (tmp_path / 'model.py').write_text('from utils import SCALE\nclass Net:\n    scale = SCALE\n')
+    path_before = list(sys.path)
+    assert import_release_class(str(tmp_path), 'model.py', 'Net').scale == 3
+    assert sys.path == path_before and 'model' not in sys.modules
+
+
+def test_stand_ins_serve_imports_from_outside_the_checkout(tmp_path):
+    """SwinFIR's layout: swinfir/archs/x_arch.py importing helpers of pip BasicSR, which the checkout lacks."""
+    archs = tmp_path / 'swinfir' / 'archs'
+    archs.mkdir(parents=True)
+    (archs / 'x_arch.py').write_text('from basicsr.archs.arch_util import to_2tuple\n'
+                                     'from swinfir.archs.utils import K\nclass X:\n    size = to_2tuple(K)\n')
+    (archs / 'utils.py').write_text('K = 5\n')
+    ours = {k: v for k, v in sys.modules.items() if k == 'basicsr' or k.startswith('basicsr.')}
+    x = import_release_class(str(tmp_path), 'swinfir/archs/x_arch.py', 'X',
+                             stand_ins={'basicsr.archs.arch_util': {'to_2tuple': lambda v: (v, v)}})
+    assert x.size == (5, 5)
+    assert {k: v for k, v in sys.modules.items() if k == 'basicsr' or k.startswith('basicsr.')} == ours
+    assert not any(k == 'swinfir' or k.startswith('swinfir.') for k in sys.modules)
