@@ -103,7 +103,8 @@ def build_model(args):
     except ValueError as err:
         raise InputError(f'--arch: {err}') from None
     load_network(net, args.weights, args.param_key, key_path='--weights')
-    return net, args.scale, args.color_order or 'bgr'
+    # the channel order the family's released weights were trained with (RGB for iPASSR and SwinFIRSSR)
+    return net, args.scale, args.color_order or getattr(net, 'released_color_order', 'bgr')
 
 
 def check_output(output, names):
@@ -159,14 +160,14 @@ def parse_args(argv=None):
     p.add_argument('--name', help='output name for --left/--right (default: the left file name without _L)')
     model = p.add_argument_group('model')
     model.add_argument('-opt', '--opt', help='option file (network_g, path:pretrain_network_g, scale)')
-    model.add_argument('--arch', help='named size of a zoo family: NAFSSR-T/S/B/L, CVHSSR-T/S, EHFSSR, EHFSSR-S '
-                                      '(with --scale and --weights)')
+    model.add_argument('--arch', help='named size of a zoo family: NAFSSR-T/S/B/L, CVHSSR-T/S, EHFSSR, EHFSSR-S, '
+                                      'iPASSR, SwinFIRSSR (with --scale and --weights)')
     model.add_argument('--scale', type=int, help='up-scaling factor of --arch')
     model.add_argument('--weights', help='checkpoint file ({"params": state_dict}); overrides the option file')
     model.add_argument('--param_key', default='params', help='key of the state dict in the checkpoint')
     p.add_argument('--color_order', choices=['bgr', 'rgb'], default=None,
-                   help='channel order the model was trained with (default: the option file, else bgr as the '
-                        'release)')
+                   help='channel order the model was trained with (default: the option file, else the released '
+                        "weights' of --arch: bgr, rgb for iPASSR and SwinFIRSSR)")
     run = p.add_argument_group('run')
     run.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     run.add_argument('--strip_rows', type=int, default=None, help='LR rows per strip (default: from --max_memory_gb)')

@@ -220,3 +220,23 @@ def test_unknown_arch_lists_the_names(tmp_path):
                                          r"CVHSSR-S, EHFSSR, EHFSSR-S"):
         script.run(['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output',
                     str(tmp_path / 'out'), '--arch', 'CVHSSR-X', '--scale', '4', '--weights', str(tmp_path / 'w.pth')])
+
+
+def test_arch_ipassr_takes_the_release_file_and_rgb_views(tmp_path):
+    """--arch iPASSR loads the release's .pth.tar layout ({'epoch', 'state_dict'}) and, as its weights were trained
+    on RGB views, feeds RGB by default: the written views equal the network run on the RGB pair."""
+    from basicsr.models.archs.arch_util import build_named
+    torch.manual_seed(0)
+    net = build_named('iPASSR', 2).eval()
+    weights = tmp_path / 'iPASSR_2xSR.pth.tar'
+    torch.save({'epoch': 80, 'state_dict': net.state_dict()}, weights)
+    rng = np.random.default_rng(0)
+    views = [rng.integers(0, 256, (6, 10, 3), dtype=np.uint8) for _ in 'LR']
+    for view, img in zip('LR', views):
+        imwrite(img, tmp_path / f'p_{view}.png')  # BGR on disk, as every image file read by OpenCV
+    script.run(['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output',
+                str(tmp_path / 'out'), '--arch', 'iPASSR', '--scale', '2', '--weights', str(weights)])
+    rgb = torch.cat([img2tensor(v[..., ::-1].astype(np.float32) / 255.) for v in views], 0)[None]
+    expected = tensor2img(forward_stereo(net, rgb))  # RGB out
+    assert np.array_equal(imread(tmp_path / 'out' / 'p_L.png'), expected[..., 2::-1])
+    assert np.array_equal(imread(tmp_path / 'out' / 'p_R.png'), expected[..., 5:2:-1])

@@ -56,7 +56,9 @@ def test_strip_arguments_are_checked():
 # A small configuration of every named family (arch_util.NAMED_SIZES): strips must work for each at a size that is
 # a multiple of none of their windows, not only for NAFSSR.
 SMALL = {'NAFSSR-T': dict(width=16, num_blks=2), 'CVHSSR-T': dict(width=12, num_blks=2),
-         'EHFSSR': dict(dim=16, groups=1, num=4), 'EHFSSR-S': dict(dim=8, groups=1, num=4)}
+         'EHFSSR': dict(dim=16, groups=1, num=4), 'EHFSSR-S': dict(dim=8, groups=1, num=4),
+         'iPASSR': dict(width=16, growth=12, num_rdb=2, dense_layers=3, fusion_growth=12),
+         'SwinFIRSSR': dict(img_size=8, window_size=4, squeeze_factor=4, depths=[2, 2], embed_dim=12, num_heads=[2, 3])}
 
 
 def test_every_named_family_has_a_small_configuration_here():
@@ -80,6 +82,6 @@ def test_every_family_runs_in_strips(name):
     whole = tensor2img(forward_stereo(net, lq))
     strips = infer_in_strips(net, lq, 2, strip_rows=24, overlap=16)
     assert strips.shape == whole.shape == (122, 150, 6)
-    # measured 60-75 dB with 16 overlap rows (only windows and pooling cut by a strip edge differ), 30-33 dB
-    # without them: 40 dB separates working context from none
-    assert calculate_psnr(strips, whole) >= 40
+    # measured 55-75 dB with 16 overlap rows (only windows, pooling and iPASSR's per-input BatchNorm cut by a strip
+    # edge differ), 30-40 dB without them: 50 dB separates working context from none
+    assert calculate_psnr(strips, whole) >= 50

@@ -96,4 +96,6 @@ def build_named(name, scale, family=None, **overrides):
     if match is None:
         raise ValueError(f"unknown {family + ' ' if family else ''}size {name!r}; expected one of {', '.join(known)}")
     cls, sizes = NAMED_SIZES[match]
-    return cls(up_scale=scale, **{**sizes, **overrides})
+    import inspect
+    scale_key = 'up_scale' if 'up_scale' in inspect.signature(cls).parameters else 'upscale'  # SwinFIR's spelling
+    return cls(**{scale_key: scale, **sizes, **overrides})

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from basicsr.models.archs.arch_util import ArchOptionError
+from basicsr.models.archs.arch_util import ArchOptionError, register_sizes
 from basicsr.models.archs.scam import explicit_attention_requested, row_cross_attention
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
@@ -464,6 +464,7 @@ class SwinFIRSSR(nn.Module):
         upsampler: 'pixelshuffle' (the only one of the released models).
         resi_connection: 'SFB', '1conv' or 'identity'.
     """
+    released_color_order = 'rgb'  # the released weights were trained on RGB views (its dataset converts BGR to RGB)
 
     def __init__(self, img_size=64, patch_size=1, in_chans=3, embed_dim=96, depths=(6, 6, 6, 6),
                  num_heads=(6, 6, 6, 6), window_size=7, compress_ratio=3, squeeze_factor=30, conv_scale=0.01,
@@ -620,6 +621,9 @@ class SwinHAB(nn.Module):
 SWINFIRSSR_RELEASED = dict(img_size=64, in_chans=3, window_size=16, compress_ratio=3, squeeze_factor=30,
                            conv_scale=0.01, overlap_ratio=0.5, img_range=1., depths=[6] * 6, embed_dim=180,
                            num_heads=[6] * 6, mlp_ratio=2, upsampler='pixelshuffle', resi_connection='SFB')
+
+
+register_sizes({'SwinFIRSSR': (SwinFIRSSR, SWINFIRSSR_RELEASED)})
 
 
 def swinfirssr_released(scale, **overrides):
