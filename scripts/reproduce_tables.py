@@ -128,6 +128,7 @@ def measure(model, option_file, weights, sets, device, self_ensemble):
                      'published': {k: getattr(published, k) for k in FIGURES} if published else None,
                      'source': published.source if published else None,
                      'left_source': published.left_source if published else None,
+                     'published_notes': list(published.notes) if published else [],
                      'diff': diff, 'status': status, 'per_pair': result.per_pair})
     return rows
 
@@ -152,6 +153,9 @@ def format_rows(rows):
     for row in rows:
         lines.append(f"{row['model']:<{width}}{row['set']:<11}{row['pairs']:>5}"
                      + ''.join(f'  {_cell(row, k)}' for k in FIGURES) + f"  {row['status']}")
+    # what the zoo says about a published figure (its source, another protocol) stays beside the comparison
+    lines += [f"published {row['model']} {row['set']}: {note}" for row in rows
+              for note in row.get('published_notes', ())]
     return '\n'.join(lines)
 
 

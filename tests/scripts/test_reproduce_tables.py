@@ -193,3 +193,15 @@ def test_the_zoo_and_the_option_files_agree():
         folder = os.path.join(ROOT, 'options', 'test', family)
         found = {n for n in os.listdir(folder) if n.endswith('.yml')} if os.path.isdir(folder) else set()
         assert found <= names, f'options/test/{family}: {sorted(found - names)} are not in basicsr/zoo.py'
+
+
+def test_notes_of_a_published_figure_are_printed_with_the_row(setup, monkeypatch, capsys):
+    """A published figure measured under another protocol (SwinFIRSSR's border crop) says so under the table."""
+    argv, root, output = setup
+    expected = _expected(root)
+    monkeypatch.setitem(zoo.PUBLISHED, ('TINY-T_x4', 'Tiny'), zoo.Published(
+        psnr=expected['psnr'], source='S', notes=('with a 4-pixel border crop',)))
+    assert script.main(argv) == 0
+    assert 'published TINY-T_x4 Tiny: with a 4-pixel border crop' in capsys.readouterr().out.splitlines()
+    (row,) = json.loads(output.read_text())['rows']
+    assert row['published_notes'] == ['with a 4-pixel border crop']
