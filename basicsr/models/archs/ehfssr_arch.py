@@ -105,22 +105,28 @@ def reflect_pad_to_multiple(x, multiple):
 
 
 def window_partition(x, size, heads):
-    """(N, heads*d, H, W) -> (N * H/size * W/size, heads, size*size, d): the tokens of each window, per head."""
+    """(N, heads*d, H, W) -> (N * H/size * W/size, heads, size*size, d): the tokens of each window, per head.
+
+    Read through the channels-last order (N, H, W, c), the layout of the network's features, so that the gradient
+    comes back channels-last too (a channels-first one costs each conv's backward a transposing copy)."""
     n, c, h, w = x.shape
-    x = x.reshape(n, heads, c // heads, h // size, size, w // size, size)
-    return x.permute(0, 3, 5, 1, 4, 6, 2).reshape(-1, heads, size * size, c // heads)
+    x = x.permute(0, 2, 3, 1).reshape(n, h // size, size, w // size, size, heads, c // heads)
+    return x.permute(0, 1, 3, 5, 2, 4, 6).reshape(-1, heads, size * size, c // heads)
 
 
 def window_merge(y, n, h, w, size):
-    """Inverse of ``window_partition``: (N * H/size * W/size, heads, size*size, d) -> (N, heads*d, H, W)."""
+    """Inverse of ``window_partition``: (N * H/size * W/size, heads, size*size, d) -> (N, heads*d, H, W), stored
+    channels-last."""
     heads, d = y.shape[1], y.shape[-1]
     y = y.reshape(n, h // size, w // size, heads, size, size, d)
-    return y.permute(0, 3, 6, 1, 4, 2, 5).reshape(n, heads * d, h, w)
+    return y.permute(0, 1, 4, 2, 5, 3, 6).reshape(n, h, w, heads * d).permute(0, 3, 1, 2)
 
 
 class _RecomputedAttention(torch.autograd.Function):
     """softmax(q k^T * scale) v whose backward recomputes the attention weights instead of keeping them: the same
-    arithmetic as autograd through the explicit products, without holding a score matrix per layer in training."""
+    arithmetic as autograd through the explicit products, without holding a score matrix per layer in training.
+    The softmax backward is torch's own kernel (one pass, no score-sized temporaries); the scale multiplies the two
+    small query/key gradients instead of the scores."""
 
     @staticmethod
     def forward(ctx, q, k, v, scale):
@@ -133,9 +139,11 @@ class _RecomputedAttention(torch.autograd.Function):
         q, k, v = ctx.saved_tensors
         p = _attention_weights(q, k, ctx.scale)
         grad_v = torch.matmul(p.transpose(-2, -1), grad)
-        grad_p = torch.matmul(grad, v.transpose(-2, -1))
-        grad_logits = p.mul_(grad_p - (grad_p * p).sum(dim=-1, keepdim=True)).mul_(ctx.scale)  # softmax backward
-        return torch.matmul(grad_logits, k), torch.matmul(grad_logits.transpose(-2, -1), q), grad_v, None
+        grad_logits = torch._softmax_backward_data(torch.matmul(grad, v.transpose(-2, -1)), p, -1, p.dtype)
+        del p
+        grad_q = torch.matmul(grad_logits, k).mul_(ctx.scale)
+        grad_k = torch.matmul(grad_logits.transpose(-2, -1), q).mul_(ctx.scale)
+        return grad_q, grad_k, grad_v, None
 
 
 def _attention_weights(q, k, scale):
@@ -185,7 +193,34 @@ class _WindowAttention(nn.Module):
         x = self.Layernorm(x0)
         y, local = self.attend(x, self.depthwise(x))
         out = self.project_out(torch.addcmul(y, self.sa(y), local)) + x0
-        return out[:, :, :h, :w]
+        return crop(out, h, w)
+
+
+class _Crop(torch.autograd.Function):
+    """``x[:, :, :h, :w]`` whose gradient is zero-padded in ``x``'s memory layout (slicing's own backward zero-fills
+    a channels-first tensor, which the channels-last convs before it then copy back)."""
+
+    @staticmethod
+    def forward(ctx, x, h, w):
+        ctx.shape = x.shape
+        ctx.memory_format = (torch.channels_last if x.dim() == 4 and not x.is_contiguous()
+                             and x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+        return x[:, :, :h, :w]
+
+    @staticmethod
+    def backward(ctx, grad):
+        full = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=ctx.memory_format).zero_()
+        full[:, :, :grad.shape[2], :grad.shape[3]] = grad
+        return full, None, None
+
+
+def crop(x, h, w):
+    """(N, C, H, W) -> (N, C, h, w), the top-left part (a view when no gradient is needed)."""
+    if x.shape[-2:] == (h, w):
+        return x
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _Crop.apply(x, h, w)
+    return x[:, :, :h, :w]
 
 
 class DualScaleWindowAttention(_WindowAttention):
@@ -208,18 +243,22 @@ class DualScaleWindowAttention(_WindowAttention):
     def attend(self, x, x1):
         n, c, h, w = x.shape
         size, half = self.window_size, c // 2
-        # 1x1 projections and a per-channel scale commute with the shift: shift once, project q, k, v in one conv
-        qkv = F.conv2d(self.rolled(x), torch.cat([self.to_q.weight, self.to_k.weight, self.to_v.weight]))
-        q, k, v = qkv.chunk(3, dim=1)
-        v = v * self.CA.gate(x1)
-        q = window_partition(q, size, 2)
-        k_full, v_full = window_partition(k[:, :half], size, 1), window_partition(v[:, :half], size, 1)
+        # 1x1 projections and a per-channel scale commute with the shift: shift once, then project; q apart from
+        # k and v (one conv): q is dropped once split into windows, while k and v stay for the gradients of
+        # the down-sampling conv and the channel-attention scale (as the release's to_k and to_v outputs)
+        x_s = self.rolled(x)
+        q_full, q_down = self.to_q(x_s).split(half, dim=1)
+        # one split into per-head pieces (not slices): its backward concatenates channels-last gradients into a
+        # channels-last one, where slices' backwards would zero-fill channels-first tensors
+        k_full, k_down, v_full, v_down = F.conv2d(x_s, torch.cat([self.to_k.weight, self.to_v.weight])).split(
+            half, dim=1)
+        gate_full, gate_down = self.CA.gate(x1).split(half, dim=1)
         # the shift is a whole number of 2x2 cells, so down-sampling the shifted map equals the release's
         # shift of the down-sampled one
-        k_down = window_partition(self.down(k[:, half:]), size // 2, 1)
-        v_down = window_partition(self.down(v[:, half:]), size // 2, 1)
-        y_full = attention(q[:, :1], k_full, v_full, self.scale)
-        y_down = attention(q[:, 1:], k_down, v_down, self.scale)
+        y_full = attention(window_partition(q_full, size, 1), window_partition(k_full, size, 1),
+                           window_partition(v_full * gate_full, size, 1), self.scale)
+        y_down = attention(window_partition(q_down, size, 1), window_partition(self.down(k_down), size // 2, 1),
+                           window_partition(self.down(v_down * gate_down), size // 2, 1), self.scale)
         y = self.unrolled(window_merge(torch.cat([y_full, y_down], dim=1), n, h, w, size))
         return y, x1
 
