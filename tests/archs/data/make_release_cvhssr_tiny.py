@@ -16,7 +16,6 @@ runs the release in float64 and prints how far the float32 outputs are from it, 
 well-conditioned (a tolerance of 1e-5 means something only then). ``--check`` compares with the existing file
 instead of writing: config, weights and inputs must be identical, outputs within 1e-5.
 """
-import argparse
 import importlib.util
 import os
 import sys
@@ -91,24 +90,10 @@ def compare(made, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Make release_cvhssr_tiny.pt from a checkout of the released '
-                                                 'CVHSSR code (AlexZou14/CVHSSR).')
-    parser.add_argument('--release', required=True, help='folder of an AlexZou14/CVHSSR checkout')
-    parser.add_argument('--output', default=os.path.join(HERE, 'release_cvhssr_tiny.pt'),
-                        help='file to write (default: the fixture beside this script)')
-    parser.add_argument('--check', action='store_true', help='compare with --output instead of writing it')
-    args = parser.parse_args(argv)
-    if not os.path.isfile(os.path.join(args.release, ARCH_FILE)):
-        parser.error(f'--release {args.release}: not a CVHSSR checkout (missing {ARCH_FILE})')
-    fixture, conditioning = make_fixture(args.release)
-    print(f'release float32 outputs within {conditioning:.1e} of its float64 outputs')
-    if args.check:
-        return 0 if compare(fixture, args.output) else 1
-    import torch
+    from fixture_cli import run  # beside this file (run as a script, its folder is on the path)
 
-    torch.save(fixture, args.output)
-    print(f'wrote {args.output} ({os.path.getsize(args.output):,} bytes)')
-    return 0
+    return run(argv, fixture='release_cvhssr_tiny.pt', repo='AlexZou14/CVHSSR', checkout='CVHSSR',
+               required=[ARCH_FILE], make=make_fixture, compare=compare, needs=())
 
 
 if __name__ == '__main__':

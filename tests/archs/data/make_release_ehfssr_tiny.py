@@ -20,7 +20,6 @@ input (train mode; no layer behaves differently in training), which checks the w
 compares with the existing file instead of writing: weights and inputs must be bit-identical, outputs and
 gradients equal to 1e-5 of their size.
 """
-import argparse
 import importlib.util
 import os
 import sys
@@ -33,12 +32,6 @@ MODELS = {
     'EHFSSR_S': dict(file='EHFSSR_S_arch.py', config=dict(up_scale=4, dim=8, groups=1, num=4),
                      sizes=((16, 16), (9, 13))),
 }
-
-
-def missing_files(release):
-    archs = os.path.join(release, 'basicsr', 'models', 'archs')
-    return [f"basicsr/models/archs/{m['file']}" for m in MODELS.values()
-            if not os.path.isfile(os.path.join(archs, m['file']))]
 
 
 def import_release_class(release, name):
@@ -113,24 +106,10 @@ def compare(made, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Make release_ehfssr_tiny.pt from a checkout of the released '
-                                                 'EHFSSR code (jianwensong/EHFSSR).')
-    parser.add_argument('--release', required=True, help='folder of a jianwensong/EHFSSR checkout')
-    parser.add_argument('--output', default=os.path.join(HERE, 'release_ehfssr_tiny.pt'),
-                        help='file to write (default: the fixture beside this script)')
-    parser.add_argument('--check', action='store_true', help='compare with --output instead of writing it')
-    args = parser.parse_args(argv)
-    missing = missing_files(args.release)
-    if missing:
-        parser.error(f'--release {args.release}: not an EHFSSR checkout (missing {", ".join(missing)})')
-    fixture = make_fixture(args.release)
-    if args.check:
-        return 0 if compare(fixture, args.output) else 1
-    import torch
+    from fixture_cli import run  # beside this file (run as a script, its folder is on the path)
 
-    torch.save(fixture, args.output)
-    print(f'wrote {args.output} ({os.path.getsize(args.output):,} bytes)')
-    return 0
+    return run(argv, fixture='release_ehfssr_tiny.pt', repo='jianwensong/EHFSSR', checkout='EHFSSR',
+               required=[f"basicsr/models/archs/{m['file']}" for m in MODELS.values()], make=make_fixture, compare=compare, needs=())
 
 
 if __name__ == '__main__':

@@ -212,25 +212,10 @@ def compare(made, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Make release_ipassr_tiny.pt from a checkout of the released iPASSR '
-                                                 'code (YingqianWang/iPASSR).')
-    parser.add_argument('--release', required=True, help='folder of a YingqianWang/iPASSR checkout')
-    parser.add_argument('--output', default=os.path.join(HERE, 'release_ipassr_tiny.pt'),
-                        help='file to write (default: the fixture beside this script)')
-    parser.add_argument('--check', action='store_true', help='compare with --output instead of writing it')
-    args = parser.parse_args(argv)
-    missing = [f for f in ('model.py', 'train.py', 'utils.py') if not os.path.isfile(os.path.join(args.release, f))]
-    if missing:
-        parser.error(f'--release {args.release}: not an iPASSR checkout (missing {", ".join(missing)})')
-    fixture, conditioning = make_fixture(os.path.abspath(args.release))
-    print(f'release float32 outputs within {conditioning:.1e} of its float64 outputs')
-    if args.check:
-        return 0 if compare(fixture, args.output) else 1
-    import torch
+    from fixture_cli import run  # beside this file (run as a script, its folder is on the path)
 
-    torch.save(fixture, args.output)
-    print(f'wrote {args.output} ({os.path.getsize(args.output):,} bytes)')
-    return 0
+    return run(argv, fixture='release_ipassr_tiny.pt', repo='YingqianWang/iPASSR', checkout='iPASSR',
+               required=['model.py', 'train.py', 'utils.py'], make=make_fixture, compare=compare, needs=())
 
 
 if __name__ == '__main__':

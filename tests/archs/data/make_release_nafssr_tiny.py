@@ -17,7 +17,6 @@ mode; three inputs ``torch.rand(1, 6, h, w)`` for (h, w) = (10, 20), (16, 40), (
 existing file instead of writing: weights and inputs must be bit-identical; outputs differ by float rounding only
 (torch 2.14.1 on a 2-core x86 CPU reproduces the committed outputs within 2e-6, the test allows 1e-5).
 """
-import argparse
 import importlib
 import logging
 import os
@@ -29,11 +28,6 @@ ARCH_FILES = ('NAFSSR_arch.py', 'NAFNet_arch.py', 'arch_util.py', 'local_arch.py
 SEED = 2022
 CONFIG = dict(up_scale=2, width=16, num_blks=2, train_size=(1, 6, 8, 16))
 INPUT_SIZES = ((10, 20), (16, 40), (8, 30))  # smaller than the 12 x 24 window, larger in both, larger in width only
-
-
-def missing_files(release):
-    archs = os.path.join(release, 'basicsr', 'models', 'archs')
-    return [f'basicsr/models/archs/{f}' for f in ARCH_FILES if not os.path.isfile(os.path.join(archs, f))]
 
 
 def import_release_nafssr(release):
@@ -106,24 +100,10 @@ def compare(made, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Make release_nafssr_tiny.pt from a checkout of the released '
-                                                 'NAFSSR code (megvii-research/NAFNet).')
-    parser.add_argument('--release', required=True, help='folder of a megvii-research/NAFNet checkout')
-    parser.add_argument('--output', default=os.path.join(HERE, 'release_nafssr_tiny.pt'),
-                        help='file to write (default: the fixture beside this script)')
-    parser.add_argument('--check', action='store_true', help='compare with --output instead of writing it')
-    args = parser.parse_args(argv)
-    missing = missing_files(args.release)
-    if missing:
-        parser.error(f'--release {args.release}: not a NAFNet checkout (missing {", ".join(missing)})')
-    fixture = make_fixture(args.release)
-    if args.check:
-        return 0 if compare(fixture, args.output) else 1
-    import torch
+    from fixture_cli import run  # beside this file (run as a script, its folder is on the path)
 
-    torch.save(fixture, args.output)
-    print(f'wrote {args.output}')
-    return 0
+    return run(argv, fixture='release_nafssr_tiny.pt', repo='megvii-research/NAFNet', checkout='NAFNet',
+               required=[f'basicsr/models/archs/{f}' for f in ARCH_FILES], make=make_fixture, compare=compare, needs=())
 
 
 if __name__ == '__main__':

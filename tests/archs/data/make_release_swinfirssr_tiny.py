@@ -26,7 +26,6 @@ forward and backward on a whole-window input (as the release trains, unpadded): 
 float32 outputs are from its float64 ones (the 1e-5 tolerance of the test means something only when they are
 close). ``--check`` compares with the existing file instead of writing.
 """
-import argparse
 import importlib
 import os
 import sys
@@ -196,28 +195,10 @@ def compare(made, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Make release_swinfirssr_tiny.pt from a copy of the released '
-                                                 'SwinFIR code (Zdafeng/SwinFIR).')
-    parser.add_argument('--release', required=True, help='folder of a Zdafeng/SwinFIR checkout')
-    parser.add_argument('--output', default=os.path.join(HERE, 'release_swinfirssr_tiny.pt'),
-                        help='file to write (default: the fixture beside this script)')
-    parser.add_argument('--check', action='store_true', help='compare with --output instead of writing it')
-    args = parser.parse_args(argv)
-    if not os.path.isfile(os.path.join(args.release, ARCH_FILE)):
-        parser.error(f'--release {args.release}: not a SwinFIR checkout (missing {ARCH_FILE})')
-    try:
-        import einops  # noqa: F401  (the release's overlapping attention needs it)
-    except ImportError:
-        parser.error('the release needs einops: run with a Python that has it (e.g. PYTHONPATH=<pip --target dir>)')
-    fixture, conditioning = make_fixture(args.release)
-    print(f'release float32 outputs within {conditioning:.1e} of its float64 outputs')
-    if args.check:
-        return 0 if compare(fixture, args.output) else 1
-    import torch
+    from fixture_cli import run  # beside this file (run as a script, its folder is on the path)
 
-    torch.save(fixture, args.output)
-    print(f'wrote {args.output} ({os.path.getsize(args.output):,} bytes)')
-    return 0
+    return run(argv, fixture='release_swinfirssr_tiny.pt', repo='Zdafeng/SwinFIR', checkout='SwinFIR',
+               required=[ARCH_FILE], make=make_fixture, compare=compare, needs=('einops',))
 
 
 if __name__ == '__main__':

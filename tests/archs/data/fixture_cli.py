@@ -1,0 +1,45 @@
+"""The command line shared by the ``make_release_*_tiny.py`` fixture generators beside this file.
+
+    python tests/archs/data/make_release_<family>_tiny.py --release <checkout> [--output FILE] [--check]
+
+Each generator gives ``run`` its fixture's name, the authors' repository, the files a checkout must hold, what the
+release imports from outside the checkout, a ``make(release)`` returning the fixture (or ``(fixture, conditioning)``:
+how far the release's float32 outputs are from its float64 ones) and a ``compare(made, path)`` deciding ``--check``.
+Without a checkout it prints its usage and exits 2 (argparse), as the tests of each family check.
+"""
+import argparse
+import importlib
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(argv, *, fixture, repo, checkout, required, make, compare, needs=()):
+    """Make the fixture ``fixture`` from ``--release``, or compare with ``--output`` under ``--check``; exit code."""
+    parser = argparse.ArgumentParser(description=f'Make {fixture} from a checkout of the released {checkout} code '
+                                                 f'({repo}).')
+    parser.add_argument('--release', required=True, help=f'folder of a {repo} checkout')
+    parser.add_argument('--output', default=os.path.join(HERE, fixture),
+                        help='file to write (default: the fixture beside this script)')
+    parser.add_argument('--check', action='store_true', help='compare with --output instead of writing it')
+    args = parser.parse_args(argv)
+    missing = [f for f in required if not os.path.isfile(os.path.join(args.release, f))]
+    if missing:
+        parser.error(f'--release {args.release}: not a {checkout} checkout (missing {", ".join(missing)})')
+    for module in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            parser.error(f'the release needs {module}: run with a Python that has it (e.g. PYTHONPATH=<pip --target '
+                         'dir>)')
+    made = make(os.path.abspath(args.release))
+    if isinstance(made, tuple):
+        made, conditioning = made
+        print(f'release float32 outputs within {conditioning:.1e} of its float64 outputs')
+    if args.check:
+        return 0 if compare(made, args.output) else 1
+    import torch
+
+    torch.save(made, args.output)
+    print(f'wrote {args.output} ({os.path.getsize(args.output):,} bytes)')
+    return 0
