@@ -40,6 +40,8 @@ def run(argv, *, fixture, repo, checkout, required, make, compare, needs=()):
         return 0 if compare(made, args.output) else 1
     import torch
 
-    torch.save(made, args.output)
+    tmp = f'{args.output}.tmp{os.getpid()}'  # a fixture is either the old one or the new one, never half written
+    torch.save(made, tmp)
+    os.replace(tmp, args.output)
     print(f'wrote {args.output} ({os.path.getsize(args.output):,} bytes)')
     return 0
