@@ -1,4 +1,5 @@
-"""The command line shared by the ``make_release_*_tiny.py`` fixture generators beside this file.
+"""What the ``make_release_*_tiny.py`` fixture generators beside this file share: the command line, and the weight
+draws of the NAFNet-style families.
 
     python tests/archs/data/make_release_<family>_tiny.py --release <checkout> [--output FILE] [--check]
 
@@ -45,3 +46,17 @@ def run(argv, *, fixture, repo, checkout, required, make, compare, needs=()):
     os.replace(tmp, args.output)
     print(f'wrote {args.output} ({os.path.getsize(args.output):,} bytes)')
     return 0
+
+
+def randomise_nafnet_style(net, torch):
+    """Every parameter random, in ``named_parameters`` order (the draws of the NAFSSR and CVHSSR fixtures):
+    ``beta``/``gamma`` ~ 0.5 N(0,1), LayerNorm weights ~ 1 + 0.2 N(0,1), all others ~ 0.2 N(0,1), so that every
+    branch contributes."""
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(('beta', 'gamma')):
+                p.copy_(0.5 * torch.randn_like(p))
+            elif 'norm' in name and name.endswith('weight'):
+                p.copy_(1 + 0.2 * torch.randn_like(p))
+            else:
+                p.copy_(0.2 * torch.randn_like(p))

@@ -35,28 +35,18 @@ def import_release_cvhssr(release):
     return module.CVHSSR
 
 
-def randomise(net, torch):
-    """Every parameter random, in ``named_parameters`` order (the draws of the committed fixture)."""
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(('beta', 'gamma')):
-                p.copy_(0.5 * torch.randn_like(p))
-            elif 'norm' in name and name.endswith('weight'):
-                p.copy_(1 + 0.2 * torch.randn_like(p))
-            else:
-                p.copy_(0.2 * torch.randn_like(p))
-
-
 def make_fixture(release):
     """The fixture dict: ``config``, ``state_dict`` (release names), ``inputs``, ``outputs``, ``outputs_fast``;
     and the largest distance of the float32 outputs from the release's float64 outputs."""
     import torch
 
+    from fixture_cli import randomise_nafnet_style  # beside this file (its folder is on the path)
+
     CVHSSR = import_release_cvhssr(release)
     torch.manual_seed(SEED)
     net = CVHSSR(**CONFIG)  # building runs one forward on torch.rand(train_size): it draws random numbers too
     fast = CVHSSR(**CONFIG, fast_imp=True)
-    randomise(net, torch)
+    randomise_nafnet_style(net, torch)
     fast.load_state_dict(net.state_dict())
     inputs = [torch.rand(1, 6, h, w) for h, w in INPUT_SIZES]
     net.eval()
