@@ -262,7 +262,7 @@ class ReleaseTrainStep:
 
         import basicsr.losses  # noqa: F401  (registers the losses)
         import basicsr.models.optimizers  # noqa: F401  (registers the optimizers)
-        from basicsr.models.ipassr_model import STEREO_LOSSES
+        from basicsr.models.ipassr_model import build_stereo_losses
         from basicsr.utils.registry import LOSS_REGISTRY, OPTIMIZER_REGISTRY
         self.torch = torch
         self.net = net.to(device).train()
@@ -272,8 +272,7 @@ class ReleaseTrainStep:
         self.scale = int(opt['scale'])
         self.losses = [LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(device)
                        for key in ('pixel_opt', 'freq_opt') if train_opt.get(key)]
-        self.stereo = {name: LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(device)
-                       for key, name in STEREO_LOSSES.items() if train_opt.get(key)}
+        self.stereo = build_stereo_losses(train_opt, device)
         optim_opt = dict(train_opt['optim_g'])
         self.opt = OPTIMIZER_REGISTRY.get(optim_opt.pop('type'))(self.net.parameters(), **optim_opt)
         self.clip = 0.01 if self.net_type in NAFNET_FORKS and train_opt.get('use_grad_clip', True) else None

@@ -30,8 +30,7 @@ class IPASSRModel(ImageRestorationModel):
         if 'return_attention' not in inspect.signature(unwrap(self.net_g).forward).parameters:
             raise OptionError(f"model_type: IPASSRModel needs a network whose forward takes return_attention (e.g. "
                               f"iPASSR); network_g:type is {self.opt['network_g']['type']}")
-        self.cri_stereo = {name: LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(self.device)
-                           for key, name in STEREO_LOSSES.items() if train_opt.get(key)}
+        self.cri_stereo = build_stereo_losses(train_opt, self.device)
         super()._init_training(train_opt)
 
     def forward_g(self, lq):
@@ -50,6 +49,13 @@ class IPASSRModel(ImageRestorationModel):
             losses[name] = value
             total = total + value
         return losses, total
+
+
+def build_stereo_losses(train_opt, device):
+    """``{logged name: loss}`` of the stereo losses ``train_opt`` sets (``photometric_opt``, ...). Also used by
+    ``scripts/benchmark.py`` to train the released network the same way."""
+    return {name: LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(device)
+            for key, name in STEREO_LOSSES.items() if train_opt.get(key)}
 
 
 def stereo_losses(criteria, sr, gt, maps, masks, lq, scale):
