@@ -1,5 +1,7 @@
 """Small building blocks shared by the NAFNet family (channel LayerNorm, SimpleGate), the option error, and the
 table of named sizes of every family (``NAFSSR-T``, ``CVHSSR-S``, ``EHFSSR-S``, ...)."""
+import inspect
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -96,6 +98,5 @@ def build_named(name, scale, family=None, **overrides):
     if match is None:
         raise ValueError(f"unknown {family + ' ' if family else ''}size {name!r}; expected one of {', '.join(known)}")
     cls, sizes = NAMED_SIZES[match]
-    import inspect
     scale_key = 'up_scale' if 'up_scale' in inspect.signature(cls).parameters else 'upscale'  # SwinFIR's spelling
     return cls(**{scale_key: scale, **sizes, **overrides})
