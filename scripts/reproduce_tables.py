@@ -12,9 +12,12 @@ prepared test set ``<root>/<Set>/{hr,lr_x<scale>}`` through the evaluation of te
 What is missing (an option file, the weights, a test set) is skipped with a note saying what to get.
 
 Prints one row per model x set: measured, published and the difference for each of the four figures, and writes
-the same as JSON (``--output``, default ``results/reproduce_tables.json``). Exit status 1 when a released model
-misses one of its published figures by more than 0.01 dB PSNR or 0.001 SSIM (in either direction: a figure far
-above the published one means another test set or protocol, not a better model); 0 otherwise; 2 for a bad option.
+the same as JSON (``--output``, default ``results/reproduce_tables.json``) once every row is measured, in one
+atomic replace: a run that fails or is stopped leaves the file as it was. A run that would drop rows of an
+earlier ``--output`` (another ``--models``/``--sets``/``--root``) refuses before measuring unless ``--overwrite``.
+Exit status 1 when a released model misses one of its published figures by more than 0.01 dB PSNR or 0.001 SSIM
+(in either direction: a figure far above the published one means another test set or protocol, not a better
+model); 0 otherwise; 2 for a bad option, bad data or nothing to measure.
 """
 import argparse
 import json
@@ -159,14 +162,36 @@ def format_rows(rows):
     return '\n'.join(lines)
 
 
+def rows_dropped(path, keys):
+    """``(model, set)`` of the rows of an earlier ``--output`` at ``path`` that are not among ``keys`` (the rows this
+    run measures), so that replacing the file would lose them. A file here that is not such a JSON refuses."""
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path, encoding='utf-8') as f:
+            rows = json.load(f)['rows']
+        earlier = [(row['model'], row['set']) for row in rows]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ReproduceError(f'--output {path}: exists and is not a table written by reproduce_tables.py '
+                             f'({type(err).__name__}); pass --overwrite to replace it, or name another --output') \
+            from None
+    return [key for key in earlier if key not in set(keys)]
+
+
 def write_json(path, rows, notes, settings):
+    """Write the table in one ``os.replace`` (a temporary file beside ``path``, removed if the writing fails)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     content = {'settings': settings, 'tolerance': TOLERANCE, 'rows': rows, 'skipped': notes}
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(content, f, indent=2)
-    os.replace(tmp, path)
+    tmp = os.path.join(folder, f'.{os.path.basename(path)}.tmp{os.getpid()}')
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            json.dump(content, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def parse_args(argv=None):
@@ -179,7 +204,11 @@ def parse_args(argv=None):
                         help=f"folder of the released weights (default {DEFAULTS['weights_dir']})")
     parser.add_argument('--self_ensemble', action='store_true', help='average the 4 stereo transforms (off: the '
                                                                      'published figures are without it)')
-    parser.add_argument('--output', default=DEFAULTS['output'], help=f"JSON file (default {DEFAULTS['output']})")
+    parser.add_argument('--output', default=DEFAULTS['output'],
+                        help=f"JSON file (default {DEFAULTS['output']}), written when every row is measured")
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an --output that holds rows this run does not measure again (without it '
+                             'such a run refuses before measuring)')
     return parser.parse_args(argv)
 
 
@@ -199,15 +228,22 @@ def run(args):
     jobs, notes = plan(models, sets, args.root, args.weights_dir)
     for note in notes:
         print(f'note: {note}', flush=True)
+    if not jobs:
+        raise ReproduceError(f'nothing to measure under --root {args.root}: {len(notes)} skipped (see the notes '
+                             f'above); {args.output} left as it was')
+    dropped = [] if args.overwrite else rows_dropped(
+        args.output, [(model.name, test_set) for model, _, _, present in jobs for test_set, _, _ in present])
+    if dropped:
+        raise ReproduceError(f'--output {args.output}: holds {len(dropped)} measured row(s) this run does not '
+                             f'measure again (e.g. {" on ".join(dropped[0])}); pass --overwrite to replace them, or '
+                             'name another --output')
     settings = {'root': args.root, 'weights_dir': args.weights_dir, 'self_ensemble': args.self_ensemble,
                 'device': device.type, 'torch': torch.__version__}
     rows = []
-    write_json(args.output, rows, notes, settings)
-    for model, option_file, weights, present in jobs:  # the JSON grows model by model: a long run keeps its rows
+    for model, option_file, weights, present in jobs:
         rows += measure(model, option_file, weights, present, device, args.self_ensemble)
-        write_json(args.output, rows, notes, settings)
-    if rows:
-        print(format_rows(rows))
+    write_json(args.output, rows, notes, settings)  # only now: a failed or stopped run leaves the earlier file
+    print(format_rows(rows))
     missed = [r for r in rows if r['status'].startswith('MISS')]
     print(f"{len(rows)} rows measured ({'self-ensemble' if args.self_ensemble else 'no self-ensemble'}, "
           f'{device.type}), {len(missed)} beyond the tolerance (PSNR {TOLERANCE["psnr"]} dB, SSIM '

@@ -5,8 +5,10 @@ published table replaced by the test.
 The expected figures are computed here without the script (imread, the network, basicsr.metrics); the script's
 measurements must equal them, and its exit status must follow the tolerance (0.01 dB PSNR, 0.001 SSIM).
 """
+import errno
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.utils.img_util import img2tensor, imread, imwrite, tensor2img
 from basicsr.utils.matlab_functions import imresize
 from basicsr.utils.options import yaml_load
-from helpers import ROOT, load_script
+from helpers import ROOT, load_script, run
 
 script = load_script('scripts/reproduce_tables.py')
 
@@ -205,3 +207,101 @@ def test_notes_of_a_published_figure_are_printed_with_the_row(setup, monkeypatch
     assert 'published TINY-T_x4 Tiny: with a 4-pixel border crop' in capsys.readouterr().out.splitlines()
     (row,) = json.loads(output.read_text())['rows']
     assert row['published_notes'] == ['with a 4-pixel border crop']
+
+
+def _tables_here(folder):
+    """Every file in ``folder`` (the table and any temporary file left beside it)."""
+    return sorted(os.listdir(folder))
+
+
+def test_a_failing_run_leaves_the_earlier_table_as_it_was(tmp_path, test_root):
+    """A real run of the zoo's NAFSSR-T_x4 (random weights under the release's file name) writes its table; a real
+    rerun after an HR view went missing fails with one line (exit 2) and the table is byte-identical."""
+    root, weights, output = tmp_path / 'test', tmp_path / 'weights', tmp_path / 'out' / 'table.json'
+    for folder in ('hr', 'lr_x4'):
+        for pair in ('pair_a', 'pair_b'):
+            (root / 'KITTI2012' / folder / pair).mkdir(parents=True)
+            for name in os.listdir(os.path.join(test_root, 'Tiny', folder, pair)):
+                (root / 'KITTI2012' / folder / pair / name).write_bytes(
+                    Path(test_root, 'Tiny', folder, pair, name).read_bytes())
+    weights.mkdir()
+    torch.manual_seed(0)
+    torch.save({'params': NAFSSR(up_scale=4, width=48, num_blks=16).state_dict()}, weights / 'NAFSSR-T_4x.pth')
+    argv = ['--models', 'NAFSSR-T_x4', '--sets', 'KITTI2012', '--root', str(root), '--weights_dir', str(weights),
+            '--output', str(output)]
+    assert script.main(argv) == 1  # random weights miss the published figures
+    good = output.read_bytes()
+    assert [(r['model'], r['set'], r['pairs']) for r in json.loads(good)['rows']] == [('NAFSSR-T_x4', 'KITTI2012', 2)]
+
+    missing = root / 'KITTI2012' / 'hr' / 'pair_b' / 'hr1.png'
+    missing.unlink()
+    done = run([sys.executable, os.path.join(ROOT, 'scripts', 'reproduce_tables.py'), *argv], timeout=120,
+               cwd=str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (f'reproduce_tables.py: error: {missing}: missing; expected the '
+                                                     'right view of pair pair_b')
+    assert output.read_bytes() == good
+    assert _tables_here(output.parent) == ['table.json']
+
+
+def test_an_empty_root_measures_nothing_exits_2_and_keeps_the_table(setup, tmp_path, capsys):
+    argv, _, output = setup
+    assert script.main(argv) == 0
+    good = output.read_bytes()
+    capsys.readouterr()
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    assert script.main(argv + ['--root', str(empty)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f'reproduce_tables.py: error: nothing to measure under --root {empty}: 4 skipped (see the notes '
+                   f'above); {output} left as it was')
+    assert output.read_bytes() == good
+    assert _tables_here(output.parent) == ['reproduce.json']
+
+
+def test_a_run_that_would_drop_rows_refuses_before_measuring_unless_overwrite(setup, monkeypatch, capsys):
+    argv, root, output = setup
+    torch.save({'params': _tiny_net(2).state_dict()}, Path(argv[3]) / 'tiny_x2.pth')
+    assert script.main(argv) == 0
+    assert [r['model'] for r in json.loads(output.read_text())['rows']] == ['TINY-T_x4', 'TINY-T_x2']
+    good = output.read_bytes()
+    capsys.readouterr()
+    measured = []
+    with monkeypatch.context() as patch:
+        patch.setattr(script, 'measure', lambda *a: measured.append(a) or [])
+        assert script.main(argv + ['--models', 'TINY-T_x4']) == 2
+    assert capsys.readouterr().err.strip() == (
+        f'reproduce_tables.py: error: --output {output}: holds 1 measured row(s) this run does not measure again '
+        '(e.g. TINY-T_x2 on Tiny); pass --overwrite to replace them, or name another --output')
+    assert measured == [] and output.read_bytes() == good
+    assert script.main(argv + ['--models', 'TINY-T_x4', '--overwrite']) == 0
+    assert [r['model'] for r in json.loads(output.read_text())['rows']] == ['TINY-T_x4']
+
+
+def test_an_output_that_is_not_a_table_is_not_replaced_without_overwrite(setup, capsys):
+    argv, _, output = setup
+    output.parent.mkdir()
+    output.write_text('my notes\n')
+    assert script.main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f'reproduce_tables.py: error: --output {output}: exists and is not a table written by reproduce_tables.py '
+        '(JSONDecodeError); pass --overwrite to replace it, or name another --output')
+    assert output.read_text() == 'my notes\n'
+    assert script.main(argv + ['--overwrite']) == 0
+    assert len(json.loads(output.read_text())['rows']) == 1
+
+
+def test_a_full_disk_while_writing_leaves_the_table_and_no_temporary_file(setup, monkeypatch):
+    argv, _, output = setup
+    assert script.main(argv) == 0
+    good = output.read_bytes()
+
+    def full_disk(content, f, **kwargs):
+        f.write('{"settings": ')
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(script.json, 'dump', full_disk)
+    with pytest.raises(OSError, match='No space left'):
+        script.main(argv)
+    assert output.read_bytes() == good
+    assert _tables_here(output.parent) == ['reproduce.json']
