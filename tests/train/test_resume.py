@@ -158,3 +158,25 @@ def test_sigterm_saves_state_and_exits_cleanly(tiny_data, tmp_path):
     states = os.listdir(os.path.join(log_dir, 'training_states'))
     assert len(states) == 1 and int(states[0].split('.')[0]) >= 3
     assert 'stop requested' in out
+
+
+def test_sigint_saves_a_state_and_the_rerun_equals_uninterrupted(reference_1proc, tmp_path):
+    """Ctrl-C: the iteration in progress finishes, a state is saved, exit code 0; the same command again ends with
+    the weights of the run that never stopped."""
+    ref_cwd, opt, _ = reference_1proc
+    states_dir = os.path.join(tmp_path, 'experiments', 'run', 'training_states')
+    with reaped(start_train(opt, tmp_path)) as (proc,):
+        deadline = time.time() + 600
+        while not os.path.exists(os.path.join(states_dir, '3.state')):
+            if proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f'no 3.state before the end:\n{proc.stdout.read()[-3000:]}')
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and 'stop requested' in out and 'Traceback' not in out, out[-3000:]
+    stopped = max(int(n.split('.')[0]) for n in os.listdir(states_dir))
+    assert 3 <= stopped < 8, f'the run finished (state {stopped}) before the signal: nothing was tested'
+    assert f'state saved at iter {stopped}' in out
+    result = _ok(run_train(opt, tmp_path))  # the same command again
+    assert f'{stopped}.state' in result.stdout and 'resumed from' in result.stdout
+    assert_same_weights(os.path.join(ref_cwd, 'experiments', 'run'), os.path.join(tmp_path, 'experiments', 'run'), 8)
