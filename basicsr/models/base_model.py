@@ -51,6 +51,11 @@ def release_state(module):
 class BaseModel:
     """Device, wrapping, optimizers, schedules, checkpoints and resume; subclasses add networks and the step."""
 
+    # The option keys this class reads; a subclass declares the ones it adds (basicsr.utils.options.declared_keys),
+    # and a key that only another model_type reads is refused when the options are parsed.
+    OPTION_KEYS = ('train:scheduler', 'train:warmup_iter', 'train:channels_last', 'train:cudnn_benchmark',
+                   'train:compile', 'train:compile_mode', 'logger:keep_last')
+
     def __init__(self, opt):
         self.opt = opt
         self.is_train = bool(opt.get('is_train', False))

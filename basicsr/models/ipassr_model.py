@@ -26,6 +26,8 @@ STEREO_LOSSES = {'photometric_opt': 'l_photo', 'cycle_opt': 'l_cycle', 'smoothne
 class IPASSRModel(ImageRestorationModel):
     """A stereo SR network trained with the SR loss plus losses on its parallax attention (iPASSR)."""
 
+    OPTION_KEYS = tuple(f'train:{key}' for key in STEREO_LOSSES)
+
     def _init_training(self, train_opt):
         if 'return_attention' not in inspect.signature(unwrap(self.net_g).forward).parameters:
             raise OptionError(f"model_type: IPASSRModel needs a network whose forward takes return_attention (e.g. "

@@ -29,6 +29,9 @@ DISCRIMINATOR_INPUTS = {'views': 3, 'pair': 6}  # what D sees -> its input chann
 class StereoSRGANModel(ImageRestorationModel):
     """A stereo SR generator trained against a discriminator (pixel + perceptual + adversarial losses)."""
 
+    OPTION_KEYS = ('network_d', 'train:gan_opt', 'train:optim_d', 'train:net_d_iters', 'train:net_d_init_iters',
+                   'train:discriminator_input', 'path:pretrain_network_d', 'path:strict_load_d', 'path:param_key_d')
+
     def _init_training(self, train_opt):
         if not self.opt.get('network_d'):
             raise OptionError('network_d: StereoSRGANModel needs a discriminator (e.g. type: UNetDiscriminatorSN)')

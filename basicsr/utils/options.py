@@ -118,7 +118,8 @@ def _require(opt, src, key_path, types, expected):
 
 # Keys read somewhere in the project, or present in the released option files, per section. Anything else in
 # these sections is most likely a typo: it is reported (never an error, so that option files written for
-# BasicSR or NAFNet with extra keys still run) and ignored.
+# BasicSR or NAFNet with extra keys still run) and ignored. Which model reads a key is declared on the model class
+# (``OPTION_KEYS``, see ``check_declared_keys``); every declared key is listed here too (tested).
 KNOWN_KEYS = {
     '': {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
          'train', 'val',
@@ -136,6 +137,38 @@ KNOWN_KEYS = {
              'experiments_root', 'results_root', 'models', 'training_states', 'log', 'visualization', 'tb_logger'},
     'dist_params': {'backend', 'port'},
 }
+
+
+def declared_keys(cls):
+    """The option key paths ``cls`` reads: its own ``OPTION_KEYS`` and those of its base classes (a class declares
+    the keys it adds, e.g. ``OPTION_KEYS = ('network_d', 'train:gan_opt')``; subclasses extend by declaring more)."""
+    return {key for base in cls.__mro__ for key in vars(base).get('OPTION_KEYS', ())}
+
+
+def check_declared_keys(opt, registry, key_path):
+    """Refuse the keys that other classes of ``registry`` declare (``OPTION_KEYS``) but the class named at
+    ``key_path`` (e.g. ``model_type``) does not read, so that a key is read or refused, never silently ignored:
+    one line naming the keys, the class that reads them and the configured one. A key set to null counts as absent.
+    Raises ``OptionError`` without the file name (the caller adds it)."""
+    name = get_path(opt, key_path)
+    if name not in registry:  # an unknown name is the registry check's to report
+        return
+    own = declared_keys(registry.get(name))
+    readers = {}  # key path -> the classes that declare it themselves (not through a base class)
+    for other in registry:
+        for key in vars(registry.get(other)).get('OPTION_KEYS', ()):
+            if key not in own:
+                readers.setdefault(key, []).append(other)
+    stray = {}  # the readers -> the keys set in the options that only they read
+    for key, classes in readers.items():
+        if get_path(opt, key) is not None:
+            stray.setdefault(' or '.join(classes), []).append(key)
+    if stray:
+        classes, keys = next(iter(stray.items()))
+        listed = ', '.join(keys[:-1]) + f' and {keys[-1]}' if len(keys) > 1 else keys[0]
+        raise OptionError(f"{listed} {'are' if len(keys) > 1 else 'is'} read by {classes}, but {key_path} is "
+                          f"{name}; set {key_path}: {classes.split(' or ')[0]} or remove "
+                          f"{'them' if len(keys) > 1 else 'it'}")
 
 
 def unknown_keys(opt):
@@ -173,10 +206,11 @@ def check_types(opt, registries, src='options'):
     ``{'network_g:type': ARCH_REGISTRY, 'datasets:*:type': DATASET_REGISTRY, 'model_type': MODEL_REGISTRY}``;
     the caller passes them, as this module knows nothing of what registers in them. Absent keys are not checked.
     A value may also be a function ``check(value, key_path)`` that raises a ``UserError`` for a bad entry (e.g. the
-    metrics' ``check_metric_opt`` for ``val:metrics:*``).
+    metrics' ``check_metric_opt`` for ``val:metrics:*``). The empty pattern ``''`` hands such a function the whole
+    option mapping, for checks of keys that depend on each other (``check_declared_keys``).
     """
     for pattern, registry in registries.items():
-        for key_path, value in _entries(opt, pattern.split(':')):
+        for key_path, value in _entries(opt, pattern.split(':') if pattern else []):
             try:
                 if hasattr(registry, 'get'):
                     registry.get(value, key_path=key_path)
@@ -241,6 +275,12 @@ def validate(opt, src='options', registries=None):
     beta = get_path(opt, 'train:mixup_beta')
     _check(beta is None or (isinstance(beta, (int, float)) and not isinstance(beta, bool) and beta > 0), src,
            'train:mixup_beta', 'a positive number (the Beta distribution parameter)', beta)
+    wandb = get_path(opt, 'logger:wandb')
+    if wandb is not None and not (isinstance(wandb, dict) and wandb.get('project') is None):
+        # BasicSR logs to wandb when logger:wandb:project is set; the released files leave it null (no wandb)
+        key, value = ('logger:wandb:project', wandb['project']) if isinstance(wandb, dict) else ('logger:wandb', wandb)
+        raise OptionError(f'{src}: {key} is {value!r}, but Weights & Biases logging is not implemented yet; remove '
+                          'logger:wandb or set its project to ~ (TensorBoard logging: logger:use_tb_logger: true)')
     for key in ('val:val_freq', 'logger:print_freq', 'logger:save_checkpoint_freq'):
         value = get_path(opt, key)
         if value is not None:
@@ -278,7 +318,8 @@ def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None, 
               'ignored', file=sys.stderr, flush=True)
     opt['is_train'] = is_train
     opt['opt_path'] = str(opt_path)
-    opt.setdefault('model_type', 'ImageRestorationModel')
+    if opt.get('model_type') is None:  # absent or null (`--force_yml model_type=~`): the default model
+        opt['model_type'] = 'ImageRestorationModel'
     validate(opt, src=str(opt_path), registries=registries)
 
     if debug and not opt['name'].startswith('debug'):
