@@ -24,6 +24,9 @@ setup(
     packages=find_packages(include=['basicsr', 'basicsr.*']),
     python_requires='>=3.10',
     install_requires=requirements,
-    extras_require={'test': ['pytest', 'pytest-timeout']},  # `make test` pins them with constraints.txt
+    # `make test` pins them with constraints.txt; `onnx`: scripts/export_onnx.py and inference_stereo.py --onnx
+    # (onnxscript is what torch.onnx's exporter needs); the tests need it too
+    extras_require={'test': ['pytest', 'pytest-timeout', 'onnx', 'onnxruntime', 'onnxscript'],
+                    'onnx': ['onnx', 'onnxruntime', 'onnxscript']},
     zip_safe=False,
 )
