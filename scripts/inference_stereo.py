@@ -90,7 +90,7 @@ def build_model(args):
         if not weights:
             raise InputError(f'{args.opt}: path:pretrain_network_g is empty; give --weights')
         load_network(net, weights, param_key, strict, key_path='--weights' if args.weights else
-                     'path:pretrain_network_g')
+                     'path:pretrain_network_g', arch_key='network_g:type', strict_key='path:strict_load_g')
         datasets = list(opt['datasets'].values())
         color_order = args.color_order or (datasets[0].get('color_order', 'bgr') if datasets else 'bgr')
         return net, opt['scale'], color_order
@@ -102,7 +102,7 @@ def build_model(args):
         net = arch_util.build_named(args.arch, args.scale)
     except ValueError as err:
         raise InputError(f'--arch: {err}') from None
-    load_network(net, args.weights, args.param_key, key_path='--weights')
+    load_network(net, args.weights, args.param_key, key_path='--weights', arch_key='--arch')
     # the channel order the family's released weights were trained with (RGB for iPASSR and SwinFIRSSR)
     return net, args.scale, args.color_order or getattr(net, 'released_color_order', 'bgr')
 

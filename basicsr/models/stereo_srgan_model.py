@@ -11,6 +11,7 @@ The discriminator judges each view on its own (``train:discriminator_input: view
 the left and the right views as separate images) or the stereo pair at once (``pair``: a 6-channel D, which can
 also judge stereo consistency).
 """
+import os
 from collections import OrderedDict
 
 import torch
@@ -140,8 +141,11 @@ class StereoSRGANModel(ImageRestorationModel):
     def load_extra_state(self, state, path):
         super().load_extra_state(state, path)
         if state.get('params_d') is None:
+            # a run resumes its own states whatever path:pretrain_network_g says: fine-tuning needs another name
+            net_g = os.path.join(self.opt['path']['models'], f"net_g_{state.get('iter', '<iter>')}.pth")
             raise CheckpointError(f'{path}: has no discriminator weights (params_d): it was saved by another '
-                                  'model_type; fine-tune from its net_g file with path:pretrain_network_g instead')
+                                  f"model_type; to fine-tune its generator as a GAN, run under another name: "
+                                  f"--force_yml name={self.opt['name']}_gan path:pretrain_network_g={net_g}")
         own = self.net_d.state_dict()
         wrong = [f'{k} {tuple(v.shape)} (network_d now: {tuple(own[k].shape)})' for k, v in state['params_d'].items()
                  if k in own and tuple(v.shape) != tuple(own[k].shape)]

@@ -3,14 +3,19 @@
 - ``save_atomic`` / ``load_checkpoint``: any checkpoint (network files, training states).
 - ``load_network``: the weights of a network file into a network; used by training (``path:pretrain_network_g``),
   ``test.py``, validation and ``scripts/inference_stereo.py`` alike, with ``weight_options`` reading the
-  ``path:*`` keys that choose the file, the key inside it and the strictness.
+  ``path:*`` keys that choose the file, the key inside it and the strictness. A file that does not fit is named
+  for what it looks like (``identify_weights``: the network packages register how to tell, see
+  ``basicsr/models/archs/identify.py``).
+- ``check_hub_file``: a file under one of torchvision's file names must have the SHA-256 its name carries.
 
 Writing is crash-safe: a temporary file in the same folder is written, flushed and fsynced, then renamed over the
 target (and the folder is fsynced), so a kill at any moment leaves either the old file or the new one, never half.
 Reading never runs code: ``torch.load(..., weights_only=True)`` accepts only tensors and plain containers.
 """
+import hashlib
 import logging
 import os
+import re
 import sys
 
 import torch
@@ -141,15 +146,88 @@ def weight_options(opt, net_label='g'):
     return get_path(opt, f'path:pretrain_network_{net_label}'), param_key or 'params', strict is not False
 
 
-def load_network(net, path, param_key='params', strict=True, key_path='path:pretrain_network_g'):
+MIN_NON_STRICT_SHARE = 0.5  # a non-strict load must fill half of the network's tensors or use half of the file's
+_IDENTIFIERS = []  # functions state dict -> what it was saved from (see register_identifier), or None
+
+
+def register_identifier(func):
+    """Add ``func(state_dict)`` to the ways ``identify_weights`` tells what a file was saved from. It returns None
+    or an object whose ``str()`` says what the file holds (``a stereo SR network (NAFSSR-T x4)``), with the
+    attributes ``kind`` (``'stereo SR network'``, ``'discriminator'``, ``'backbone'``...), ``family`` (``'NAFSSR'``),
+    ``named``, ``scale`` (the named size and up-scaling that fit exactly, else None; not searched when called with
+    ``exact=False``) and ``option`` (its test option file, else None). The network packages register theirs (``basicsr/models/archs/identify.py``): this module
+    cannot import them."""
+    _IDENTIFIERS.append(func)
+    return func
+
+
+def identify_weights(state, exact=True):
+    """What the state dict ``state`` was saved from (see ``register_identifier``), or None when nothing knows;
+    ``exact=False``: its family only, not its named size and scale."""
+    for func in _IDENTIFIERS:
+        found = func(state, exact)
+        if found is not None:
+            return found
+    return None
+
+
+def _advice(theirs, ours_kind, arch_key, key_path):
+    """What to do with a file that holds ``theirs`` where a network of kind ``ours_kind`` was asked for."""
+    if theirs.kind == 'backbone':
+        return 'it is an ImageNet classifier for a perceptual loss or LPIPS, not the weights of this network'
+    if theirs.kind == 'discriminator' and ours_kind != 'discriminator':
+        return f'{key_path} takes a generator file (net_g_<iter>.pth), not a discriminator file (net_d_<iter>.pth)'
+    if ours_kind == 'discriminator':
+        label = key_path.rsplit('_', 1)[-1] if key_path.startswith('path:pretrain_network_') else 'd'
+        return (f'{key_path} takes a discriminator file (net_d_<iter>.pth), this one looks like a generator '
+                f'(net_g_<iter>.pth; path:strict_load_{label} does not change that)')
+    if arch_key == '--arch':
+        if theirs.named:
+            return f"use --arch {theirs.named}{f' --scale {theirs.scale}' if theirs.scale else ''}"
+        return f'no named size of {theirs.family} fits it: use -opt with an option file (network_g:type {theirs.family})'
+    where = f'; the zoo tests {theirs.named} x{theirs.scale} with {theirs.option}' if theirs.option else ''
+    return f'set {arch_key} to {theirs.family}{where}'
+
+
+def _mismatch(state, own, bare, arch_key, key_path):
+    """``(lead, advice)`` naming what the file holds when it is not this network's family or size, else None."""
+    theirs = identify_weights(state)
+    if theirs is None:
+        return None
+    ours = identify_weights(own, exact=False)
+    ours_family = ours.family if ours is not None else type(bare).__name__
+    if theirs.family != ours_family:
+        not_ours = ours_family if ours is None or ours.kind == theirs.kind else str(ours)
+        return f'holds {theirs}, not {not_ours} ({arch_key})', _advice(theirs, ours and ours.kind, arch_key, key_path)
+    if theirs.named:  # the file does not fit: another size or scale of the same family
+        if arch_key == '--arch':
+            return f'holds {theirs.named} x{theirs.scale}', _advice(theirs, ours.kind, arch_key, key_path)
+        option = f' (the zoo tests it with {theirs.option})' if theirs.option else ''
+        return f'holds {theirs.named} x{theirs.scale}{option}', f'set {arch_key.rsplit(":", 1)[0]} to its sizes'
+    return None
+
+
+def load_network(net, path, param_key='params', strict=True, key_path='path:pretrain_network_g', arch_key=None,
+                 strict_key=None):
     """Load the weights of checkpoint ``path`` into ``net`` (DDP/compile wrappers are looked through).
 
     ``param_key`` picks the state dict inside the file (release format ``{'params': state_dict}``; see
     ``load_state_dict``). Tensors whose shapes differ are always refused; missing or unexpected names are refused
-    when ``strict``, else the common part is loaded and the rest reported. Loading never runs code. Every problem
-    is one ``CheckpointError`` line starting with ``key_path`` and the file. Returns ``net``.
+    when ``strict``, else the common part is loaded and the rest reported, unless the file and the network share
+    fewer than half of the network's tensors and fewer than half of the file's (a file of another network that
+    happens to share a few names, or none: loading it would leave an untrained network). Loading never runs code.
+
+    Every problem is one ``CheckpointError`` line starting with ``key_path`` and the file, saying what the file
+    looks like when it is another network (``identify_weights``) and which option to change: ``arch_key`` (what
+    chose the architecture: ``network_g:type`` for ``path:pretrain_network_g``, ``--arch``) and ``strict_key`` (the
+    option of non-strict loading, ``path:strict_load_g``; derived from ``key_path`` when None, none otherwise).
+    The log line says how many tensors were loaded, missing and unexpected. Returns ``net``.
     """
     where = f'{key_path}: {path}' if key_path else f'{path}'
+    label = key_path[len('path:pretrain_network_'):] if (key_path or '').startswith('path:pretrain_network_') else None
+    arch_key = arch_key or (f'network_{label}:type' if label else 'the network')
+    if strict_key is None and label:
+        strict_key = f'path:strict_load_{label}'
     try:
         state = load_state_dict(path, param_key=param_key)
     except CheckpointError as err:
@@ -160,18 +238,31 @@ def load_network(net, path, param_key='params', strict=True, key_path='path:pret
     unexpected = [k for k in state if k not in own]
     wrong = [f'{k} {tuple(state[k].shape)} (network: {tuple(own[k].shape)})' for k in own
              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    shared = len(own) - len(missing) - len(wrong)
+    counts = (f"{shared} of the network's {len(own)} tensors loaded, {len(missing)} missing, "
+              f'{len(unexpected)} unexpected')
+    enough = shared > 0 and (shared >= MIN_NON_STRICT_SHARE * len(own) or shared >= MIN_NON_STRICT_SHARE * len(state))
+    examples = ', '.join(f'{len(names)} {what} (e.g. {names[0]})'
+                         for names, what in ((missing, 'missing'), (unexpected, 'unexpected')) if names)
     if wrong:
-        raise CheckpointError(f'{where}: {len(wrong)} tensors do not fit the network, e.g. {wrong[0]}')
+        problem = f'{len(wrong)} tensors do not fit the network, e.g. {wrong[0]}'
+    elif (missing or unexpected) and strict:
+        problem = f'does not fit the network: {examples} parameters'
+    elif (missing or unexpected) and not enough:
+        problem = (f"shares only {shared} of the network's {len(own)} tensors and of the file's {len(state)}; a "
+                   f"non-strict load{f' ({strict_key} false)' if strict_key else ''} needs at least half of either")
+    else:
+        problem = None
+    if problem:
+        found = _mismatch(state, own, bare, arch_key, key_path or 'the file')
+        if found:
+            lead, advice = found
+            raise CheckpointError(f'{where}: {lead}: {advice} ({problem})')
+        hint = f' (set {strict_key} false to load the common ones)' if strict and enough and strict_key and not wrong \
+            else ''
+        raise CheckpointError(f'{where}: {problem}{hint}')
     if missing or unexpected:
-        what = []
-        if missing:
-            what.append(f'{len(missing)} missing (e.g. {missing[0]})')
-        if unexpected:
-            what.append(f'{len(unexpected)} unexpected (e.g. {unexpected[0]})')
-        if strict:
-            raise CheckpointError(f"{where}: does not fit the network: {', '.join(what)} parameters "
-                                  f'(set path:strict_load_g false to load the common ones)')
-        logger.warning('%s: loaded non-strictly: %s parameters', where, ', '.join(what))
+        logger.warning('%s: loaded non-strictly: %s; %s parameters', where, counts, examples)
     bare.load_state_dict(state, strict=False)
-    logger.info('loaded network weights from %s (%s)', path, param_key)
+    logger.info('loaded network weights from %s (%s): %s', path, param_key, counts)
     return net

@@ -115,3 +115,27 @@ def test_bad_gan_options_are_one_line_before_work(tiny_data, tmp_path, change, m
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f'train.py: error: {message}']
     assert not (tmp_path / 'experiments' / 'bad').exists()
+
+
+def test_gan_run_into_a_fidelity_run_name_leads_to_a_working_command(tiny_data, tmp_path):
+    """A GAN run started under the name of a finished fidelity run finds the fidelity run's training state and
+    refuses it (no discriminator in it). The hint names the command that works: another name, fine-tuning from
+    that run's last net_g file. Following the hint literally trains the GAN; nothing of the fidelity run changes."""
+    fidelity = base_options(tiny_data, 'fid', total_iter=1)
+    assert run_train(write_options(tmp_path, fidelity), tmp_path).returncode == 0
+    models = tmp_path / 'experiments' / 'fid' / 'models'
+    before = {name: (models / name).read_bytes() for name in os.listdir(models)}
+
+    gan = write_options(tmp_path, gan_options(tiny_data, 'fid', total_iter=2))
+    refused = run_train(gan, tmp_path)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    line, = refused.stderr.strip().splitlines()
+    assert 'has no discriminator weights (params_d)' in line and str(models / 'net_g_1.pth') in line, line
+    hint = line.split(' --force_yml ', 1)[1].split()  # e.g. ['name=fid_gan', 'path:pretrain_network_g=<file>']
+    assert hint[0].startswith('name=') and hint[0] != 'name=fid', line
+
+    followed = run_train(gan, tmp_path, extra=['--force_yml', *hint])
+    assert followed.returncode == 0, followed.stderr[-3000:]
+    new_name = hint[0].split('=', 1)[1]
+    assert {f'net_{n}_2.pth' for n in 'gd'} <= set(os.listdir(tmp_path / 'experiments' / new_name / 'models'))
+    assert {name: (models / name).read_bytes() for name in os.listdir(models)} == before
