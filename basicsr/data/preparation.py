@@ -13,15 +13,21 @@ The protocol is iPASSR's MATLAB script ``data/train/GenerateTrainingPatches.m``,
 ``build_degraded_lr`` adds fixed realistically degraded LR views (``lr_x4_<tag>/``) to a prepared test set.
 
 Every output folder is written under a temporary name and renamed when complete, so an interrupted run never
-leaves a folder that looks finished; a rerun skips finished folders and redoes the rest.
+leaves a folder that looks finished; a rerun skips finished folders and redoes the rest. Each step keeps a record,
+``.sources.json``, of its inputs and settings (from which the pair folders it made follow) and plans its work
+before writing anything: a rerun with other settings is refused, or with ``replace`` removes the folders its record
+lists; folders it did not make are never removed nor overwritten.
 """
+import contextlib
 import json
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -36,6 +42,8 @@ PATCH_H, PATCH_W = 30, 90  # LR patch size
 STRIDE = 20  # LR pixels
 FIRST = 2  # 0-based first row/column of iPASSR's loops
 LAST_MARGIN = 4  # the last patch ends at least this many LR pixels before the bottom/right edge
+RECORD = '.sources.json'  # in every output folder: what the preparation made there, and from what
+REPLACE_FLAG = '--replace'  # the scripts' flag that lets a run with other settings remove what an earlier run made
 
 
 class PreparationError(UserError, ValueError):
@@ -141,14 +149,32 @@ def write_folder_atomic(final_dir, images):
         shutil.rmtree(tmp, ignore_errors=True)  # someone else finished it first
 
 
+def _is_stale_tmp(name):
+    """Whether ``name`` is a temporary folder of ``write_folder_atomic`` whose process is gone (an interrupted run);
+    anything else, a user's ``.tmp-notes`` included, is not ours to remove."""
+    match = re.fullmatch(re.escape(layout.TMP_PREFIX) + r'.+-(\d+)', name)
+    if not match:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive under another user
+        return False
+    return False
+
+
 def remove_stale_tmp(folder):
-    """Remove temporary folders left by an interrupted run (one preparation run per output folder at a time)."""
+    """Remove the temporary folders that interrupted preparation runs left in ``folder``."""
     if not os.path.isdir(folder):
         return
     with os.scandir(folder) as it:
-        for entry in it:
-            if entry.name.startswith(layout.TMP_PREFIX) and entry.is_dir():
-                shutil.rmtree(entry.path, ignore_errors=True)
+        stale = [entry.path for entry in it if entry.is_dir() and _is_stale_tmp(entry.name)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _run(fn, jobs, workers, desc):
@@ -168,6 +194,146 @@ def _run(fn, jobs, workers, desc):
     return results
 
 
+# ------------------------------------------------------------------------------------------- records of ownership
+# Every output folder holds a record, ``.sources.json``: the settings and inputs of the run that made it, from which
+# the pair folders it made follow (patches 000001..N, or one folder per pair name). A run removes nothing but the
+# folders a record lists, and only with ``replace``; everything it refuses, it refuses before writing anything.
+def read_record(folder):
+    """The record of what a preparation made in ``folder`` (``None`` when there is none)."""
+    path = os.path.join(folder, RECORD)
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise PreparationError(f'{path}: cannot read it ({getattr(err, "strerror", None) or err}); expected the '
+                               'record of what the preparation made there. Move the folder away or choose another '
+                               'output folder') from None
+
+
+def write_record(folder, record):
+    """Write ``folder/.sources.json`` atomically: a crash or a full disk leaves the old record or the new one."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, RECORD)
+    tmp = f'{path}.tmp{os.getpid()}'
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            json.dump(record, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _names(entries, limit=3):
+    names = [e[0] if isinstance(e, list) and e else e for e in entries]
+    return f'{len(names)} ({", ".join(map(str, names[:limit]))}{", ..." if len(names) > limit else ""})'
+
+
+def describe_change(old, new, limit=3):
+    """The recorded settings against the new ones in a few words: ``pairs: recorded 3 (a, b, c), now 1 (a)``."""
+    parts = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key == 'pairs' and isinstance(a, list) and isinstance(b, list):
+            same_names = [e[0] if isinstance(e, list) else e for e in a] == [e[0] if isinstance(e, list) else e
+                                                                             for e in b]
+            if same_names:  # the same pair names from other files: name the first pair that differs
+                x, y = next((x, y) for x, y in zip(a, b) if x != y)
+                parts.append(f'pair {y[0]}: recorded {json.dumps(x[1:])}, now {json.dumps(y[1:])} (file names, '
+                             'halved, counts, byte sizes)')
+            else:
+                parts.append(f'pairs: recorded {_names(a)}, now {_names(b)}')
+        elif isinstance(a, dict) and isinstance(b, dict):
+            parts += [f'{key}.{part}' for part in describe_change(a, b, limit).split('; ')]
+        else:
+            parts.append(f'{key}: recorded {json.dumps(a)}, now {json.dumps(b)}')
+    return '; '.join(parts[:limit] + (['...'] if len(parts) > limit else []))
+
+
+def _compare_record(folder, record, made, replace, upgrade=None):
+    """Check ``folder``'s record against the new ``record``; returns ``(recorded folders, folders to remove)``.
+
+    ``made(record)`` lists the folders a record says were made; ``upgrade(old, new)`` accepts a record of an earlier
+    version for the same inputs. Other settings are refused unless ``replace``, which removes the recorded folders
+    (those still there) and nothing else.
+    """
+    old = read_record(folder)
+    if old is None:
+        return set(), []
+    try:
+        recorded = made(old)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError):
+        raise PreparationError(f'{os.path.join(folder, RECORD)}: not a record this preparation writes; move the '
+                               'folder away or choose another output folder') from None
+    if old == record or (upgrade is not None and upgrade(old, record)):
+        return set(recorded), []
+    if not replace:
+        raise PreparationError(
+            f'{folder}: was prepared with other settings ({describe_change(old, record)}); rerun with {REPLACE_FLAG} '
+            f'to remove the {len(recorded)} folder(s) its record {RECORD} lists and prepare it again (nothing else '
+            'there is touched), or choose another output folder')
+    return set(recorded), [path for path in recorded if os.path.isdir(path)]
+
+
+def _refuse_foreign(path, folder):
+    raise PreparationError(f'{path}: already there and not made by this preparation ({os.path.join(folder, RECORD)} '
+                           'does not list it); move it away or choose another output folder')
+
+
+@dataclass
+class Plan:
+    """The work of one preparation step in ``root``, decided (every refusal made) before anything is written.
+
+    ``remove``: folders an earlier run made with other settings (``replace``); ``records``: ``(folder, record)`` to
+    write before the first pair; ``jobs`` for ``job``, one per pair with folders still to write; ``result``: what the
+    step returns (a count or counts). ``hr_names``: for a test set, its HR pair names once the step has run.
+    """
+    root: str
+    desc: str
+    job: Callable
+    jobs: list
+    records: list
+    remove: list = field(default_factory=list)
+    folders: list = field(default_factory=list)
+    result: object = None
+    hr_names: tuple = ()
+    made_names: frozenset = frozenset()
+    recorded: bool = False  # an earlier run left a record in ``root``
+
+
+def execute(plans, workers=None):
+    """Carry out planned steps: every removal first, then each step's record, then its pair folders."""
+    for plan in plans:
+        if plan.remove:
+            for path in plan.remove:
+                shutil.rmtree(path)
+            names = sorted(os.path.relpath(p, plan.root) for p in plan.remove)
+            print(f'{plan.root}: removed {len(names)} folder(s) that its record lists (made by an earlier run with '
+                  f'other settings): {", ".join(names[:5])}{" ..." if len(names) > 5 else ""}', flush=True)
+    for plan in plans:
+        for folder, record in plan.records:
+            write_record(folder, record)
+        for folder in plan.folders:
+            os.makedirs(folder, exist_ok=True)
+            remove_stale_tmp(folder)
+        _run(plan.job, plan.jobs, workers, plan.desc)
+    return [plan.result for plan in plans]
+
+
+def _check_name(name, where):
+    if not name or name in ('.', '..') or name.startswith('.') or '/' in name or os.sep in name:
+        raise PreparationError(f'{where}: pair name {name!r} cannot be a folder name; expected a plain name that does '
+                               'not start with a dot')
+
+
+# ------------------------------------------------------------------------------------------------ training patches
 def _patch_job(job):
     src, tasks = job
     hr0, hr1 = read_pair(src)
@@ -189,94 +355,156 @@ def _legacy_match(old, manifest):
             and [p[:4] for p in manifest['pairs']] == pairs)
 
 
-def _check_manifest(out_dir, manifest):
-    path = os.path.join(out_dir, '.sources.json')
-    if os.path.isfile(path):
-        with open(path, encoding='utf-8') as f:
-            old = json.load(f)
-        if old == manifest:
-            return
-        if not _legacy_match(old, manifest):
-            raise PreparationError(f'{out_dir}: was built from other pairs or settings (see {path}); expected '
-                                   f'the same inputs to resume. Delete the folder or choose another output')
-    os.makedirs(out_dir, exist_ok=True)
-    with open(path + '.tmp', 'w', encoding='utf-8') as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(path + '.tmp', path)
+def _patch_folders(out_dir, record):
+    """The patch folders a record of ``patches_x{s}`` says were made: 000001 to the total of its pairs' counts."""
+    total = sum(int(p[3]) for p in record['pairs'])
+    return [os.path.join(out_dir, layout.patch_dir_name(i)) for i in range(1, total + 1)]
 
 
-def build_training_patches(sources, out_root, scales=(2, 4), strides=None, workers=None):
-    """Cut every pair of ``sources`` into ``out_root/patches_x{s}/NNNNNN/`` for each scale.
-
-    ``strides`` maps a scale to its LR stride (default 20 for all). Returns ``{scale: number of patches}``.
-    """
+def plan_training_patches(sources, out_root, scales=(2, 4), strides=None, replace=False):
+    """Plan ``out_root/patches_x{s}/NNNNNN/`` for every pair and scale (see ``build_training_patches``)."""
     strides = {s: (strides or {}).get(s, STRIDE) for s in scales}
     sizes = [pair_size(src) for src in sources]
-    totals, tasks_per_pair = {}, [[] for _ in sources]
+    totals, tasks_per_pair, records, remove, folders = {}, [[] for _ in sources], [], [], []
     for scale in scales:
         out_dir = layout.patches_dir(out_root, scale)
         counts = [count_patches(h, w, scale, strides[scale]) for h, w in sizes]
         # names, counts and the byte sizes of both views: a pair replaced by another image under the same name is
         # caught (sizes rather than times, so that extracting the same zip again still resumes)
-        manifest = {'scale': scale, 'stride': strides[scale], 'patch_lr': [PATCH_H, PATCH_W],
-                    'pairs': [[src.name, os.path.basename(src.left), src.halve, n,
-                               os.path.getsize(src.left), os.path.getsize(src.right)]
-                              for src, n in zip(sources, counts)]}
-        _check_manifest(out_dir, manifest)
-        remove_stale_tmp(out_dir)
-        existing = set(layout.list_pair_folders(out_dir))
+        record = {'scale': scale, 'stride': strides[scale], 'patch_lr': [PATCH_H, PATCH_W],
+                  'pairs': [[src.name, os.path.basename(src.left), src.halve, n,
+                             os.path.getsize(src.left), os.path.getsize(src.right)]
+                            for src, n in zip(sources, counts)]}
+        recorded, stale = _compare_record(out_dir, record, lambda r, d=out_dir: _patch_folders(d, r), replace,
+                                          upgrade=_legacy_match)
+        existing = {os.path.join(out_dir, n) for n in layout.list_pair_folders(out_dir)} if os.path.isdir(
+            out_dir) else set()
+        targets = _patch_folders(out_dir, record)
+        foreign = sorted(set(targets) & existing - recorded)
+        if foreign:
+            _refuse_foreign(foreign[0], out_dir)
+        done = existing - set(stale)
         first = 1
         for k, n in enumerate(counts):
-            names = {layout.patch_dir_name(first + i) for i in range(n)}
-            if not names <= existing:
+            if not all(os.path.join(out_dir, layout.patch_dir_name(first + i)) in done for i in range(n)):
                 tasks_per_pair[k].append((scale, strides[scale], first, out_dir))
             first += n
         totals[scale] = first - 1
+        remove += stale
+        folders.append(out_dir)
+        if read_record(out_dir) != record:
+            records.append((out_dir, record))
     jobs = [(src, tasks) for src, tasks in zip(sources, tasks_per_pair) if tasks]
-    _run(_patch_job, jobs, workers, desc='patches')
-    return totals
+    return Plan(root=out_root, desc='patches', job=_patch_job, jobs=jobs, records=records, remove=remove,
+                folders=folders, result=totals)
+
+
+def build_training_patches(sources, out_root, scales=(2, 4), strides=None, workers=None, replace=False):
+    """Cut every pair of ``sources`` into ``out_root/patches_x{s}/NNNNNN/`` for each scale.
+
+    ``strides`` maps a scale to its LR stride (default 20 for all). Returns ``{scale: number of patches}``. A rerun
+    with the same inputs resumes; with others it is refused unless ``replace`` (see ``_compare_record``).
+    """
+    return execute([plan_training_patches(sources, out_root, scales, strides, replace)], workers)[0]
+
+
+# ------------------------------------------------------------------------------------------------------- test sets
+def _test_images(src, scales):
+    """``{folder name: {stem: image}}`` of one pair of a test set: one HR cropped to a multiple of every scale."""
+    hr0, hr1 = read_pair(src)
+    multiple = math.lcm(*scales)
+    hr0, hr1 = modcrop(hr0, multiple), modcrop(hr1, multiple)
+    images = {os.path.basename(layout.lr_dir('', s)): {'lr0': make_lr(hr0, s), 'lr1': make_lr(hr1, s)}
+              for s in scales}
+    images[os.path.basename(layout.hr_dir(''))] = {'hr0': hr0, 'hr1': hr1}  # HR last: a pair is complete with it
+    return images
 
 
 def _test_job(job):
     src, set_root, scales = job
-    multiple = math.lcm(*scales)
-    hr0, hr1 = read_pair(src)
-    hr0, hr1 = modcrop(hr0, multiple), modcrop(hr1, multiple)
-    for scale in scales:
-        final = os.path.join(layout.lr_dir(set_root, scale), src.name)
+    for sub, views in _test_images(src, scales).items():
+        final = os.path.join(set_root, sub, src.name)
         if not os.path.isdir(final):
-            write_folder_atomic(final, {'lr0': make_lr(hr0, scale), 'lr1': make_lr(hr1, scale)})
-    final = os.path.join(layout.hr_dir(set_root), src.name)
-    if not os.path.isdir(final):  # HR last: a pair is complete when its HR folder exists
-        write_folder_atomic(final, {'hr0': hr0, 'hr1': hr1})
+            write_folder_atomic(final, views)
     return src.name
 
 
-def build_test_set(sources, set_root, scales=(2, 4), workers=None, desc='test set'):
-    """Write ``set_root/hr/<name>/`` and ``set_root/lr_x{s}/<name>/`` for every pair; returns the pair count.
+def _same_pair(job):
+    """The first of ``folders`` (test-set folders of ``src`` that a preparation did not record) whose images are not
+    exactly those the preparation writes, or ``None``."""
+    src, set_root, scales, folders = job
+    images = _test_images(src, scales)
+    for folder in folders:
+        views = images[os.path.basename(os.path.dirname(folder))]
+        files = sorted(os.listdir(folder))
+        if files != sorted(os.path.basename(layout.view_file('', stem)) for stem in views):
+            return folder
+        for stem, img in views.items():
+            have = imread(layout.view_file(folder, stem))
+            if have.shape != img.shape or not np.array_equal(have, img):
+                return folder
+    return None
 
-    One HR, cropped to a multiple of every scale (4 for x2 and x4), serves all scales.
-    """
+
+def _test_set_folders(set_root, record):
+    """The pair folders a test-set record says were made: ``hr/<pair>`` and ``lr_x{s}/<pair>`` for each pair."""
+    subs = [layout.hr_dir(set_root)] + [layout.lr_dir(set_root, int(s)) for s in record['scales']]
+    return [os.path.join(sub, str(p[0])) for p in record['pairs'] for sub in subs]
+
+
+def plan_test_set(sources, set_root, scales=(2, 4), replace=False, desc='test set', workers=None):
+    """Plan ``set_root/hr/<name>/`` and ``set_root/lr_x{s}/<name>/`` for every pair (see ``build_test_set``)."""
     names = [src.name for src in sources]
     if len(set(names)) != len(names):
         raise PreparationError(f'{set_root}: duplicate pair names in the sources; expected unique names')
-    folders = [layout.hr_dir(set_root)] + [layout.lr_dir(set_root, s) for s in scales]
-    stale = set()
-    for folder in folders:
-        os.makedirs(folder, exist_ok=True)
-        remove_stale_tmp(folder)
-        for name in set(layout.list_pair_folders(folder)) - set(names):  # from an earlier run with other inputs
-            shutil.rmtree(os.path.join(folder, name))
-            stale.add(name)
-    if stale:
-        print(f'{set_root}: removed {len(stale)} pair folder(s) that are not among the current inputs: '
-              f'{", ".join(sorted(stale)[:5])}{" ..." if len(stale) > 5 else ""}', flush=True)
+    for src in sources:
+        _check_name(src.name, src.left)
+        pair_size(src)  # readable, equal sizes: refused now rather than halfway
+    scales = sorted(int(s) for s in scales)
+    record = {'scales': scales, 'pairs': [[src.name, os.path.basename(src.left), os.path.basename(src.right),
+                                           src.halve, os.path.getsize(src.left), os.path.getsize(src.right)]
+                                          for src in sources]}
+    recorded, stale = _compare_record(set_root, record, lambda r: _test_set_folders(set_root, r), replace)
+    subs = [layout.hr_dir(set_root)] + [layout.lr_dir(set_root, s) for s in scales]
+    gone = set(stale)
+    foreign = {}  # pair -> its folders that are there but not recorded
+    for src in sources:
+        for sub in subs:
+            path = os.path.join(sub, src.name)
+            if os.path.isdir(path) and path not in recorded:
+                foreign.setdefault(src.name, []).append(path)
+    if foreign:  # adopted only when they hold exactly what this preparation writes (a set an earlier version made)
+        by_name = {src.name: src for src in sources}
+        checks = [(by_name[name], set_root, scales, paths) for name, paths in foreign.items()]
+        differing = sorted(p for p in _run(_same_pair, checks, workers, f'{desc}: checking folders') if p)
+        if differing:
+            _refuse_foreign(differing[0], set_root)
     jobs = [(src, set_root, tuple(scales)) for src in sources
-            if not all(os.path.isdir(os.path.join(f, src.name)) for f in folders)]
-    _run(_test_job, jobs, workers, desc=desc)
-    return len(sources)
+            if not all(os.path.isdir(os.path.join(sub, src.name)) and os.path.join(sub, src.name) not in gone
+                       for sub in subs)]
+    hr_root = layout.hr_dir(set_root)
+    before = set(layout.list_pair_folders(hr_root)) if os.path.isdir(hr_root) else set()
+    removed_hr = {os.path.basename(p) for p in stale if os.path.dirname(p) == hr_root}
+    old = read_record(set_root)
+    return Plan(root=set_root, desc=desc, job=_test_job, jobs=jobs, records=[] if old == record else
+                [(set_root, record)], remove=stale, folders=subs, result=len(sources),
+                hr_names=tuple(sorted(before - removed_hr | set(names))), made_names=frozenset(names),
+                recorded=old is not None)
 
 
+def build_test_set(sources, set_root, scales=(2, 4), workers=None, desc='test set', replace=False):
+    """Write ``set_root/hr/<name>/`` and ``set_root/lr_x{s}/<name>/`` for every pair; returns the pair count.
+
+    One HR, cropped to a multiple of every scale (4 for x2 and x4), serves all scales. The set's record
+    (``set_root/.sources.json``) lists the pairs, their files and the scales; a rerun with the same resumes, one with
+    others is refused unless ``replace`` (which removes the recorded pair folders, and nothing else). Pair folders of
+    others are never removed nor overwritten: one under a name of ``sources`` is refused, unless it holds exactly the
+    images this function writes (a set made before records existed).
+    """
+    return execute([plan_test_set(sources, set_root, scales, replace, desc, workers)], workers)[0]
+
+
+# --------------------------------------------------------------------------------------- fixed realistic LR views
 def _degrade_job(job):
     hr_root, name, index, out_dir, scale, degradation, seed = job
     folder = os.path.join(hr_root, name)
@@ -289,27 +517,59 @@ def _degrade_job(job):
     return name
 
 
-def build_degraded_lr(set_root, degradation, scale, seed, tag, workers=None, desc='degraded LR'):
+def _check_hr_pair(folder, scale):
+    """An HR pair folder that is already there: both views, of equal sizes that are multiples of ``scale``."""
+    sizes = []
+    for stem in layout.HR_VIEWS:
+        path = layout.view_file(folder, stem)
+        if not os.path.isfile(path):
+            raise PreparationError(f'{path}: missing; expected the HR views {" and ".join(layout.HR_VIEWS)} in every '
+                                   f'pair folder of {os.path.dirname(folder)}')
+        sizes.append(image_size(path))
+    if sizes[0] != sizes[1] or sizes[0][0] % scale or sizes[0][1] % scale:
+        raise PreparationError(f'{folder}: HR views of {sizes[0][0]}x{sizes[0][1]} and {sizes[1][0]}x{sizes[1][1]}; '
+                               f'expected equal sizes that are multiples of the scale {scale}')
+
+
+def plan_degraded_lr(set_root, degradation, scale, seed, tag, replace=False, desc='degraded LR', upstream=None):
+    """Plan ``set_root/lr_x{scale}_{tag}/`` (see ``build_degraded_lr``); ``upstream``: the plan of the test set's
+    own preparation when it runs first in the same command (its HR pairs are not written yet)."""
+    hr_root = layout.hr_dir(set_root)
+    if upstream is None:
+        if not os.path.isdir(hr_root):
+            raise PreparationError(f'{hr_root}: no such folder; expected the HR pairs of a prepared test set '
+                                   '(hr/<pair>/hr0.png, hr1.png)')
+        names = layout.list_pair_folders(hr_root)
+    else:
+        names = list(upstream.hr_names)
+    if not names:
+        raise PreparationError(f'{hr_root}: no pair folders; expected hr/<pair>/hr0.png, hr1.png')
+    for name in names:
+        if upstream is None or name not in upstream.made_names:
+            _check_hr_pair(os.path.join(hr_root, name), scale)
+    out_dir = layout.lr_dir(set_root, scale, tag)
+    record = json.loads(json.dumps({'scale': scale, 'seed': seed, 'degradation': degradation.options,
+                                    'pairs': names}))  # as read back: lists, not tuples
+    recorded, stale = _compare_record(out_dir, record, lambda r: [os.path.join(out_dir, n) for n in r['pairs']],
+                                      replace)
+    for name in names:
+        path = os.path.join(out_dir, name)
+        if os.path.isdir(path) and path not in recorded:
+            _refuse_foreign(path, out_dir)
+    gone = set(stale)
+    jobs = [(hr_root, name, i, out_dir, scale, degradation, seed) for i, name in enumerate(names)
+            if not os.path.isdir(os.path.join(out_dir, name)) or os.path.join(out_dir, name) in gone]
+    return Plan(root=out_dir, desc=desc, job=_degrade_job, jobs=jobs, records=[] if read_record(out_dir) == record else
+                [(out_dir, record)], remove=stale, folders=[out_dir], result=len(names))
+
+
+def build_degraded_lr(set_root, degradation, scale, seed, tag, workers=None, desc='degraded LR', replace=False):
     """Write ``set_root/lr_x{scale}_{tag}/<pair>/lr0.png, lr1.png``: the HR pairs of ``set_root/hr/`` degraded by
     ``degradation`` (a ``basicsr.data.degradations.Degradation``). Pair number ``i`` (sorted names, from 0) draws
     everything from ``numpy.random.default_rng([seed, i])``, so the files are byte-identical on every run and
-    machine. An interrupted run resumes; a folder made with another seed, degradation or pair list is refused.
-    Returns the pair count."""
-    hr_root = layout.hr_dir(set_root)
-    if not os.path.isdir(hr_root):
-        raise PreparationError(f'{hr_root}: no such folder; expected the HR pairs of a prepared test set '
-                               '(hr/<pair>/hr0.png, hr1.png)')
-    names = layout.list_pair_folders(hr_root)
-    if not names:
-        raise PreparationError(f'{hr_root}: no pair folders; expected hr/<pair>/hr0.png, hr1.png')
-    out_dir = layout.lr_dir(set_root, scale, tag)
-    manifest = {'scale': scale, 'seed': seed, 'degradation': degradation.options, 'pairs': names}
-    _check_manifest(out_dir, json.loads(json.dumps(manifest)))  # as read back: lists, not tuples
-    remove_stale_tmp(out_dir)
-    jobs = [(hr_root, name, i, out_dir, scale, degradation, seed) for i, name in enumerate(names)
-            if not os.path.isdir(os.path.join(out_dir, name))]
-    _run(_degrade_job, jobs, workers, desc=desc)
-    return len(names)
+    machine. An interrupted run resumes; a folder made with another seed, degradation or pair list is refused
+    unless ``replace``. Returns the pair count."""
+    return execute([plan_degraded_lr(set_root, degradation, scale, seed, tag, replace, desc)], workers)[0]
 
 
 def find_pairs(folder, left_suffix='_L', right_suffix='_R', halve=False):

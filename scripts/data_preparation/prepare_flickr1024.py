@@ -9,6 +9,10 @@ as ``<name>_L.png/<name>_R.png`` or as scene folders ``<scene>/im0.png, im1.png`
 first, as iPASSR does). Output: ``ROOT/StereoSR/patches_x2``, ``patches_x4``, ``val/Flickr1024`` and
 ``test/Flickr1024`` (each with ``hr``, ``lr_x2``, ``lr_x4``), and with ``--whole_train`` the whole training pairs in
 ``train/{hr,lr_x2,lr_x4}`` too. Rerunning resumes; the counts are printed at the end.
+
+Each output folder keeps a record, ``.sources.json``, of the pairs and settings it was made from. A rerun with other
+inputs is refused before anything is written; ``--replace`` removes the folders the records list and prepares them
+again. Folders it did not make are never removed nor overwritten.
 """
 import argparse
 import os
@@ -22,8 +26,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from basicsr.utils.errors import run_main  # noqa: E402
-from basicsr.data.preparation import (PairSource, PreparationError, build_test_set,  # noqa: E402
-                                      build_training_patches, find_pairs)
+from basicsr.data.preparation import (REPLACE_FLAG, PairSource, PreparationError, execute,  # noqa: E402
+                                      find_pairs, plan_test_set, plan_training_patches)
 
 SCALES = (2, 4)
 
@@ -69,6 +73,9 @@ def run():
     parser.add_argument('--whole_train', action='store_true',
                         help='also write the whole training pairs to ROOT/StereoSR/train/{hr,lr_x2,lr_x4} (for '
                              'recipes that crop them at random, e.g. the second stage of EHFSSR)')
+    parser.add_argument(REPLACE_FLAG, action='store_true',
+                        help='when an output folder was prepared from other inputs: remove the folders its record '
+                             '(.sources.json) lists and prepare it again; folders it did not make are kept')
     args = parser.parse_args()
     start = time.time()
     try:
@@ -77,15 +84,17 @@ def run():
         middlebury = middlebury_sources(os.path.join(args.root, 'Middlebury_train'))
         train = middlebury + find_pairs(os.path.join(flickr, 'Train'))  # iPASSR's order: Middlebury first
         print(f'Training pairs: {len(middlebury)} Middlebury + {len(train) - len(middlebury)} Flickr1024')
-        totals = build_training_patches(train, out, scales=SCALES, workers=args.workers)
-        n_val = build_test_set(find_pairs(os.path.join(flickr, 'Validation')), os.path.join(out, 'val', 'Flickr1024'),
-                               scales=SCALES, workers=args.workers, desc='validation')
-        n_test = build_test_set(find_pairs(os.path.join(flickr, 'Test')), os.path.join(out, 'test', 'Flickr1024'),
-                                scales=SCALES, workers=args.workers, desc='test')
+        # every step is planned, and every refusal made, before anything is written
+        sets = [('validation', find_pairs(os.path.join(flickr, 'Validation')), os.path.join(out, 'val', 'Flickr1024')),
+                ('test', find_pairs(os.path.join(flickr, 'Test')), os.path.join(out, 'test', 'Flickr1024'))]
         if args.whole_train:
-            n_train = build_test_set(train, os.path.join(out, 'train'), scales=SCALES, workers=args.workers,
-                                     desc='whole training pairs')
-            print(f'train: {n_train} whole pairs')
+            sets.append(('whole training pairs', train, os.path.join(out, 'train')))
+        plans = [plan_training_patches(train, out, scales=SCALES, replace=args.replace)]
+        plans += [plan_test_set(sources, folder, scales=SCALES, replace=args.replace, desc=desc, workers=args.workers)
+                  for desc, sources, folder in sets]
+        totals, n_val, n_test, *n_train = execute(plans, workers=args.workers)
+        if n_train:
+            print(f'train: {n_train[0]} whole pairs')
     except OSError as err:  # an unreadable source or a full disk: name the file
         raise PreparationError(f'{err.filename or args.root}: {err.strerror or err}') from None
     print(f'Done in {time.time() - start:.0f} s: ' + ', '.join(f'patches_x{s}: {n}' for s, n in totals.items())

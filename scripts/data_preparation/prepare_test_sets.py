@@ -23,6 +23,12 @@ list which pairs they are. By default we take, in sorted order, the first 20 ``*
 ``testing`` split and the first 5 Middlebury scenes; ``--names FILE`` (one name per line: ``000003_10`` or a
 scene name) or ``--count``/``--split`` select others. If you have iPASSR's prepared test folders, they are already
 in this layout: copy them to ``datasets/StereoSR/test/`` to reproduce the published tables exactly.
+
+Ownership: each output folder keeps a record, ``.sources.json`` (the set's in ``<out>``, the degraded views' in
+``lr_x4_<tag>``), of the pairs, files and settings it was made from. A rerun with the same settings resumes (or does
+nothing); one with other settings is refused before anything is written, and with ``--replace`` removes the pair
+folders the records list and prepares again. Pair folders it did not make (your own, iPASSR's) are never removed
+nor overwritten: one under a name it would write is refused.
 """
 import argparse
 import os
@@ -34,7 +40,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from basicsr.data.degradations import load_degradation  # noqa: E402
-from basicsr.data.preparation import PairSource, PreparationError, build_degraded_lr, build_test_set  # noqa: E402
+from basicsr.data.preparation import (REPLACE_FLAG, PairSource, PreparationError, execute,  # noqa: E402
+                                      plan_degraded_lr, plan_test_set)
 from basicsr.utils.errors import run_main  # noqa: E402
 
 SETS = {  # name: (output name, left folder, right folder, default count)
@@ -106,6 +113,9 @@ def run():
     parser.add_argument('--seed', type=int, default=0, help='seed of the degradation (default 0)')
     parser.add_argument('--tag', help="folder suffix (default: the degradation file's name without .yml)")
     parser.add_argument('--scale', type=int, default=4, choices=(2, 4), help='scale of the degraded LR (default 4)')
+    parser.add_argument(REPLACE_FLAG, action='store_true',
+                        help='when the output was prepared with other settings: remove the pair folders its records '
+                             '(.sources.json) list and prepare it again; folders it did not make are kept')
     args = parser.parse_args()
     if args.set == 'prepared' and not args.degradation:
         parser.error('prepared: --degradation is required (the set already has its HR and bicubic LR views)')
@@ -117,18 +127,56 @@ def run():
         degradation = None
         if args.degradation:  # checked before any work
             degradation, tag = load_degradation(args.degradation, '--degradation'), _tag(args)
-        if args.set != 'prepared':
-            prepare_raw_set(args, out, out_name, left_dir, right_dir, default_count)
+        plans, sources = [], None
+        if args.set != 'prepared':  # every step is planned, and every refusal made, before anything is written
+            sources = raw_sources(args, left_dir, right_dir, default_count)
+            plans.append(plan_test_set(sources, out, scales=(2, 4), replace=args.replace, desc=out_name,
+                                       workers=args.workers))
+            _check_pair_list(out, sources, plans[0])
         if degradation is not None:
-            n = build_degraded_lr(out, degradation, args.scale, args.seed, tag, workers=args.workers,
-                                  desc=f'{os.path.basename(os.path.normpath(out))} {tag}')
-            print(f'{os.path.join(out, f"lr_x{args.scale}_{tag}")}: {n} pairs (seed {args.seed})')
+            plans.append(plan_degraded_lr(out, degradation, args.scale, args.seed, tag, replace=args.replace,
+                                          desc=f'{os.path.basename(os.path.normpath(out))} {tag}',
+                                          upstream=plans[0] if plans else None))
+        results = execute(plans, workers=args.workers)
+        if sources is not None:
+            _write_pair_list(out, sources)  # last: only for a finished set
+            print(f'{out}: {results[0]} pairs ({", ".join(s.name for s in sources)})')
+        if degradation is not None:
+            print(f'{os.path.join(out, f"lr_x{args.scale}_{tag}")}: {results[-1]} pairs (seed {args.seed})')
     except OSError as err:  # an unreadable source or a full disk: name the file
         raise PreparationError(f'{err.filename or args.src}: {err.strerror or err}') from None
 
 
-def prepare_raw_set(args, out, out_name, left_dir, right_dir, default_count):
-    """HR and MATLAB-bicubic LR views of a raw KITTI or Middlebury download."""
+def _pair_list_text(sources):
+    return ''.join(f'{s.name}\n' for s in sources)
+
+
+def _check_pair_list(out, sources, plan):
+    """``<out>/pairs.txt`` is this script's; one that is there without a record of the set and lists other pairs is
+    not (a file of the user's), and is kept."""
+    path = os.path.join(out, 'pairs.txt')
+    if plan.recorded or not os.path.isfile(path):
+        return
+    with open(path, encoding='utf-8') as f:
+        if f.read() != _pair_list_text(sources):
+            raise PreparationError(f'{path}: already there and not written by this preparation (no record of the set '
+                                   'lists it); move it away or choose another --out')
+
+
+def _write_pair_list(out, sources):
+    path = os.path.join(out, 'pairs.txt')
+    if os.path.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            if f.read() == _pair_list_text(sources):
+                return
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(_pair_list_text(sources))
+    os.replace(tmp, path)
+
+
+def raw_sources(args, left_dir, right_dir, default_count):
+    """The raw KITTI or Middlebury pairs to prepare (HR and MATLAB-bicubic LR views)."""
     count = args.count or default_count
     names = _read_names(args.names) if args.names else None
     if args.set == 'middlebury':
@@ -137,10 +185,7 @@ def prepare_raw_set(args, out, out_name, left_dir, right_dir, default_count):
         sources = kitti_sources(args.src, left_dir, right_dir, args.split, args.frame, count, names)
     if len(sources) < count and names is None:
         print(f'warning: only {len(sources)} pairs found in {args.src} (expected {count})')
-    n = build_test_set(sources, out, scales=(2, 4), workers=args.workers, desc=out_name)
-    with open(os.path.join(out, 'pairs.txt'), 'w', encoding='utf-8') as f:  # last: only for a finished set
-        f.writelines(f'{s.name}\n' for s in sources)
-    print(f'{out}: {n} pairs ({", ".join(s.name for s in sources)})')
+    return sources
 
 
 def main():

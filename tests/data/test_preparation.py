@@ -100,7 +100,7 @@ def test_rerun_redoes_missing_patches_and_drops_half_written_ones(raw_pairs, tmp
 def test_rerun_with_other_inputs_is_refused(raw_pairs, tmp_path):
     out = str(tmp_path / 'out')
     build_training_patches(raw_pairs[:1], out, scales=(4,), workers=1)
-    with pytest.raises(PreparationError, match='built from other pairs'):
+    with pytest.raises(PreparationError, match='was prepared with other settings'):
         build_training_patches(raw_pairs, out, scales=(4,), workers=1)
 
 
@@ -109,7 +109,7 @@ def test_rerun_with_a_replaced_image_of_the_same_name_is_refused(raw_pairs, tmp_
     build_training_patches(raw_pairs, out, scales=(4,), workers=1)
     build_training_patches(raw_pairs, out, scales=(4,), workers=1)  # same inputs: resumes, nothing to do
     _write_pair(os.path.dirname(raw_pairs[0].left), '0001', (161, 431), 7)  # other pixels, same name and size
-    with pytest.raises(PreparationError, match='built from other pairs'):
+    with pytest.raises(PreparationError, match='was prepared with other settings'):
         build_training_patches(raw_pairs, out, scales=(4,), workers=1)
 
 
@@ -124,11 +124,16 @@ def test_manifest_of_an_earlier_version_is_upgraded_not_refused(raw_pairs, tmp_p
     assert json.load(open(path)) == manifest
 
 
-def test_test_set_rerun_keeps_only_the_current_pairs(raw_pairs, tmp_path, capsys):
+def test_test_set_rerun_with_other_pairs_is_refused_and_replace_keeps_only_the_current_pairs(raw_pairs, tmp_path,
+                                                                                            capsys):
     root = str(tmp_path / 'set')
     assert build_test_set(raw_pairs, root, workers=1) == 2
-    assert build_test_set(raw_pairs[:1], root, workers=1) == 1
-    assert 'removed 1 pair folder(s) that are not among the current inputs: 0002' in capsys.readouterr().out
+    with pytest.raises(PreparationError, match=r'pairs: recorded 2 \(0001, 0002\), now 1 \(0001\)\); rerun with '
+                                               r'--replace'):
+        build_test_set(raw_pairs[:1], root, workers=1)
+    assert build_test_set(raw_pairs[:1], root, workers=1, replace=True) == 1
+    assert ('removed 6 folder(s) that its record lists (made by an earlier run with other settings): hr/0001, hr/0002, '
+            'lr_x2/0001, lr_x2/0002, lr_x4/0001 ...') in capsys.readouterr().out
     for sub in ('hr', 'lr_x2', 'lr_x4'):
         assert sorted(os.listdir(os.path.join(root, sub))) == ['0001']
 

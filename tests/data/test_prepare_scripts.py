@@ -99,6 +99,7 @@ def _check_flickr_output(root, images):
                 expected_files.append(os.path.join(f'patches_x{scale}', f'{k:06d}', f'{stem}.png'))
         expected_files.append(os.path.join(f'patches_x{scale}', '.sources.json'))
     for split, target in (('Validation', 'val'), ('Test', 'test')):  # each split goes to its own set, and only there
+        expected_files.append(os.path.join(target, 'Flickr1024', '.sources.json'))  # the set's record
         for name in FLICKR[split]:
             hrs = [_modcrop(images[os.path.join(split, f'{name}_{v}.png')], 4) for v in 'LR']
             for i, hr in enumerate(hrs):
@@ -186,8 +187,8 @@ def _run_test_sets(monkeypatch, *argv):
 
 def _check_test_set(out, pairs):
     """``out/{hr,lr_x2,lr_x4}/<name>/`` for ``pairs`` = ``{name: (left, right)}`` (HR cropped to a multiple of 4,
-    LR by MATLAB bicubic), ``pairs.txt`` in order, and nothing else."""
-    expected = ['pairs.txt']
+    LR by MATLAB bicubic), ``pairs.txt`` in order, the set's record, and nothing else."""
+    expected = ['pairs.txt', '.sources.json']
     for name, views in pairs.items():
         for i, view in enumerate(views):
             hr = _modcrop(view, 4)

@@ -100,7 +100,7 @@ def test_batches_do_not_depend_on_the_number_of_workers(hr_only):
         return [b['lq'] for b in loader]
 
     serial, parallel = batches(0), batches(2)
-    assert len(serial) == 6 and all(torch.equal(a, b) for a, b in zip(serial, parallel))
+    assert len(serial) == len(parallel) == 6 and all(torch.equal(a, b) for a, b in zip(serial, parallel))
 
 
 def test_whole_images_are_cropped_to_the_patch(tiny_stereo_root):
@@ -275,8 +275,9 @@ def test_fixed_test_set_rerun_resumes_and_refuses_other_settings(sample_root, tm
     assert _digests(out_dir) == before
     code, out, err = _prepare(monkeypatch, capsys, *args, '--seed', '4')
     assert code == 2 and err.strip() == (
-        f'prepare_test_sets.py: error: {out_dir}: was built from other pairs or settings (see '
-        f'{out_dir}/.sources.json); expected the same inputs to resume. Delete the folder or choose another output')
+        f'prepare_test_sets.py: error: {out_dir}: was prepared with other settings (seed: recorded 3, now 4); rerun '
+        'with --replace to remove the 1 folder(s) its record .sources.json lists and prepare it again (nothing else '
+        'there is touched), or choose another output folder')
     assert _digests(out_dir) == before
 
 
