@@ -225,6 +225,52 @@ DEFAULTS = {
 }
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The allowed values of a degradation option: ``low <(=) value <= high``, each entry for a list."""
+    low: float
+    high: float
+    what: str  # what the values are, for the messages
+    low_open: bool = False  # low itself excluded
+    whole: bool = False  # whole numbers only
+
+    def text(self):
+        """``'> 0 and <= 10'``: the range as the messages and docs/data.md write it."""
+        return f"{'>' if self.low_open else '>='} {self.low:g} and <= {self.high:g}"
+
+    def holds(self, value):
+        return (self.low < value if self.low_open else self.low <= value) and value <= self.high and (
+            not self.whole or float(value).is_integer())
+
+
+# The allowed values of every numeric degradation option (a stage-2 key, ending in 2, has the range of its stage-1
+# key), documented in docs/data.md. Real-ESRGAN's own values (DEFAULTS) lie well inside; the upper bounds stop a
+# typo before it hangs the loader (a 4001-pixel kernel), exhausts memory (a 1000x resize) or buries the image in
+# noise (sigma 50 is the heaviest level of the usual denoising benchmarks; Poisson scale 4 is sigma 64 on white).
+RANGES = {
+    'blur_kernel_size': Bounds(3, 41, 'odd kernel sizes', whole=True),  # the largest drawn; 7..21 in Real-ESRGAN
+    'kernel_prob': Bounds(0, 1, 'probabilities'),
+    'blur_sigma': Bounds(0, 10, 'sigmas', low_open=True),
+    'betag_range': Bounds(0, 8, 'shape parameters', low_open=True),
+    'betap_range': Bounds(0, 8, 'shape parameters', low_open=True),
+    'sinc_prob': Bounds(0, 1, 'probabilities'),
+    'resize_prob': Bounds(0, 1, 'probabilities'),
+    'resize_range': Bounds(0, 4, 'scale factors', low_open=True),  # and min <= 1 <= max
+    'gaussian_noise_prob': Bounds(0, 1, 'probabilities'),
+    'noise_range': Bounds(0, 50, 'noise sigmas (8-bit units)'),
+    'poisson_scale_range': Bounds(0, 4, 'Poisson noise scales'),
+    'gray_noise_prob': Bounds(0, 1, 'probabilities'),
+    'jpeg_range': Bounds(1, 100, 'whole JPEG qualities', whole=True),
+    'second_blur_prob': Bounds(0, 1, 'probabilities'),
+    'final_sinc_prob': Bounds(0, 1, 'probabilities'),
+}
+
+
+def bounds(key):
+    """The ``Bounds`` of a degradation option; ``blur_sigma2`` has those of ``blur_sigma``."""
+    return RANGES[key[:-1] if key.endswith('2') and key[:-1] in RANGES else key]
+
+
 def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -235,32 +281,29 @@ def _fail(key_path, key, expected, value):
 
 def _probability(opt, key, key_path):
     value = opt[key]
-    if not (_number(value) and 0 <= value <= 1):
+    if not (_number(value) and bounds(key).holds(value)):
         _fail(key_path, key, 'a probability in [0, 1]', value)
     return float(value)
 
 
-def _range(opt, key, key_path, low=0.0, low_open=False, what='numbers', integer=False, high=None):
-    """A ``[min, max]`` pair with ``low <(=) min <= max (<= high)``."""
-    value = opt[key]
-    bound = f"{'>' if low_open else '>='} {low:g}" + (f' and <= {high:g}' if high is not None else '')
-    expected = f'[min, max] with min <= max, both {what} {bound}'
+def _range(opt, key, key_path):
+    """A ``[min, max]`` pair with both ends within ``bounds(key)``."""
+    value, allowed = opt[key], bounds(key)
+    expected = f'[min, max] with min <= max, both {allowed.what} {allowed.text()}'
     if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(_number(v) for v in value)):
         _fail(key_path, key, expected, value)
+    if not all(allowed.holds(v) for v in value):
+        _fail(key_path, key, expected, value)
     lo, hi = value
-    if integer and not all(float(v).is_integer() for v in value):
-        _fail(key_path, key, expected, value)
-    if (lo <= low if low_open else lo < low) or (high is not None and hi > high):
-        _fail(key_path, key, expected, value)
     if lo > hi:
-        _fail(key_path, key, f'min <= max ({what})', value)
-    return (int(lo), int(hi)) if integer else (float(lo), float(hi))
+        _fail(key_path, key, f'min <= max ({allowed.what})', value)
+    return (int(lo), int(hi)) if allowed.whole else (float(lo), float(hi))
 
 
 def _distribution(opt, key, key_path, length, names):
     value = opt[key]
-    if not (isinstance(value, (list, tuple)) and all(_number(v) and v >= 0 for v in value)):
-        _fail(key_path, key, f'a list of {length} probabilities >= 0 summing to 1 ({names})', value)
+    if not (isinstance(value, (list, tuple)) and all(_number(v) and bounds(key).holds(v) for v in value)):
+        _fail(key_path, key, f'a list of {length} probabilities in [0, 1] summing to 1 ({names})', value)
     if len(value) != length:
         _fail(key_path, key, f'{length} probabilities ({names}), not {len(value)}', value)
     if abs(sum(value) - 1) > 1e-6:
@@ -270,9 +313,10 @@ def _distribution(opt, key, key_path, length, names):
 
 
 def _kernel_size(opt, key, key_path):
-    value = opt[key]
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 3 and value % 2 == 1):
-        _fail(key_path, key, 'an odd kernel size >= 3 (the largest drawn; sizes are odd from 7 up to it)', value)
+    value, allowed = opt[key], bounds(key)
+    if not (isinstance(value, int) and not isinstance(value, bool) and allowed.holds(value) and value % 2 == 1):
+        _fail(key_path, key, f'an odd kernel size {allowed.text()} (the largest drawn; sizes are odd from '
+              f'{MIN_KERNEL_SIZE} up to it)', value)
     return value
 
 
@@ -294,24 +338,23 @@ def _stage(opt, key_path, suffix, blur_prob):
         kernel_size=_kernel_size(opt, k('blur_kernel_size'), key_path),
         kernel_list=tuple(kinds),
         kernel_prob=_distribution(opt, k('kernel_prob'), key_path, len(kinds), f"one per entry of {k('kernel_list')}"),
-        sigma=_range(opt, k('blur_sigma'), key_path, low_open=True, what='sigmas'),
-        betag_range=_range(opt, k('betag_range'), key_path, low_open=True, what='shape parameters'),
-        betap_range=_range(opt, k('betap_range'), key_path, low_open=True, what='shape parameters'),
+        sigma=_range(opt, k('blur_sigma'), key_path),
+        betag_range=_range(opt, k('betag_range'), key_path),
+        betap_range=_range(opt, k('betap_range'), key_path),
         sinc_prob=_probability(opt, k('sinc_prob'), key_path))
-    resize_range = _range(opt, k('resize_range'), key_path, low_open=True, what='scale factors')
+    resize_range = _range(opt, k('resize_range'), key_path)
     if not resize_range[0] <= 1 <= resize_range[1]:
-        _fail(key_path, k('resize_range'), '[min, max] with 0 < min <= 1 <= max (down-scaling factors are drawn '
-              'in [min, 1], up-scaling ones in [1, max])', opt[k('resize_range')])
+        _fail(key_path, k('resize_range'), f'[min, max] with 0 < min <= 1 <= max <= {bounds("resize_range").high:g} '
+              '(down-scaling factors are drawn in [min, 1], up-scaling ones in [1, max])', opt[k('resize_range')])
     return StageOptions(
         blur_prob=blur_prob, blur=blur_opts,
         resize_prob=_distribution(opt, k('resize_prob'), key_path, 3, 'up, down, keep'),
         resize_range=resize_range,
         gaussian_noise_prob=_probability(opt, k('gaussian_noise_prob'), key_path),
-        noise_range=_range(opt, k('noise_range'), key_path, what='noise sigmas (8-bit units)'),
-        poisson_scale_range=_range(opt, k('poisson_scale_range'), key_path, what='Poisson noise scales'),
+        noise_range=_range(opt, k('noise_range'), key_path),
+        poisson_scale_range=_range(opt, k('poisson_scale_range'), key_path),
         gray_noise_prob=_probability(opt, k('gray_noise_prob'), key_path),
-        jpeg_range=_range(opt, k('jpeg_range'), key_path, low=1, what='whole JPEG qualities', integer=True,
-                          high=100))
+        jpeg_range=_range(opt, k('jpeg_range'), key_path))
 
 
 def parse_degradation(options, key_path='degradation'):

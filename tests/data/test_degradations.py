@@ -1,11 +1,14 @@
 """basicsr.data.degradations: kernels against their closed forms, the stereo rules, noise, JPEG, geometry,
 determinism, and the one-line errors for bad options."""
 import math
+import os
 
 import numpy as np
 import pytest
 
 from basicsr.data import degradations as D
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # A pipeline reduced to what a test looks at: no blur to speak of (sigma 0.1: the neighbours weigh exp(-50)),
 # no resize before the final one, no noise, near-lossless JPEG, no final sinc.
@@ -288,3 +291,67 @@ def test_a_degradation_file_is_read_and_checked(tmp_path):
         D.load_degradation(str(path), 'datasets:train:degradation')
     with pytest.raises(D.DegradationOptionError, match='datasets:train:degradation: .*missing.yml: cannot read'):
         D.load_degradation(str(tmp_path / 'missing.yml'), 'datasets:train:degradation')
+
+
+# -------------------------------------------------------------------------------------------- allowed values
+def _bound_cases():
+    """``(key, value at the bounds, [values just outside])`` for every bounded key of both stages."""
+    for key in D.DEFAULTS:
+        if key.rstrip('2') not in D.RANGES:
+            continue
+        b = D.bounds(key)
+        if key.startswith('blur_kernel_size'):
+            yield key, b.low, [b.low - 2, b.high + 2]
+            yield key, b.high, []
+        elif key.endswith(('kernel_prob', 'kernel_prob2', 'resize_prob', 'resize_prob2')):
+            n = len(D.DEFAULTS[key])
+            yield key, [b.high] + [b.low] * (n - 1), [[b.high + 1e-3, b.low - 1e-3] + [b.low] * (n - 2)]
+        elif isinstance(D.DEFAULTS[key], list):  # [min, max]
+            step = 1 if b.whole else 1e-3
+            low_ok = b.low + 1e-6 if b.low_open else b.low
+            low_out = b.low if b.low_open else b.low - step
+            yield key, [low_ok, b.high], [[low_out, b.high], [low_ok, b.high + step]]
+        else:  # a probability
+            yield key, b.low, [b.low - 1e-3, b.high + 1e-3]
+            yield key, b.high, []
+
+
+@pytest.mark.parametrize('key,inside,outside', list(_bound_cases()),
+                         ids=[f'{c[0]}={c[1]}' for c in _bound_cases()])
+def test_values_at_the_bounds_are_accepted_and_just_outside_refused(key, inside, outside):
+    D.parse_degradation({key: inside}, 'datasets:train:degradation')
+    allowed = D.bounds(key)
+    for value in outside:
+        with pytest.raises(D.DegradationOptionError) as info:
+            D.parse_degradation({key: value}, 'datasets:train:degradation')
+        message = str(info.value)
+        assert message.startswith(f'datasets:train:degradation:{key}: expected ') and '\n' not in message
+        assert (allowed.text() if allowed.high > 1 else '[0, 1]') in message, message
+
+
+@pytest.mark.parametrize('options', [{'blur_kernel_size': 4001}, {'resize_range': [0.3, 1000]},
+                                     {'noise_range': [1000, 100000]}])
+def test_the_values_that_hung_crashed_or_made_pure_noise_are_refused(options):
+    """Issue 18: a 4001-pixel kernel hung the loader, a 1000x resize ended in OpenCV's allocation traceback."""
+    with pytest.raises(D.DegradationOptionError, match=f'^datasets:train:degradation:{next(iter(options))}: expected '):
+        D.parse_degradation(options, 'datasets:train:degradation')
+
+
+def test_every_option_at_its_upper_bound_still_degrades_a_pair():
+    heaviest = {'blur_kernel_size': 41, 'blur_kernel_size2': 41, 'kernel_list': ['generalized_aniso', 'sinc'],
+                'kernel_prob': [0.5, 0.5], 'kernel_list2': ['plateau_aniso'], 'kernel_prob2': [1],
+                'blur_sigma': [10, 10], 'blur_sigma2': [10, 10], 'betag_range': [8, 8], 'betap_range2': [8, 8], 'resize_prob': [1, 0, 0],
+                'resize_range': [1, 4], 'resize_prob2': [1, 0, 0], 'resize_range2': [1, 4], 'gaussian_noise_prob': 1,
+                'noise_range': [50, 50], 'gaussian_noise_prob2': 0, 'poisson_scale_range2': [4, 4],
+                'second_blur_prob': 1, 'final_sinc_prob': 1}  # always up-scaled, by a factor drawn in [1, 4]
+    left, right = smooth_pair(48, 96)
+    lr0, lr1 = D.degrade_pair(left, right, 4, D.parse_degradation(heaviest), np.random.default_rng(0))
+    assert lr0.shape == lr1.shape == (12, 24, 3)
+
+
+def test_the_docs_table_lists_every_range():
+    with open(os.path.join(ROOT, 'docs', 'data.md'), encoding='utf-8') as f:
+        rows = [line for line in f if line.startswith('| `')]
+    for key, allowed in D.RANGES.items():
+        row = [r for r in rows if f'`{key}`' in r.split('|')[1]]
+        assert len(row) == 1 and allowed.text() in row[0].split('|')[2], key
