@@ -235,13 +235,17 @@ def test_swinhab_pads_to_whole_windows_and_crops():
     torch.manual_seed(0)
     block = SwinHAB(12, num_heads=3, window_size=4, shift=True).eval()
     x = torch.rand(2, 12, 8, 8)
+    x5 = x[..., :5]
+    by_hand = torch.cat([x5, x5.flip(3)], dim=3)[..., :8]  # the release's mirror padding to 2 windows of 4
+    assert torch.equal(mirror_pad(x5, 0, 3), by_hand)
+    assert torch.equal(mirror_pad(x[..., :3], 0, 5), torch.cat([x[..., :3], x[..., :3].flip(3)] * 2, 3)[..., :8])
     with torch.no_grad():
-        padded = block(torch.cat([x, x.flip(3)], dim=3))[..., :8]  # the mirror padding by hand
-        assert torch.equal(block(x), block(x))
-        assert block(x[..., :5]).shape == (2, 12, 8, 5)
-        torch.testing.assert_close(block(mirror_pad(x[..., :5], 0, 3))[..., :5], block(x[..., :5]), rtol=0,
-                                   atol=1e-6)
-    assert padded.shape == x.shape
+        out = block(x5)
+        assert out.shape == (2, 12, 8, 5)  # cropped back
+        # the 5 columns are those of the block run on the hand-padded 8 columns (zero padding would differ)
+        torch.testing.assert_close(out, block(by_hand)[..., :5], rtol=0, atol=1e-6)
+        zero_padded = torch.nn.functional.pad(x5, (0, 3))
+        assert (block(zero_padded)[..., :5] - out).abs().max() > 1e-3
 
 
 def test_swinfirscam_on_views_equals_the_network_token_path():

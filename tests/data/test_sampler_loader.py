@@ -83,10 +83,12 @@ def test_batches_do_not_depend_on_workers_or_resume(sample_root):
     assert ref[0]['lq'].shape == (3, 6, 12, 24) and ref[0]['gt'].shape == (3, 6, 48, 96)
     opt2 = _train_opt(sample_root, num_worker_per_gpu=2)
     two = _batches(build_dataloader(ds, opt2, num_gpu=0, dist=False, sampler=sampler, seed=5), 4)
+    assert len(ref) == len(two) == 4
     for a, b in zip(ref, two):
         assert torch.equal(a['gt'], b['gt']) and a['name'] == b['name']
     sampler.set_start(6)  # resume after two batches of 3
     resumed = _batches(build_dataloader(ds, opt, num_gpu=0, dist=False, sampler=sampler, seed=5), 2)
+    assert len(resumed) == len(ref[2:]) == 2
     for a, b in zip(ref[2:], resumed):
         assert torch.equal(a['lq'], b['lq']) and a['name'] == b['name']
 
