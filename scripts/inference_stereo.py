@@ -5,6 +5,8 @@
     python scripts/inference_stereo.py --input_dir pairs/ --output out/ -opt options/test/NAFSSR/NAFSSR-T_x4.yml
 
 A folder holds pairs ``<name>_L.png`` + ``<name>_R.png``; the output is ``<name>_L.png`` + ``<name>_R.png``.
+Results already in ``--output`` are kept: a run that would write over one is refused, before any work, unless
+``--overwrite`` is given.
 Memory is bounded: the pair is processed in full-width horizontal strips with overlapping context rows (rows stay
 whole, so the cross-view attention still sees each complete epipolar line); see ``--max_memory_gb``.
 """
@@ -107,8 +109,9 @@ def build_model(args):
     return net, args.scale, args.color_order or getattr(net, 'released_color_order', 'bgr')
 
 
-def check_output(output, names):
-    """Refuse, before any work, an ``--output`` that cannot be the folder of ``<name>_L.png``/``<name>_R.png``."""
+def check_output(output, names, overwrite=False):
+    """Refuse, before any work, an ``--output`` that cannot be the folder of ``<name>_L.png``/``<name>_R.png``, two
+    pairs that would write the same files, and (unless ``overwrite``) a file that is already there."""
     found = output
     while not os.path.exists(found) and os.path.dirname(os.path.abspath(found)) != os.path.abspath(found):
         found = os.path.dirname(os.path.abspath(found))
@@ -121,6 +124,16 @@ def check_output(output, names):
             if os.path.isdir(path):
                 raise InputError(f'--output {output}: {path} is a folder; expected to write the {view} view of '
                                  f'{name} there')
+    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if twice is not None:
+        raise InputError(f'--output {output}: two input pairs would both write {twice}_L.png and {twice}_R.png '
+                         '(the same name with other image extensions); keep one of them')
+    if not overwrite:
+        taken = next((path for name in names for suffix in 'LR'
+                      if os.path.exists(path := os.path.join(output, f'{name}_{suffix}.png'))), None)
+        if taken is not None:
+            raise InputError(f'--output {output}: {taken} is already there (an earlier result?); give --overwrite '
+                             'to replace it, or choose another --output')
 
 
 def strip_bytes_per_row(net, width, scale):
@@ -157,6 +170,8 @@ def parse_args(argv=None):
     src.add_argument('--right', help='right view image')
     src.add_argument('--input_dir', help='folder of <name>_L.png / <name>_R.png pairs')
     p.add_argument('--output', required=True, help='output folder (created)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace results already in --output (without it, an existing <name>_L/R.png is refused)')
     p.add_argument('--name', help='output name for --left/--right (default: the left file name without _L)')
     model = p.add_argument_group('model')
     model.add_argument('-opt', '--opt', help='option file (network_g, path:pretrain_network_g, scale)')
@@ -204,7 +219,7 @@ def run(argv=None):
         pairs = [(name, args.left, args.right)]
     else:
         pairs = find_pairs(args.input_dir)
-    check_output(args.output, [name for name, _, _ in pairs])
+    check_output(args.output, [name for name, _, _ in pairs], args.overwrite)
     first = read_pair(*pairs[0][1:])  # fail on a bad first input before building the model
     net, scale, color_order = build_model(args)
     device = torch.device(args.device)

@@ -61,6 +61,30 @@ def test_output_image_that_is_a_folder_is_refused(pair, tmp_path):
                                         'right view of p there')
 
 
+def test_earlier_results_are_refused_before_any_work_unless_overwrite(pair, tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'p_R.png').write_bytes(b'an earlier result')
+    assert _error(_args(pair, out)) == (f'--output {out}: {out / "p_R.png"} is already there (an earlier result?); '
+                                        'give --overwrite to replace it, or choose another --output')
+    assert sorted(os.listdir(out)) == ['p_R.png'] and (out / 'p_R.png').read_bytes() == b'an earlier result'
+    from basicsr.utils.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match='no_such_weights.pth'):  # past the output check: the work begins
+        script.run(_args(pair, out, '--overwrite'))
+
+
+def test_two_pairs_writing_the_same_files_are_refused(tmp_path):
+    for ext in ('png', 'jpg'):
+        for view in 'LR':
+            imwrite(np.zeros((8, 12, 3), np.uint8), tmp_path / f'p_{view}.{ext}')
+    out = tmp_path / 'out'
+    assert _error(['--input_dir', str(tmp_path), '--output', str(out), '--arch', 'NAFSSR-T', '--scale', '2',
+                   '--weights', str(tmp_path / 'none.pth')]) == (
+        f'--output {out}: two input pairs would both write p_L.png and p_R.png (the same name with other image '
+        'extensions); keep one of them')
+    assert not out.exists()
+
+
 @pytest.mark.parametrize('flags, message', [
     (['--strip_rows', '0'], '--strip_rows must be >= 1 (LR rows per strip), got 0'),
     (['--strip_rows', '-4'], '--strip_rows must be >= 1 (LR rows per strip), got -4'),

@@ -87,6 +87,23 @@ def test_folder_of_pairs_with_arch_and_weights(model, tmp_path, monkeypatch):
     assert imread(out / 'b_R.png').shape == (40, 60, 3)
 
 
+def test_a_second_run_into_the_same_output_keeps_the_first_results_unless_overwrite(model, tmp_path):
+    _, _, opt = model
+    _pair(tmp_path)
+    out = tmp_path / 'out'
+    args = ['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output', str(out),
+            '-opt', str(opt)]
+    script.run(args)
+    first = {name: (out / name).read_bytes() for name in ('p_L.png', 'p_R.png')}
+    _pair(tmp_path, seed=5)  # other inputs under the same names: other results
+    with pytest.raises(script.InputError, match=r'p_L\.png is already there \(an earlier result\?\); give '
+                                                '--overwrite'):
+        script.run(args)
+    assert {name: (out / name).read_bytes() for name in first} == first
+    assert script.run([*args, '--overwrite']) == [str(out / 'p_L.png'), str(out / 'p_R.png')]
+    assert all((out / name).read_bytes() != first[name] for name in first)
+
+
 def test_different_view_sizes_are_refused(tmp_path):
     _pair(tmp_path)
     imwrite(np.zeros((70, 50, 3), np.uint8), tmp_path / 'p_R.png')
