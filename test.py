@@ -7,6 +7,7 @@ Writes results/<name>/{metrics.json, metrics_per_pair.json, metrics.csv, metrics
 the SR views as results/<name>/visualization/<dataset>/<pair>_L.png and _R.png.
 """
 import os
+import shutil
 import sys
 
 import torch
@@ -17,22 +18,62 @@ from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
 from basicsr.reports import format_report, result_keys, table_columns, with_left_variants, write_results
 from basicsr.utils.checkpoint import load_network, weight_options
-from basicsr.utils.dist_util import get_dist_info, init_dist
-from basicsr.utils.errors import run_main
-from basicsr.utils.experiment import move_aside
+from basicsr.utils.dist_util import get_dist_info, init_dist, on_rank0
+from basicsr.utils.errors import UserError, run_main
+from basicsr.utils.experiment import ExperimentLock, move_aside
 from basicsr.utils.misc import tune_cpu_allocator
 from basicsr.utils.options import OptionError, get_path, parse_options
 
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
-def run_test(argv=None):
-    opt, _ = parse_options(is_train=False, argv=argv, registries=OPTION_CHECKS)
+
+class ResultsWriteError(UserError, OSError):
+    """The results folder cannot be written (a full disk, a quota, a read-only folder)."""
+
+
+def claim_results(root):
+    """Rank 0, holding the results lock: move an earlier run's folder aside (never mix two runs' files, never
+    delete one). Returns the line to print, or None."""
+    if not (os.path.isdir(root) and os.listdir(root)):
+        return None
+    try:
+        return f'test.py: {root} held an earlier run: moved to {move_aside(root)}'
+    except OSError as err:
+        raise ResultsWriteError(f'{root}: cannot move the earlier run aside ({err.strerror or err}); '
+                                'nothing was written') from None
+
+
+def write_metrics(root, entries, text):
+    """Write the metrics files (``reports.write_results`` and the table as metrics.txt) into ``root``, all or none:
+    they are written into a hidden folder first and moved in at the end; a failure or Ctrl-C removes what was
+    moved in, so that metrics files are never half a run's."""
+    staging = os.path.join(root, f'.metrics.tmp{os.getpid()}')
+    moved = []
+    try:
+        write_results(staging, entries)
+        with open(os.path.join(staging, 'metrics.txt'), 'w', encoding='utf-8') as f:
+            f.write(text + '\n')
+        for name in sorted(os.listdir(staging)):
+            os.replace(os.path.join(staging, name), os.path.join(root, name))
+            moved.append(name)
+    except BaseException as err:
+        for name in moved:
+            os.remove(os.path.join(root, name))
+        if isinstance(err, OSError):  # a full disk: one line; the images written so far stay
+            raise ResultsWriteError(f'{root}: cannot write the metrics ({err.strerror or err}); no metrics file '
+                                    'was written') from None
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_on_test_sets(opt, lock, progress):
+    """Test the network of ``opt`` on its test sets; ``progress['stage']`` says how far it got (for Ctrl-C)."""
     distributed = opt['launcher'] != 'none'
     use_cuda = torch.cuda.is_available() and opt.get('num_gpu', 1) != 0
-    if distributed:
-        init_dist(opt['launcher'], get_path(opt, 'dist_params:backend'), use_cuda=use_cuda,
-                  port=get_path(opt, 'dist_params:port'))
     rank, world = get_dist_info()
     device = torch.device('cuda', torch.cuda.current_device()) if use_cuda else torch.device('cpu')
+    on_rank0(lock.acquire)  # a second run of the same name stops here, before reading or writing anything
 
     weights, param_key, strict = weight_options(opt)
     if not weights:
@@ -51,11 +92,12 @@ def run_test(argv=None):
         num_gpu=opt.get('num_gpu', 1) if use_cuda else 0, dist=distributed)) for phase in phases]
 
     root = opt['path']['results_root']
-    if rank == 0 and os.path.isdir(root) and os.listdir(root):  # never mix two runs' files, never delete one
-        archived = move_aside(root)
-        print(f'test.py: {root} held an earlier run: moved to {archived}', flush=True)
+    note = on_rank0(claim_results, root)
+    if note:
+        print(note, flush=True)
     if distributed:
         torch.distributed.barrier()  # no process writes before the old results are out of the way
+    progress['stage'] = 'evaluating'
 
     metrics_opt = with_left_variants(get_path(opt, 'val:metrics'))
     keys = result_keys([(ds_opt['name'], ds_opt['scale'], None) for ds_opt, _ in loaders])
@@ -68,17 +110,42 @@ def run_test(argv=None):
                           desc=f"{ds_opt['name']} x{ds_opt['scale']}")
         entries.append((ds_opt['name'], ds_opt['scale'], result))
 
+    text = format_report(opt['name'], entries, table_columns(metrics_opt), world, device.type)
+    on_rank0(write_metrics, root, entries, text)  # every process learns whether the results could be written
+    progress['stage'] = 'written'
     if rank == 0:
-        text = format_report(opt['name'], entries, table_columns(metrics_opt), world, device.type)
         print(text, flush=True)
-        write_results(root, entries)
-        with open(os.path.join(root, 'metrics.txt'), 'w', encoding='utf-8') as f:
-            f.write(text + '\n')
         print(f'results written to {root}', flush=True)
     if distributed:
         torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
     return entries
+
+
+def run_test(argv=None):
+    """Parse the options, own ``results/<name>`` (``ExperimentLock``, as training owns ``experiments/<name>``) and
+    test. Ctrl-C ends with one line and ``INTERRUPTED_EXIT``; the lock is released on every exit."""
+    opt, _ = parse_options(is_train=False, argv=argv, registries=OPTION_CHECKS)
+    root = opt['path']['results_root']
+    lock = ExperimentLock(root)
+    progress = {'stage': 'starting'}
+    try:
+        if opt['launcher'] != 'none':
+            init_dist(opt['launcher'], get_path(opt, 'dist_params:backend'),
+                      use_cuda=torch.cuda.is_available() and opt.get('num_gpu', 1) != 0,
+                      port=get_path(opt, 'dist_params:port'))
+        return run_on_test_sets(opt, lock, progress)
+    except KeyboardInterrupt:
+        rank = get_dist_info()[0]
+        state = {'starting': 'nothing was written',
+                 'evaluating': f'{root} is incomplete (no metrics were written); rerun to test again',
+                 'written': f'after the results were written to {root}'}[progress['stage']]
+        print(f"test.py: interrupted{f' (rank {rank})' if rank else ''} (Ctrl-C): {state}", file=sys.stderr,
+              flush=True)
+        return INTERRUPTED_EXIT
+    finally:
+        lock.release()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def main():

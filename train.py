@@ -22,7 +22,7 @@ from basicsr.models import build_model
 from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
 from basicsr.utils.checkpoint import CheckpointError, load_checkpoint, remove_partial_saves
-from basicsr.utils.dist_util import get_dist_info, init_dist
+from basicsr.utils.dist_util import get_dist_info, init_dist, on_rank0
 from basicsr.utils.errors import UserError, run_main
 from basicsr.utils.experiment import ExperimentLock, move_aside
 from basicsr.utils.logger import MessageLogger, get_root_logger, init_tb_logger
@@ -91,27 +91,6 @@ def holds_results(experiment_root):
         if os.path.isdir(folder) and any(n.endswith(('.pth', '.state')) for n in os.listdir(folder)):
             return True
     return False
-
-
-def on_rank0(func, *args):
-    """Run ``func`` on rank 0 only; every rank returns its result or raises its ``UserError`` (so that all
-    processes stop together instead of waiting at the next collective call)."""
-    rank, world = get_dist_info()
-    result, error = None, None
-    if rank == 0:
-        try:
-            result = func(*args)
-        except UserError as err:
-            error = err
-    if world > 1:
-        box = [(result, str(error) if error else None)]
-        dist.broadcast_object_list(box, src=0)
-        result, message = box[0]
-        if rank != 0 and message:
-            raise UserError(message)
-    if error is not None:
-        raise error
-    return result
 
 
 def claim_experiment(opt, resume_path):

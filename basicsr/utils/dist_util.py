@@ -94,6 +94,27 @@ def master_only(func):
     return wrapper
 
 
+def on_rank0(func, *args):
+    """Run ``func`` on rank 0 only; every rank returns its result or raises its ``UserError`` (so that all
+    processes stop together instead of waiting at the next collective call)."""
+    rank, world = get_dist_info()
+    result, error = None, None
+    if rank == 0:
+        try:
+            result = func(*args)
+        except UserError as err:
+            error = err
+    if world > 1:
+        box = [(result, str(error) if error else None)]
+        dist.broadcast_object_list(box, src=0)
+        result, message = box[0]
+        if rank != 0 and message:
+            raise UserError(message)
+    if error is not None:
+        raise error
+    return result
+
+
 def barrier():
     if dist.is_available() and dist.is_initialized():
         dist.barrier()

@@ -24,6 +24,10 @@ class ImageReadError(UserError, OSError):
         self.reason = reason
 
 
+class ImageWriteError(UserError, OSError):
+    """An image file that cannot be written (a full disk, a quota, a read-only folder)."""
+
+
 def _decode_quietly(buf):
     """``cv2.imdecode`` without OpenCV's own warning lines on stderr (our error names the file instead)."""
     log = getattr(getattr(cv2, 'utils', None), 'logging', None)
@@ -75,18 +79,29 @@ def imread(path, allow_16bit=False):
 
 
 def imwrite(img, path, mkdir=True):
-    """Write ``uint8`` HWC BGR as a lossless PNG (atomic: a temporary file is renamed into place)."""
+    """Write ``uint8`` HWC BGR as a lossless PNG (atomic: a temporary file is renamed into place).
+
+    A write that fails (a full disk) or is interrupted leaves no temporary file and the earlier file, if any,
+    untouched; the failure is one ``ImageWriteError`` line naming the file."""
     path = os.fspath(path)
-    if mkdir:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     ext = os.path.splitext(path)[1] or '.png'
     ok, buf = cv2.imencode(ext, img)
     if not ok:
         raise OSError(f'{path}: cannot encode image of shape {img.shape}')
     tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
+    try:
+        if mkdir:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(tmp, 'wb') as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ImageWriteError(f'{path}: cannot write the image ({err.strerror or err}); '
+                              f'{"the earlier file is untouched" if os.path.exists(path) else "nothing was written"}'
+                              ) from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def img2tensor(img):
