@@ -246,8 +246,7 @@ def describe_change(old, new, limit=3):
                                                                              for e in b]
             if same_names:  # the same pair names from other files: name the first pair that differs
                 x, y = next((x, y) for x, y in zip(a, b) if x != y)
-                parts.append(f'pair {y[0]}: recorded {json.dumps(x[1:])}, now {json.dumps(y[1:])} (file names, '
-                             'halved, counts, byte sizes)')
+                parts.append(f'pair {y[0]} from other files: recorded {json.dumps(x[1:])}, now {json.dumps(y[1:])}')
             else:
                 parts.append(f'pairs: recorded {_names(a)}, now {_names(b)}')
         elif isinstance(a, dict) and isinstance(b, dict):
@@ -293,7 +292,8 @@ class Plan:
 
     ``remove``: folders an earlier run made with other settings (``replace``); ``records``: ``(folder, record)`` to
     write before the first pair; ``jobs`` for ``job``, one per pair with folders still to write; ``result``: what the
-    step returns (a count or counts). ``hr_names``: for a test set, its HR pair names once the step has run.
+    step returns (a count or counts). For a test set, ``hr_names``: its HR pair names once the step has run (the
+    user's included); ``made_names``: those it makes; ``recorded``: whether an earlier run left a record.
     """
     root: str
     desc: str
@@ -305,7 +305,7 @@ class Plan:
     result: object = None
     hr_names: tuple = ()
     made_names: frozenset = frozenset()
-    recorded: bool = False  # an earlier run left a record in ``root``
+    recorded: bool = False
 
 
 def execute(plans, workers=None):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from basicsr.data import layout
-from basicsr.data.preparation import (RECORD, PreparationError, build_test_set, build_training_patches, find_pairs,
-                                      remove_stale_tmp, write_record)
+from basicsr.data.preparation import (RECORD, PairSource, PreparationError, build_test_set, build_training_patches,
+                                      find_pairs, remove_stale_tmp, write_record)
 from basicsr.utils.img_util import imwrite
 from basicsr.utils.matlab_functions import imresize
 from helpers import ROOT
@@ -164,6 +164,13 @@ def test_a_folder_under_a_name_it_would_write_is_refused_unless_it_holds_exactly
     with open(hr, 'rb') as f:
         assert f.read() == kept
     assert not os.path.exists(os.path.join(theirs, 'hr', '0002'))
+
+
+def test_a_pair_name_that_is_not_a_plain_folder_name_is_refused(raw_pairs, tmp_path):
+    src = raw_pairs[0]
+    with pytest.raises(PreparationError, match=r"pair name '\.\./outside' cannot be a folder name"):
+        build_test_set([PairSource('../outside', src.left, src.right)], str(tmp_path / 'set'), workers=1)
+    assert not os.path.exists(tmp_path / 'set') and not os.path.exists(tmp_path / 'outside')
 
 
 def test_patches_replace_removes_only_the_recorded_patch_folders(raw_pairs, tmp_path, capsys):
