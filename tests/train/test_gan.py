@@ -139,3 +139,22 @@ def test_gan_run_into_a_fidelity_run_name_leads_to_a_working_command(tiny_data, 
     new_name = hint[0].split('=', 1)[1]
     assert {f'net_{n}_2.pth' for n in 'gd'} <= set(os.listdir(tmp_path / 'experiments' / new_name / 'models'))
     assert {name: (models / name).read_bytes() for name in os.listdir(models)} == before
+
+
+def test_pretrain_network_d_with_a_generator_file_names_the_d_keys(tiny_data, tmp_path):
+    from basicsr.models import build_model
+    from basicsr.utils.checkpoint import CheckpointError, save_atomic
+    from basicsr.utils.options import parse
+
+    net_g = define_network(dict(base_options(tiny_data, 'x')['network_g']))
+    save_atomic({'params': net_g.state_dict()}, tmp_path / 'net_g_4.pth')
+    opt = gan_options(tiny_data, 'd_from_g')
+    opt['path'] = {'pretrain_network_d': str(tmp_path / 'net_g_4.pth')}
+    with pytest.raises(CheckpointError) as err:
+        build_model(parse(write_options(tmp_path, opt), is_train=True, root_path=str(tmp_path)))
+    message = str(err.value)
+    assert message.startswith(f"path:pretrain_network_d: {tmp_path / 'net_g_4.pth'}: holds a stereo SR network "
+                              '(NAFSSR), not a discriminator (UNetDiscriminatorSN) (network_d:type): '
+                              'path:pretrain_network_d takes a discriminator file (net_d_<iter>.pth), this one looks '
+                              'like a generator (net_g_<iter>.pth; path:strict_load_d does not change that) ('), message
+    assert 'strict_load_g' not in message

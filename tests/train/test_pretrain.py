@@ -111,3 +111,68 @@ def test_resume_takes_the_weights_of_the_state_not_the_pretrain_file(tiny_data, 
         ref, run = _weights(ref_dir, 'ft', it), _weights(run_dir, 'ft', it)
         for key in ref['params']:
             assert torch.equal(ref['params'][key], run['params'][key]), f'iter {it}: {key}'
+
+
+def _tiny_net(data):
+    from basicsr.models.archs import define_network
+
+    return define_network(dict(base_options(data, 'x')['network_g']))
+
+
+def test_non_strict_load_needs_half_of_the_network_or_of_the_file(tiny_data, tmp_path, caplog):
+    """``strict_load_g: false`` loads a part of a file only when that part is at least half of the network's
+    tensors or half of the file's: a file holding only the network's first and last layers is a real partial
+    initialisation; the same two layers among ten foreign tensors, or a file of another family, are not."""
+    from basicsr.utils.checkpoint import load_network
+
+    full = _random_state(base_options(tiny_data, 'x')['network_g'], 6)
+    ends = {k: v for k, v in full.items() if k.startswith(('intro.', 'up.'))}
+    assert len(ends) == 4 and len(full) == 68  # counted from the network: intro and up, weight and bias each
+    save_atomic({'params': ends}, tmp_path / 'ends.pth')
+    save_atomic({'params': {**ends, **{f'head.{i}.weight': torch.zeros(3) for i in range(10)}}}, tmp_path / 'few.pth')
+
+    net = _tiny_net(tiny_data)
+    with caplog.at_level('INFO', logger='basicsr'):
+        load_network(net, tmp_path / 'ends.pth', strict=False)
+    _assert_state(net, ends)
+    assert "ends.pth: loaded non-strictly: 4 of the network's 68 tensors loaded, 64 missing, 0 unexpected" in caplog.text
+    with pytest.raises(CheckpointError, match=r"^path:pretrain_network_g: .*few\.pth: shares only 4 of the network's "
+                                              r"68 tensors and of the file's 14; a non-strict load \(path:strict_load_g "
+                                              r"false\) needs at least half of either$"):
+        load_network(net, tmp_path / 'few.pth', strict=False)
+    with pytest.raises(CheckpointError, match=r'few\.pth: does not fit the network: 64 missing \(e\.g\. body\.0\..*, 10 '
+                                              r'unexpected \(e\.g\. head\.0\.weight\) parameters$'):  # no strict hint
+        load_network(net, tmp_path / 'few.pth')
+
+    caplog.clear()
+    save_atomic({'params': full}, tmp_path / 'full.pth')
+    with caplog.at_level('INFO', logger='basicsr'):
+        load_network(net, tmp_path / 'full.pth')
+    assert "(params): 68 of the network's 68 tensors loaded, 0 missing, 0 unexpected" in caplog.text
+
+
+def test_weights_of_another_family_are_refused_naming_it(tiny_data, tmp_path):
+    """iPASSR's weights share no tensor with NAFSSR: loading them non-strictly would test an untrained network."""
+    from basicsr.models.archs.ipassr_arch import ipassr_variant
+    from basicsr.utils.checkpoint import load_network
+
+    save_atomic({'params': ipassr_variant(2).state_dict()}, tmp_path / 'ipassr.pth')
+    expected = (r'^path:pretrain_network_g: .*ipassr\.pth: holds a stereo SR network \(iPASSR x2\), not NAFSSR '
+                r'\(network_g:type\): set network_g:type to iPASSR; the zoo tests iPASSR x2 with '
+                r'options/test/iPASSR/iPASSR_x2\.yml \(')
+    for strict in (True, False):
+        with pytest.raises(CheckpointError, match=expected):
+            load_network(_tiny_net(tiny_data), tmp_path / 'ipassr.pth', strict=strict)
+
+
+def test_train_refuses_a_pretrain_file_of_another_family_before_writing(tiny_data, tmp_path):
+    from basicsr.models.archs.ipassr_arch import ipassr_variant
+
+    save_atomic({'params': ipassr_variant(2).state_dict()}, tmp_path / 'ipassr.pth')
+    opt = _opt(tiny_data, 'other_family', {'pretrain_network_g': str(tmp_path / 'ipassr.pth'), 'strict_load_g': False})
+    result = run_train(write_options(tmp_path, opt), tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith('train.py: error: path:pretrain_network_g: ') and 'holds a stereo SR network (iPASSR x2), ' \
+        'not NAFSSR (network_g:type)' in line, line
+    assert not (tmp_path / 'experiments' / 'other_family').exists()
