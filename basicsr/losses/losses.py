@@ -196,6 +196,9 @@ class PerceptualLoss(nn.Module):
         self.features = vgg.features[:last + 1].eval()
         for p in self.features.parameters():
             p.requires_grad_(False)
+        for layer in self.features:  # torchvision's in-place ReLUs would overwrite a kept conv output (conv5_4)
+            if isinstance(layer, nn.ReLU):
+                layer.inplace = False
         self.layer_weights = {k: float(v) for k, v in layer_weights.items()}
         self.use_input_norm = use_input_norm
         self.input_bgr = input_bgr

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from basicsr.losses.losses import CharbonnierLoss, L1Loss, MSELoss, PerceptualLoss, PSNRLoss
 from basicsr.utils.lr_scheduler import build_scheduler, warmup_lrs
@@ -54,12 +55,36 @@ def test_perceptual_loss_with_local_weights(tmp_path):
     path = tmp_path / 'vgg19.pth'
     torch.save(vgg19(weights=None).state_dict(), path)
     loss = PerceptualLoss(layer_weights={'conv1_2': 1.0, 'relu2_1': 0.5}, vgg_weights_path=str(path),
-                          style_weight=1.0)
+                          perceptual_weight=2.0, style_weight=3.0)
     x = torch.rand(1, 6, 16, 16)
     percep, style = loss(x, x)
     assert percep.item() == 0 and style.item() == 0
-    percep, style = loss(x, torch.rand(1, 6, 16, 16))
-    assert percep.item() > 0 and style.item() > 0
+    y = torch.rand(1, 6, 16, 16)
+    percep, style = loss(x, y)
+
+    # by hand from the saved weights: VGG19 layers 0 (conv1_1), 2 (conv1_2), 5 (conv2_1), each view of the 6-channel
+    # BGR input on its own, flipped to RGB and normalised with the ImageNet mean and std
+    sd = torch.load(path, weights_only=True)
+    conv = {i: (sd[f'features.{i}.weight'], sd[f'features.{i}.bias']) for i in (0, 2, 5)}
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def features(img):
+        views = torch.cat([img[:, :3], img[:, 3:]]).flip(1)
+        h = (views - mean) / std
+        conv1_2 = F.conv2d(torch.relu(F.conv2d(h, *conv[0], padding=1)), *conv[2], padding=1)
+        relu2_1 = torch.relu(F.conv2d(F.max_pool2d(torch.relu(conv1_2), 2), *conv[5], padding=1))
+        return {'conv1_2': conv1_2, 'relu2_1': relu2_1}
+
+    def gram(f):
+        flat = f.flatten(2)
+        return flat @ flat.transpose(1, 2) / flat[0].numel()
+
+    fx, fy = features(x), features(y)
+    weights = {'conv1_2': 1.0, 'relu2_1': 0.5}
+    expected_percep = 2.0 * sum(w * (fx[k] - fy[k]).abs().mean() for k, w in weights.items())
+    expected_style = 3.0 * sum(w * (gram(fx[k]) - gram(fy[k])).abs().mean() for k, w in weights.items())
+    assert percep.item() == pytest.approx(expected_percep.item(), rel=1e-5) and percep.item() > 0
+    assert style.item() == pytest.approx(expected_style.item(), rel=1e-5) and style.item() > 0
 
 
 def _lrs(opt, steps, base=1.0):
