@@ -131,6 +131,43 @@ def test_rerun_with_other_settings_refuses_before_touching_anything_and_replace_
     assert f'{out}/lr_x4_realistic_x4: removed 3 folder(s)' in removals[1]
 
 
+def test_flickr1024_refuses_a_changed_test_split_before_it_writes_a_patch(tmp_path, monkeypatch, capsys):
+    from helpers import load_script
+
+    root = tmp_path / 'datasets'
+    for split, name, shape in (('Train', '0001', (150, 400)), ('Validation', '0801', (42, 61)),
+                               ('Test', '0901', (45, 66))):
+        _write_pair(str(root / 'Flickr1024' / split), name, shape, int(name))
+
+    def prepare(*flags):
+        monkeypatch.setattr(sys, 'argv', ['prepare_flickr1024.py', '--root', str(root), '--workers', '1', *flags])
+        with pytest.raises(SystemExit) as info:
+            load_script('scripts/data_preparation/prepare_flickr1024.py').main()
+        return info.value.code or 0, *capsys.readouterr()
+
+    assert prepare()[0] == 0
+    out = root / 'StereoSR'
+    test_set = out / 'test' / 'Flickr1024'
+    imwrite(_image((40, 60), 7), layout.view_file(str(test_set / 'hr' / 'mine'), 'hr0'))  # the user's
+    (root / 'Flickr1024' / 'Test' / '0901_L.png').rename(root / 'Flickr1024' / 'Test' / '0902_L.png')
+    (root / 'Flickr1024' / 'Test' / '0901_R.png').rename(root / 'Flickr1024' / 'Test' / '0902_R.png')
+    victim = out / 'patches_x2' / '000003'  # as if an interrupted run had not written it yet
+    for name in os.listdir(victim):
+        os.remove(victim / name)
+    victim.rmdir()
+    before = _snapshot(str(out))
+    code, stdout, err = prepare()
+    assert code == 2 and err.strip() == (
+        f'prepare_flickr1024.py: error: {test_set}: was prepared with other settings (pairs: recorded 1 (0901), now 1 '
+        f'(0902)); rerun with --replace to remove the 3 folder(s) its record {RECORD} lists and prepare it again '
+        '(nothing else there is touched), or choose another output folder')
+    assert _snapshot(str(out)) == before  # the missing patch is not written either
+    assert prepare('--replace')[0] == 0
+    assert sorted(os.listdir(test_set / 'hr')) == ['0902', 'mine'] and victim.is_dir()
+    after = _snapshot(str(out))
+    assert all(after[k] == before[k] for k in before if '0901' not in k and 'test/Flickr1024/.sources.json' != k)
+
+
 # ---------------------------------------------------------------------------------------- the library's records
 def _write_pair(folder, name, shape, seed):
     for view in ('L', 'R'):
