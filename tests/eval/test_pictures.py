@@ -60,6 +60,41 @@ def test_side_by_side_with_zoomed_crops(tmp_path):
         visualize.side_by_side([('a', hr)], str(path), crop=(50, 80, 20))
 
 
+def test_side_by_side_panels_pixels(tmp_path):
+    """The figure's pixels: panel i (a flat colour with a square of another colour) is drawn whole in the i-th column
+    of the top row, in order, and the bottom row shows only the crop, enlarged, filling a square of its own."""
+    colours = [(40, 160, 40), (160, 40, 160), (30, 120, 200)]  # BGR, none of them the red of the crop frame
+    squares = [(200, 200, 20), (20, 200, 200), (100, 20, 100)]
+    panels = []
+    for i, (colour, square) in enumerate(zip(colours, squares)):
+        img = np.empty((60, 90, 3), np.uint8)
+        img[:] = colour
+        img[30:45, 50:65] = square
+        panels.append((f'P{i}', img))
+    path = tmp_path / 'cmp.png'
+    visualize.side_by_side(panels, str(path), crop=(30, 50, 15), dpi=50)  # the crop is exactly the square
+    fig = imread(path)
+    width = fig.shape[1]
+    top_rows = None
+    for i, (colour, square) in enumerate(zip(colours, squares)):
+        ys, xs = np.nonzero((fig == colour).all(2))
+        assert i * width / 3 <= xs.min() and xs.max() < (i + 1) * width / 3  # the i-th column
+        # the top panel: the flat colour around the square, 90x60 pixels scaled to the column's width
+        scale = (xs.max() - xs.min() + 1) / 90
+        assert len(ys) == pytest.approx((90 * 60 - 15 * 15) * scale ** 2, rel=0.05)
+        top_rows = ys.max() if top_rows is None else top_rows
+        assert ys.max() == top_rows  # the panels are aligned
+        sy, sx = np.nonzero((fig == square).all(2))
+        top, bottom = sy <= ys.max(), sy > ys.max()
+        assert np.sqrt(top.sum()) == pytest.approx(15 * scale, abs=4)  # the square in the full view (edges blend)
+        zoom_h = sy[bottom].max() - sy[bottom].min() + 1
+        zoom_w = sx[bottom].max() - sx[bottom].min() + 1
+        assert zoom_h == pytest.approx(zoom_w, abs=2) and bottom.sum() == zoom_h * zoom_w  # a full square ...
+        assert zoom_w == pytest.approx(xs.max() - xs.min() + 1, abs=2)  # ... as wide as the panel: 15 pixels, enlarged
+    red = (fig == (0, 0, 255)).all(2)
+    assert red[:top_rows + 1].sum() > 0 and red[top_rows + 1:].sum() == 0  # the crop frame is drawn on the top row
+
+
 def test_compare_command_on_a_test_set_layout(tmp_path):
     from basicsr.utils.matlab_functions import imresize
 
