@@ -5,6 +5,10 @@
 
 Writes results/<name>/{metrics.json, metrics_per_pair.json, metrics.csv, metrics.txt} and, with ``val:save_img``,
 the SR views as results/<name>/visualization/<dataset>/<pair>_L.png and _R.png.
+
+One run per name at a time: results/.<name>.lock (``ExperimentLock``, as train.py's experiments/) makes a second
+run refuse in one line naming the first; an earlier run's folder is moved aside, never mixed with this one. The
+metrics files are written whole or not at all. Exit codes: 0 done, 2 a bad input (one line), 130 Ctrl-C.
 """
 import os
 import shutil
@@ -121,6 +125,12 @@ def run_on_test_sets(opt, lock, progress):
     return entries
 
 
+def _rank():
+    """This process's rank, also after the process group is gone (the launchers and init_dist set RANK)."""
+    rank = os.environ.get('RANK', '')
+    return int(rank) if rank.isdigit() else get_dist_info()[0]
+
+
 def run_test(argv=None):
     """Parse the options, own ``results/<name>`` (``ExperimentLock``, as training owns ``experiments/<name>``) and
     test. Ctrl-C ends with one line and ``INTERRUPTED_EXIT``; the lock is released on every exit."""
@@ -135,7 +145,7 @@ def run_test(argv=None):
                       port=get_path(opt, 'dist_params:port'))
         return run_on_test_sets(opt, lock, progress)
     except KeyboardInterrupt:
-        rank = get_dist_info()[0]
+        rank = _rank()
         state = {'starting': 'nothing was written',
                  'evaluating': f'{root} is incomplete (no metrics were written); rerun to test again',
                  'written': f'after the results were written to {root}'}[progress['stage']]
@@ -152,7 +162,7 @@ def main():
     """Run ``run_test``; a bad option, file or checkpoint ends with one line and exit code 2, no traceback
     (set STEREO_SR_TRACEBACK=1 to see it); anything else is a bug and shows its traceback."""
     tune_cpu_allocator()
-    result = run_main('test.py', run_test, rank_fn=lambda: get_dist_info()[0])
+    result = run_main('test.py', run_test, rank_fn=_rank)
     return result if isinstance(result, int) else 0
 
 

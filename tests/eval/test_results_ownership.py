@@ -160,6 +160,33 @@ def test_a_second_run_of_the_same_name_refuses_and_the_first_is_untouched(setup,
 
 
 
+def test_with_two_processes_every_process_stops_when_the_results_are_in_use(setup, tmp_path):
+    """Rank 0 takes the lock; rank 1 learns its refusal and stops with it instead of waiting for rank 0 forever.
+    The two processes are started as srun starts them (no launcher that would kill the waiting one)."""
+    (tmp_path / 'results').mkdir()
+    lock = tmp_path / 'results' / '.n.lock'
+    owner = json.dumps({'host': socket.gethostname(), 'pid': os.getpid(), 'start': None, 'since': 'now',
+                        'command': 'a live run'})
+    lock.write_text(owner)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    procs = [subprocess.Popen([*_cmd(setup, 'n', setup['weights'][0]), '--launcher', 'pytorch'], cwd=str(tmp_path),
+                              env=dict(_env(), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE='2',
+                                       MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+             for rank in (0, 1)]
+    with reaped(*procs):
+        errs = [proc.communicate(timeout=180)[1] for proc in procs]
+    refusal = f"{tmp_path / 'results' / 'n'}: in use by another run (pid {os.getpid()} on {socket.gethostname()} "
+    for rank, (proc, err) in enumerate(zip(procs, errs)):
+        assert proc.returncode == 2, err[-3000:]
+        assert 'Traceback' not in err and _lines(err)[-1] == (
+            f"test.py: error{' (rank 1)' if rank else ''}: {refusal}since now: a live run); wait for it, stop it, or "
+            f'give this run another name (if that process is gone, delete {lock})'), err[-3000:]
+    assert os.listdir(tmp_path / 'results') == ['.n.lock'] and lock.read_text() == owner  # nothing touched
+
+
 def test_ctrl_c_is_one_line_releases_the_lock_and_writes_no_metrics(setup, tmp_path):
     results = tmp_path / 'results' / 'n'
     with reaped(_start(_cmd(setup, 'n', setup['weights'][0]), tmp_path)) as (proc,):
