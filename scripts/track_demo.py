@@ -14,19 +14,38 @@ and the NTIRE 2023 perceptual score when LPIPS' AlexNet weights file is here, do
 its picture with ``scripts/plot_results.py compare`` into ``--figures`` (default ``results/track_demo``). Rerunning
 resumes an interrupted training or only tests a finished one; the last line printed is ``track_demo <track>: ...``.
 Everything is written under ``--workdir`` (default: the repository): ``datasets/sample``, ``experiments/``,
-``results/``; the option files' relative paths (``datasets/...``, ``options/degradations/...``) resolve there.
+``results/``; the option files' data paths (``datasets/...``) resolve there, the repository's own files
+(``options/...``) in the repository.
+
+Each training step records what it is made from in ``experiments/<name>/track_demo.json`` (its option file, the
+degradation file, ``--force_yml`` and, for the perceptual step, the fidelity network it starts from). A rerun with
+the same inputs resumes or only tests; a step whose inputs changed (another ``--realistic_force_yml``, hence another
+fidelity network for the GAN) has its earlier run moved aside (``<name>_archived_<time>``) and is trained again,
+so a table never compares networks made from different bases. A step that fails stops the demo with its one-line
+error (exit 2).
 """
 import argparse
+import hashlib
+import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+if __name__ == '__main__':
+    # One thread (set before torch is imported; train.py inherits it): on a 2-core machine shared with other work,
+    # two OpenMP threads made a step ~10x slower, spinning while waiting for each other; the loader's worker
+    # degrades the next batch on the other core.
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+from basicsr.utils.errors import UserError, run_main  # noqa: E402
 
 REALISTIC_OPT = 'options/train/NAFSSR/sample_realistic_x4.yml'
 PERCEPTUAL_OPT = 'options/train/NAFSSR/sample_perceptual_x4.yml'
@@ -46,31 +65,128 @@ COLUMNS = [('psnr', 'PSNR (dB)', 9, '{:.2f}'), ('ssim', 'SSIM', 7, '{:.4f}'),  #
 CROP, DPI = 64, 64  # the picture: a 64-pixel HR window, 256 pixels per panel (under 300 KB for five panels)
 
 
+RECORD = 'track_demo.json'  # in experiments/<name>/: what the run there is made from
+
+
+class TrackDemoError(UserError, RuntimeError):
+    """A step of the demo failed, or an input of a step cannot be read."""
+
+
+def step_error(script, returncode, stderr_tail):
+    """The one-line error of a failed step: its own ``<prog>: error: ...`` line when it printed one, else the last
+    line of its output (the exception of a traceback)."""
+    lines = [line.strip() for line in stderr_tail.replace('\r', '\n').splitlines() if line.strip()]
+    own = next((line for line in reversed(lines) if re.match(r'\S+: error\b', line)), None)
+    said = own or (lines[-1] if lines else 'no error message')
+    return TrackDemoError(f'{script} failed (exit code {returncode}): {said}')
+
+
 def run(script, *args):
-    """Run a script of the repository (path relative to it) in the work folder, printing the command first; stop
-    the demo if it fails."""
+    """Run a script of the repository (path relative to it) in the work folder, printing the command first; its
+    output is shown as it comes. A failure stops the demo with the step's own error line (exit 2)."""
     cmd = [sys.executable, os.path.join(ROOT, script), *args]
     print('running: python', shlex.join([script, *args]), flush=True)
-    result = subprocess.run(cmd)
-    if result.returncode != 0:
-        sys.exit(f'track_demo: {script} failed (exit code {result.returncode})')
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    tail = b''
+    with proc.stderr:
+        for chunk in iter(lambda: proc.stderr.read1(65536), b''):
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            tail = (tail + chunk)[-16384:]
+    if proc.wait() != 0:
+        raise step_error(script, proc.returncode, tail.decode('utf-8', 'replace'))
 
 
 def prepare():
     """The built-in sample and the fixed realistic LR of its test pair (both skip what is already there)."""
     run('scripts/data_preparation/make_sample.py', '--out', 'datasets/sample')
-    run('scripts/data_preparation/prepare_test_sets.py', 'prepared', '--src', TEST_SET, '--degradation', DEGRADATION,
-        '--seed', str(SEED))
+    run('scripts/data_preparation/prepare_test_sets.py', 'prepared', '--src', TEST_SET, '--degradation',
+        os.path.join(ROOT, DEGRADATION), '--seed', str(SEED))
 
 
-def train(opt_path, force_yml):
-    """train.py on ``opt_path`` (relative to the repository); returns the parsed options and the final network."""
+def _sha256(path, what):
+    try:
+        with open(path, 'rb') as f:
+            return hashlib.file_digest(f, 'sha256').hexdigest()
+    except OSError as err:
+        raise TrackDemoError(f'{path}: cannot read {what} ({err.strerror or err})') from None
+
+
+def made_from(opt_path, force_yml, pretrain=None):
+    """What a training step is made from: its option file, the degradation file of its data, the overrides given
+    to the demo, and the network it starts from (contents, not paths: a moved work folder is the same run)."""
+    return {'option_file': _sha256(os.path.join(ROOT, opt_path), 'the option file'),
+            'degradation': _sha256(os.path.join(ROOT, DEGRADATION), 'the degradation file'),
+            'force_yml': list(force_yml or []),
+            'pretrain_network_g': _sha256(pretrain, 'the network to start from') if pretrain else None}
+
+
+def _recorded(experiment_root):
+    """The inputs recorded for the run in ``experiment_root``, or None (no record, or an unreadable one)."""
+    try:
+        with open(os.path.join(experiment_root, RECORD), encoding='utf-8') as f:
+            return json.load(f)['made_from']
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@contextmanager
+def claimed_step(experiment_root, inputs):
+    """``with claimed_step(root, inputs): <train.py>``. A run in ``root`` made from other ``inputs`` (or from unknown
+    ones) is moved aside first, so that train.py trains afresh instead of resuming it or finding it finished; then
+    ``inputs`` are recorded (under the experiment's lock: a live run there refuses). When the block fails before
+    train.py wrote anything (it refused), all is put back as it was: the record removed, the earlier run moved back.
+    """
+    from basicsr.utils.experiment import ExperimentLock, move_aside
+
+    made = [d for d in (experiment_root, os.path.dirname(experiment_root)) if not os.path.isdir(d)]
+    archived, record = None, os.path.join(experiment_root, RECORD)
+    with ExperimentLock(experiment_root):
+        earlier = _recorded(experiment_root)
+        if os.path.isdir(experiment_root) and earlier != inputs and any(
+                n != RECORD for n in os.listdir(experiment_root)):
+            changed = ', '.join(k for k in inputs if earlier.get(k) != inputs[k]) if earlier else 'not recorded'
+            archived = move_aside(experiment_root)
+            made.insert(0, experiment_root)
+            print(f'note: {experiment_root} was made from other inputs ({changed}): moved to {archived}; training '
+                  'it again', flush=True)
+        os.makedirs(experiment_root, exist_ok=True)
+        tmp = os.path.join(experiment_root, f'.{RECORD}.tmp{os.getpid()}')
+        try:
+            with open(tmp, 'w', encoding='utf-8') as f:
+                json.dump({'made_from': inputs}, f, indent=2)
+            os.replace(tmp, record)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+    try:
+        yield
+    except BaseException:
+        # train.py refused before writing anything: nothing of this run to keep
+        if os.path.isdir(experiment_root) and os.listdir(experiment_root) == [RECORD]:
+            os.remove(record)
+            for folder in made:
+                if os.path.isdir(folder) and not os.listdir(folder):
+                    os.rmdir(folder)
+            if archived:
+                os.rename(archived, experiment_root)
+                print(f'note: {archived} moved back to {experiment_root}', flush=True)
+        raise
+
+
+def train(opt_path, force_yml, pretrain=None):
+    """train.py on ``opt_path`` (relative to the repository), starting from the network ``pretrain`` if given,
+    after ``claimed_step``; returns the parsed options and the final network."""
     from basicsr.utils.options import parse
 
+    # the degradation file is the repository's; the data paths of the option file are the work folder's
+    overrides = [f'datasets:train:degradation={os.path.join(ROOT, DEGRADATION)}',
+                 *([f'path:pretrain_network_g={pretrain}'] if pretrain else []), *(force_yml or [])]
+    opt = parse(os.path.join(ROOT, opt_path), is_train=True, force_yml=overrides, root_path=os.getcwd())
     in_repo = os.path.abspath(os.getcwd()) == os.path.abspath(ROOT)
-    run('train.py', '-opt', opt_path if in_repo else os.path.join(ROOT, opt_path),
-        *(['--force_yml', *force_yml] if force_yml else []))
-    opt = parse(os.path.join(ROOT, opt_path), is_train=True, force_yml=force_yml, root_path=os.getcwd())
+    with claimed_step(opt['path']['experiments_root'], made_from(opt_path, force_yml, pretrain)):
+        run('train.py', '-opt', opt_path if in_repo else os.path.join(ROOT, opt_path), '--force_yml', *overrides)
     return opt, os.path.join(opt['path']['models'], f"net_g_{int(opt['train']['total_iter'])}.pth")
 
 
@@ -133,7 +249,7 @@ def score_draws(opt, weights, count):
     net.load_state_dict(load_state_dict(weights))
     pair = os.path.join(TEST_SET, 'hr', TEST_PAIR)
     hr = [imread(os.path.join(pair, f'hr{v}.png')) for v in (0, 1)]
-    degradation, scale = load_degradation(DEGRADATION), int(opt['scale'])
+    degradation, scale = load_degradation(os.path.join(ROOT, DEGRADATION)), int(opt['scale'])
     ours, bicubic = [], []
     for k in range(count):
         lr = degrade_pair(*hr, scale, degradation, np.random.default_rng([k, 0]))
@@ -149,7 +265,6 @@ def perceptual_metrics():
     """LPIPS and the NTIRE 2023 perceptual score when LPIPS' AlexNet backbone file is here (nothing is downloaded
     unless STEREO_SR_ALLOW_DOWNLOAD=1, docs/evaluation.md); else none, with a note."""
     from basicsr.metrics.perceptual import lpips_weights_file
-    from basicsr.utils.errors import UserError
 
     try:
         lpips_weights_file('alex')
@@ -198,8 +313,7 @@ def perceptual(args):
     fidelity_opt, fidelity_weights, fidelity_dir = realistic(argparse.Namespace(
         force_yml=args.realistic_force_yml, figures=args.figures, draws=0))
     start = time.perf_counter()
-    force_yml = [f'path:pretrain_network_g={fidelity_weights}'] + list(args.force_yml or [])
-    opt, weights = train(PERCEPTUAL_OPT, force_yml)
+    opt, weights = train(PERCEPTUAL_OPT, args.force_yml, pretrain=fidelity_weights)
     metrics = {**METRICS, **CONSISTENCY, **perceptual_metrics()}
     dataset, loader = held_out_set(opt)
     gan, gan_dir = score_network(opt, weights, loader, metrics)
@@ -226,24 +340,18 @@ def parse_args(argv=None):
     parser.add_argument('--draws', type=int, default=12,
                         help='realistic: also the mean PSNR over this many draws of the degradation (0: none)')
     parser.add_argument('--workdir', default=ROOT, help='folder of datasets/, experiments/, results/ (default: '
-                        'the repository; it needs options/degradations/ there, e.g. a link)')
+                        'the repository)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if not os.path.isdir(args.workdir):
+        raise TrackDemoError(f'--workdir {args.workdir}: not a folder (create it first)')
     os.chdir(args.workdir)
-    import basicsr  # noqa: F401  (registries)
-
     {'realistic': realistic, 'perceptual': perceptual}[args.track](args)
     return 0
 
 
 if __name__ == '__main__':
-    # One thread (set before torch is imported; train.py inherits it): on a 2-core machine shared with other work,
-    # two OpenMP threads made a step ~10x slower, spinning while waiting for each other; the loader's worker
-    # degrades the next batch on the other core.
-    os.environ.setdefault('OMP_NUM_THREADS', '1')
-    from basicsr.utils.errors import run_main
-
     sys.exit(run_main('track_demo.py', main))
