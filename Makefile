@@ -7,7 +7,7 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 # exact versions of every package installed below, pytest and pytest-timeout included
 CONSTRAINTS := constraints.txt
 
-.PHONY: install quickstart test clean-quickstart
+.PHONY: install quickstart test clean-quickstart mutants
 
 # Reinstalled whenever what decides the environment changes (this file, the requirements, the constraints).
 $(STAMP): Makefile requirements.txt setup.py $(CONSTRAINTS)
@@ -24,6 +24,10 @@ quickstart: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=20 tests
+
+# Deliberate breakages, each in a temporary copy of the tree, with the tests that must catch it (not part of `make test`).
+mutants: $(STAMP)
+	$(BIN)/python scripts/mutants.py
 
 clean-quickstart:
 	rm -rf experiments/quickstart_NAFSSR_x4 results/quickstart_NAFSSR_x4 tb_logger/quickstart_NAFSSR_x4
