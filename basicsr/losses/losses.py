@@ -156,14 +156,19 @@ class PSNRLoss(nn.Module):
         return self.loss_weight * self.scale * torch.log(mse + 1e-8).mean()
 
 
+VGG19_URL = 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth'  # torchvision's ImageNet VGG19
+
+
 @LOSS_REGISTRY.register()
 class PerceptualLoss(nn.Module):
     """VGG feature (and optional Gram-matrix style) distance, computed on each 3-channel view.
 
-    The VGG weights come from a local file (``vgg_weights_path``: a torchvision VGG state dict, e.g.
-    ``vgg19-dcbb9e9d.pth``); nothing is downloaded. ``layer_weights`` maps torchvision layer names such as
-    ``conv5_4`` to weights. Inputs are in [0, 1] and in the dataset's channel order (``input_bgr`` says whether to
-    flip them to the RGB order VGG expects). Returns ``(perceptual, style)``; a term whose weight is 0 is None.
+    The VGG weights come from a local file (``vgg_weights_path``: torchvision's VGG19 state dict
+    ``vgg19-dcbb9e9d.pth`` from ``VGG19_URL``, whose SHA-256 is checked against its name; under another name it is
+    used unverified, with a log line; only its ``features`` are read); nothing is downloaded. ``layer_weights`` maps
+    torchvision layer names such as ``conv5_4`` to weights. Inputs are in [0, 1] and in the dataset's channel order
+    (``input_bgr`` says whether to flip them to the RGB order VGG expects). Returns ``(perceptual, style)``; a term
+    whose weight is 0 is None.
     """
 
     _VGG19_NAMES = (
@@ -178,7 +183,7 @@ class PerceptualLoss(nn.Module):
         super().__init__()
         from torchvision.models import vgg19
 
-        from basicsr.utils.checkpoint import load_state_dict
+        from basicsr.utils.checkpoint import CheckpointError, check_hub_file, load_state_dict, tensors_mismatch
 
         if not vgg_weights_path:
             raise ValueError('train:perceptual_opt:vgg_weights_path: PerceptualLoss needs a local torchvision VGG19 '
@@ -190,8 +195,16 @@ class PerceptualLoss(nn.Module):
                              f'expected names like conv5_4 or relu3_1')
         if criterion not in ('l1', 'l2', 'fro'):
             raise ValueError(f"train:perceptual_opt:criterion: expected l1, l2 or fro, got {criterion!r}")
-        vgg = vgg19(weights=None)
-        vgg.load_state_dict(load_state_dict(vgg_weights_path, param_key=None))
+        key_path = 'train:perceptual_opt:vgg_weights_path'
+        check_hub_file(vgg_weights_path, key_path, VGG19_URL)  # refuses another file under torchvision's name
+        with torch.device('meta'):  # no memory, no random init: the features get the file's tensors, the
+            vgg = vgg19(weights=None)  # classifier (0.5 GB in float32) is never used
+        state = load_state_dict(vgg_weights_path, param_key=None)
+        expected = {f'features.{k}': tuple(v.shape) for k, v in vgg.features.state_dict().items()}
+        problem = tensors_mismatch(state, expected, 'torchvision VGG19 weights')
+        if problem:
+            raise CheckpointError(f'{key_path}: {vgg_weights_path}: {problem}')
+        vgg.features.load_state_dict({k[len('features.'):]: state[k].float() for k in expected}, assign=True)
         last = max(self._VGG19_NAMES.index(k) for k in layer_weights)
         self.features = vgg.features[:last + 1].eval()
         for p in self.features.parameters():

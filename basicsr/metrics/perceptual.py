@@ -9,6 +9,10 @@ downloaded unless ``STEREO_SR_ALLOW_DOWNLOAD=1``:
 2. torch's hub cache, ``torch.hub.get_dir()/checkpoints/<torchvision file name>`` (where torchvision itself keeps
    them; ``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``).
 
+A file under torchvision's own name (``alexnet-owt-7be5be79.pth``) must have the SHA-256 that name begins with, as
+torch.hub checks on download (``basicsr.utils.checkpoint.check_hub_file``); under another name it is used
+unverified, with a log line saying so.
+
 Images follow the other metrics: two uint8 HWC images (or float in [0, 255]) in the dataset's ``color_order``;
 a 6-channel stereo image scores (LPIPS(left) + LPIPS(right)) / 2. LPIPS is a distance: lower is better.
 """
@@ -75,23 +79,25 @@ def _build_lpips(net, weights_file, device):
     """``lpips.LPIPS(net)`` with its packaged linear layers and the backbone from ``weights_file``; eval, frozen."""
     import lpips  # imported on first use: the package pulls in torchvision's model zoo
 
-    from basicsr.utils.checkpoint import load_state_dict
+    from basicsr.utils.checkpoint import CheckpointError, check_hub_file, load_state_dict, tensors_mismatch
 
+    arch, _, url = BACKBONES[net]
+    try:
+        check_hub_file(weights_file, f'LPIPS net={net}', url)  # refuses another file under torchvision's name
+    except CheckpointError as err:
+        raise PerceptualWeightsError(str(err)) from None
     state = load_state_dict(weights_file, param_key=None)
     with warnings.catch_warnings():  # lpips 0.1.4 still passes torchvision's deprecated `pretrained=False`
         warnings.simplefilter('ignore', UserWarning)
         model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
     # lpips splits torchvision's `features` into slices that keep the layer indices: sliceK.<i>.w = features.<i>.w
-    wanted = {key: 'features.' + key.split('.', 1)[1] for key in model.net.state_dict()}
-    missing = [src for src in wanted.values() if src not in state]
-    if missing:
-        raise PerceptualWeightsError(f'{weights_file}: not a torchvision {BACKBONES[net][0]} state dict (no '
-                                     f'{", ".join(missing[:3])}{", ..." if len(missing) > 3 else ""})')
-    try:
-        model.net.load_state_dict({key: state[src] for key, src in wanted.items()})
-    except RuntimeError as err:  # shapes of another architecture
-        raise PerceptualWeightsError(f'{weights_file}: not a torchvision {BACKBONES[net][0]} state dict '
-                                     f'({str(err).splitlines()[-1].strip()})') from None
+    own = model.net.state_dict()
+    wanted = {key: 'features.' + key.split('.', 1)[1] for key in own}
+    problem = tensors_mismatch(state, {src: tuple(own[key].shape) for key, src in wanted.items()},
+                               f'torchvision {arch} weights')
+    if problem:
+        raise PerceptualWeightsError(f'LPIPS net={net}: {weights_file}: {problem}')
+    model.net.load_state_dict({key: state[src] for key, src in wanted.items()})
     model.eval().requires_grad_(False)
     return model.to(device)
 

@@ -6,7 +6,8 @@
   ``path:*`` keys that choose the file, the key inside it and the strictness. A file that does not fit is named
   for what it looks like (``identify_weights``: the network packages register how to tell, see
   ``basicsr/models/archs/identify.py``).
-- ``check_hub_file``: a file under one of torchvision's file names must have the SHA-256 its name carries.
+- ``check_hub_file``: a file under one of torchvision's file names must have the SHA-256 its name carries
+  (``TORCHVISION_FILES``: the backbones of the perceptual loss and LPIPS).
 
 Writing is crash-safe: a temporary file in the same folder is written, flushed and fsynced, then renamed over the
 target (and the folder is fsynced), so a kill at any moment leaves either the old file or the new one, never half.
@@ -101,6 +102,52 @@ def load_checkpoint(path, map_location='cpu'):
                               f'{shorten(detail, 200)})') from None
 
 
+# torchvision's ImageNet weight files that the perceptual loss and LPIPS read. torch.hub names each
+# <model>-<first hex digits of the file's SHA-256>.pth (and checks that prefix when it downloads one).
+TORCHVISION_FILES = ('vgg19-dcbb9e9d.pth', 'vgg16-397923af.pth', 'alexnet-owt-7be5be79.pth',
+                     'squeezenet1_1-b8a52dc0.pth')
+_HUB_HASH = re.compile(r'-([0-9a-f]{8,64})\.pth$')
+_SHA256 = {}  # (real path, size, mtime) -> hex digest: each file is read once per process
+
+
+def sha256_of(path):
+    """The hex SHA-256 of a file, read in 1 MiB blocks (cached while its size and time stay the same)."""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        digest = hashlib.sha256()
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                digest.update(block)
+        _SHA256[key] = digest.hexdigest()
+    return _SHA256[key]
+
+
+def check_hub_file(path, key_path, source=None):
+    """Check a torchvision weight file against the SHA-256 prefix in its name; True when verified.
+
+    A file named as one of ``TORCHVISION_FILES`` must have the SHA-256 its name starts (torch.hub's convention):
+    anything else under that name (another network, a damaged or truncated download) is one ``CheckpointError``
+    line naming ``key_path``, the file and where the official one is (``source``). A file under another name
+    cannot be checked: one log line says that it is used unverified. A missing file is left to the loader to report.
+    """
+    name = os.path.basename(os.fspath(path))
+    if not os.path.isfile(path):
+        return False
+    if name not in TORCHVISION_FILES:
+        logger.warning('%s: %s is not named as one of torchvision\'s files (%s): used unverified', key_path, path,
+                       ', '.join(TORCHVISION_FILES))
+        return False
+    prefix = _HUB_HASH.search(name).group(1)
+    digest = sha256_of(path)
+    if not digest.startswith(prefix):
+        raise CheckpointError(f"{key_path}: {path}: not torchvision's {name}: its SHA-256 starts with "
+                              f'{digest[:len(prefix)]}, the official file\'s with {prefix} (another file under its '
+                              f"name, or a damaged download){f'; download it again from {source}' if source else ''}")
+    logger.info('%s: %s: SHA-256 matches torchvision\'s file name', key_path, path)
+    return True
+
+
 def load_state_dict(path, param_key='params'):
     """The state dict of a network checkpoint: ``ckpt[param_key]`` (release format ``{'params': ...}``), falling
     back to ``params_ema``/``params`` or a bare state dict; ``module.`` prefixes from DDP are stripped."""
@@ -151,12 +198,13 @@ _IDENTIFIERS = []  # functions state dict -> what it was saved from (see registe
 
 
 def register_identifier(func):
-    """Add ``func(state_dict)`` to the ways ``identify_weights`` tells what a file was saved from. It returns None
-    or an object whose ``str()`` says what the file holds (``a stereo SR network (NAFSSR-T x4)``), with the
-    attributes ``kind`` (``'stereo SR network'``, ``'discriminator'``, ``'backbone'``...), ``family`` (``'NAFSSR'``),
-    ``named``, ``scale`` (the named size and up-scaling that fit exactly, else None; not searched when called with
-    ``exact=False``) and ``option`` (its test option file, else None). The network packages register theirs (``basicsr/models/archs/identify.py``): this module
-    cannot import them."""
+    """Add ``func(state_dict, exact)`` to the ways ``identify_weights`` tells what a file was saved from.
+
+    It returns None or an object whose ``str()`` says what the file holds (``a stereo SR network (NAFSSR-T x4)``),
+    with the attributes ``kind`` (``'stereo SR network'``, ``'discriminator'``, ``'backbone'``...), ``family``
+    (``'NAFSSR'``), ``named`` and ``scale`` (the named size and up-scaling that fit exactly, else None; not searched
+    when ``exact`` is False) and ``option`` (its test option file, else None). The network packages register theirs
+    (``basicsr/models/archs/identify.py``): this module cannot import them."""
     _IDENTIFIERS.append(func)
     return func
 
@@ -169,6 +217,22 @@ def identify_weights(state, exact=True):
         if found is not None:
             return found
     return None
+
+
+def tensors_mismatch(state, expected, what):
+    """None when the state dict ``state`` holds every tensor of ``expected`` (name -> shape), else why not, in
+    words that name what it holds instead of ``what`` (``'torchvision VGG19 weights'``): ``holds a stereo SR
+    network (NAFSSR-T x4), not torchvision VGG19 weights (no features.0.weight, ...)``."""
+    missing = [k for k in expected if k not in state]
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k])]
+    if not missing and not wrong:
+        return None
+    if missing:
+        detail = f"no {', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}"
+    else:
+        detail = f'{wrong[0]} is {tuple(state[wrong[0]].shape)}, expected {tuple(expected[wrong[0]])}'
+    theirs = identify_weights(state)
+    return f'{f"holds {theirs}, not" if theirs is not None else "not"} {what} ({detail})'
 
 
 def _advice(theirs, ours_kind, arch_key, key_path):
@@ -184,7 +248,8 @@ def _advice(theirs, ours_kind, arch_key, key_path):
     if arch_key == '--arch':
         if theirs.named:
             return f"use --arch {theirs.named}{f' --scale {theirs.scale}' if theirs.scale else ''}"
-        return f'no named size of {theirs.family} fits it: use -opt with an option file (network_g:type {theirs.family})'
+        return (f'no named size of {theirs.family} fits it: use -opt with an option file '
+                f'(network_g:type {theirs.family})')
     where = f'; the zoo tests {theirs.named} x{theirs.scale} with {theirs.option}' if theirs.option else ''
     return f'set {arch_key} to {theirs.family}{where}'
 

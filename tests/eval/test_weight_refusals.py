@@ -43,9 +43,10 @@ def test_test_py_refuses_a_non_strict_load_of_another_family(tiny_stereo_root, t
            'val': {'save_img': True, 'metrics': {'psnr': {'type': 'calculate_psnr'}}}}
     (tmp_path / 'opt.yml').write_text(yaml.safe_dump(opt))
     line = _one_line_exit_2([sys.executable, str(REPO / 'test.py'), '-opt', str(tmp_path / 'opt.yml')], tmp_path)
-    assert line.startswith(f'test.py: error: path:pretrain_network_g: {weights}: holds a stereo SR network (iPASSR x2), '
-                           'not NAFSSR (network_g:type): set network_g:type to iPASSR; the zoo tests iPASSR x2 with '
-                           "options/test/iPASSR/iPASSR_x2.yml (shares only 0 of the network's 68 tensors"), line
+    assert line.startswith(f'test.py: error: path:pretrain_network_g: {weights}: holds a stereo SR network '
+                           '(iPASSR x2), not NAFSSR (network_g:type): set network_g:type to iPASSR; the zoo tests '
+                           "iPASSR x2 with options/test/iPASSR/iPASSR_x2.yml (shares only 0 of the network's 68 "
+                           'tensors'), line
     assert not (tmp_path / 'results').exists()
 
 
@@ -63,8 +64,8 @@ def test_inference_with_another_family_names_the_arch_to_use(pair, tmp_path):
     cmd = [sys.executable, str(REPO / 'scripts' / 'inference_stereo.py'), *pair, '--output', str(tmp_path / 'out'),
            '--arch', 'NAFSSR-T', '--scale', '2', '--weights', str(weights)]
     line = _one_line_exit_2(cmd, tmp_path)
-    assert line.startswith(f'inference_stereo.py: error: --weights: {weights}: holds a stereo SR network (CVHSSR-T x2), '
-                           'not NAFSSR (--arch): use --arch CVHSSR-T --scale 2 ('), line
+    assert line.startswith(f'inference_stereo.py: error: --weights: {weights}: holds a stereo SR network '
+                           '(CVHSSR-T x2), not NAFSSR (--arch): use --arch CVHSSR-T --scale 2 ('), line
     assert not (tmp_path / 'out').exists()
 
 

@@ -3,6 +3,8 @@
 The AlexNet backbone is random (seeded) and written here in torchvision's state-dict format, so nothing is
 downloaded; the LPIPS linear layers are the calibrated ones that ship inside the ``lpips`` package.
 """
+import hashlib
+
 import lpips
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from basicsr.metrics.perceptual import (PerceptualWeightsError, calculate_lpips,
                                         lpips_weights_file)
 from basicsr.option_checks import OPTION_CHECKS
 from basicsr.reports import table_columns, with_left_variants
+from basicsr.utils import checkpoint
 from basicsr.utils.errors import UserError
 from basicsr.utils.options import OptionError, check_types
 
@@ -24,10 +27,10 @@ ALEX_FILE = 'alexnet-owt-7be5be79.pth'  # torchvision's name for its ImageNet Al
 @pytest.fixture(scope='module')
 def alex_weights(tmp_path_factory):
     """A random AlexNet in torchvision's key format (``features.<i>.weight``); the classifier part of torchvision's
-    file is left out: LPIPS reads only ``features``."""
+    file is left out: LPIPS reads only ``features``. Not torchvision's file, so not under its name."""
     torch.manual_seed(0)
     state = torchvision.models.alexnet(weights=None).state_dict()
-    path = tmp_path_factory.mktemp('weights') / ALEX_FILE
+    path = tmp_path_factory.mktemp('weights') / 'alexnet_random.pth'
     torch.save({k: v for k, v in state.items() if k.startswith('features.')}, path)
     return path
 
@@ -102,13 +105,40 @@ def test_lower_is_better_and_the_left_column_of_test_tables():
 
 
 def test_backbone_found_in_the_torch_hub_cache(pair, alex_weights, tmp_path, monkeypatch):
+    """torchvision names its file after the first 8 hex digits of its SHA-256: here a name made the same way for the
+    random backbone stands in for the official one (whose 233 MB are not downloaded), and is verified."""
+    own_name = f'alexnet-owt-{hashlib.sha256(alex_weights.read_bytes()).hexdigest()[:8]}.pth'
+    monkeypatch.setitem(perceptual.BACKBONES, 'alex', ('AlexNet', own_name, f'https://example.org/{own_name}'))
+    monkeypatch.setattr(checkpoint, 'TORCHVISION_FILES', (*checkpoint.TORCHVISION_FILES, own_name))
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
-    cached = tmp_path / 'hub' / 'checkpoints' / ALEX_FILE
+    cached = tmp_path / 'hub' / 'checkpoints' / own_name
     cached.parent.mkdir(parents=True)
     cached.symlink_to(alex_weights)  # the same file: the model built for it is reused
     sr, hr = pair
     assert lpips_weights_file('alex') == str(cached)
     assert calculate_lpips(sr, hr) == calculate_lpips(sr, hr, weights_path=alex_weights)
+
+
+def test_another_file_under_torchvision_name_is_refused(pair, alex_weights, tmp_path, monkeypatch, caplog):
+    """A random AlexNet under torchvision's name, in the hub cache or as weights_path: refused, in one line naming the
+    file and the official source. Under another name it is used, and the log says that it is unverified."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    cached = tmp_path / 'hub' / 'checkpoints' / ALEX_FILE
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(alex_weights.read_bytes())
+    digest = hashlib.sha256(cached.read_bytes()).hexdigest()
+    sr, hr = pair
+    for kwargs in ({}, {'weights_path': str(cached)}):
+        with pytest.raises(PerceptualWeightsError) as err:
+            calculate_lpips(sr, hr, **kwargs)
+        assert str(err.value) == (
+            f"LPIPS net=alex: {cached}: not torchvision's {ALEX_FILE}: its SHA-256 starts with {digest[:8]}, the "
+            'official file\'s with 7be5be79 (another file under its name, or a damaged download); download it again '
+            'from https://download.pytorch.org/models/alexnet-owt-7be5be79.pth')
+    with caplog.at_level('WARNING', logger='basicsr'):
+        lpips_model('alex', alex_weights, device='meta')  # another (device) key: built anew, so checked anew
+    assert f'LPIPS net=alex: {alex_weights} is not named as one of torchvision\'s files' in caplog.text
+    assert 'used unverified' in caplog.text
 
 
 def test_model_is_built_once_per_backbone_file(alex_weights):
@@ -181,8 +211,16 @@ def test_too_small_a_view_is_one_line(alex_weights):
 def test_a_file_of_another_network_is_refused(tmp_path):
     wrong = tmp_path / 'not_alexnet.pth'
     torch.save({'features.0.weight': torch.zeros(8, 3, 3, 3)}, wrong)
-    with pytest.raises(PerceptualWeightsError, match=f'{wrong}: not a torchvision AlexNet state dict'):
+    with pytest.raises(PerceptualWeightsError, match=f'^LPIPS net=alex: {wrong}: not torchvision AlexNet weights '
+                                                     r'\(no features\.0\.bias, features\.3\.weight, '
+                                                     r'features\.3\.bias, \.\.\.\)$'):
         lpips_model('alex', wrong)
+    vgg16 = tmp_path / 'vgg16_features.pth'
+    torch.save({k: v for k, v in torchvision.models.vgg16(weights=None).state_dict().items()
+                if k.startswith('features.')}, vgg16)
+    with pytest.raises(PerceptualWeightsError, match=f'^LPIPS net=alex: {vgg16}: holds torchvision VGG16 ImageNet '
+                                                     'weights, not torchvision AlexNet weights'):
+        lpips_model('alex', vgg16)
     image = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(PerceptualWeightsError, match="net: expected one of alex, vgg, squeeze, got 'resnet'"):
         calculate_lpips(image, image, net='resnet', weights_path=wrong)

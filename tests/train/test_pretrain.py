@@ -135,13 +135,14 @@ def test_non_strict_load_needs_half_of_the_network_or_of_the_file(tiny_data, tmp
     with caplog.at_level('INFO', logger='basicsr'):
         load_network(net, tmp_path / 'ends.pth', strict=False)
     _assert_state(net, ends)
-    assert "ends.pth: loaded non-strictly: 4 of the network's 68 tensors loaded, 64 missing, 0 unexpected" in caplog.text
-    with pytest.raises(CheckpointError, match=r"^path:pretrain_network_g: .*few\.pth: shares only 4 of the network's "
-                                              r"68 tensors and of the file's 14; a non-strict load \(path:strict_load_g "
-                                              r"false\) needs at least half of either$"):
+    assert "ends.pth: loaded non-strictly: 4 of the network's 68 tensors loaded, 64 missing, 0 unexpected" \
+        in caplog.text
+    with pytest.raises(CheckpointError, match=r"^path:pretrain_network_g: .*few\.pth: shares only 4 of the "
+                                              r"network's 68 tensors and of the file's 14; a non-strict load "
+                                              r"\(path:strict_load_g false\) needs at least half of either$"):
         load_network(net, tmp_path / 'few.pth', strict=False)
-    with pytest.raises(CheckpointError, match=r'few\.pth: does not fit the network: 64 missing \(e\.g\. body\.0\..*, 10 '
-                                              r'unexpected \(e\.g\. head\.0\.weight\) parameters$'):  # no strict hint
+    with pytest.raises(CheckpointError, match=r'few\.pth: does not fit the network: 64 missing \(e\.g\. body\.0\..*, '
+                                              r'10 unexpected \(e\.g\. head\.0\.weight\) parameters$'):  # no hint
         load_network(net, tmp_path / 'few.pth')
 
     caplog.clear()
