@@ -14,7 +14,7 @@ import torch
 
 import helpers
 from basicsr.utils.checkpoint import CheckpointError, remove_partial_saves, save_atomic
-from basicsr.utils.experiment import ExperimentBusyError, ExperimentLock
+from basicsr.utils.experiment import ExperimentBusyError, ExperimentLock, ExperimentLockError
 from train_helpers import base_options, run_train, start_train, write_options
 
 
@@ -198,3 +198,30 @@ def test_a_full_disk_names_the_file_and_keeps_the_earlier_one(tmp_path, monkeypa
     monkeypatch.undo()
     assert torch.equal(torch.load(target, weights_only=True)['params']['w'], torch.ones(2))
     assert os.listdir(tmp_path) == ['net_g_1.pth']  # no temporary file left
+
+
+@pytest.mark.parametrize('fault', ['full disk', 'Ctrl-C'])
+def test_a_lock_that_cannot_be_written_leaves_no_file_and_no_folder(tmp_path, monkeypatch, fault):
+    real_write = os.write
+
+    def failing_write(fd, data):  # the lock file's write fails; every other write goes through
+        if os.readlink(f'/proc/self/fd/{fd}').endswith('.lock'):
+            if fault == 'Ctrl-C':
+                raise KeyboardInterrupt
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    lock = ExperimentLock(tmp_path / 'experiments' / 'exp')
+    monkeypatch.setattr(os, 'write', failing_write)
+    if fault == 'Ctrl-C':
+        with pytest.raises(KeyboardInterrupt):
+            lock.acquire()
+    else:
+        with pytest.raises(ExperimentLockError, match=rf"^{tmp_path / 'experiments' / '.exp.lock'}: cannot write the "
+                                                      r'lock of .*exp \(No space left on device\); nothing was written$'):
+            lock.acquire()
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []  # no empty lock file, not even the experiments/ folder made for it
+    lock.acquire()  # nothing stands in the way of the next try
+    lock.release()
+    assert os.listdir(tmp_path) == []
