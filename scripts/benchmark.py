@@ -35,6 +35,9 @@ release's model step (``ReleaseTrainStep``) with the losses and the optimizer of
 own defaults (no ``foreach`` forced); inference is ``torch.no_grad()``. The same inputs are fed to both, so the two
 can be compared side by side. Checkouts: megvii-research/NAFNet, AlexZou14/CVHSSR, jianwensong/EHFSSR,
 YingqianWang/iPASSR, Zdafeng/SwinFIR (their own dependencies, e.g. einops, on the Python path).
+
+A bad input (an unknown ``--model``, a missing or empty ``--release_path``, an option a worker refuses) is one line
+``benchmark.py: error: ...`` and exit status 2, checked before any worker starts where it can be.
 """
 import argparse
 import json
@@ -45,20 +48,27 @@ import sys
 import time
 from pathlib import Path
 
+from basicsr.utils.errors import USER_ERROR_EXIT, UserError, run_main
+
 ROOT = Path(__file__).resolve().parents[1]
 INFER_SIZES = ((93, 310), (128, 192))  # KITTI at x4 (375x1242 / 4) and a Flickr1024-like pair
 TRAIN_SIZE = (30, 90)  # LR training patch of the release
 
 
+class BenchmarkError(UserError, ValueError):
+    """A bad option of benchmark.py, or a worker's one-line refusal passed on."""
+
+
 def zoo_model(name):
-    """The zoo's entry ``name`` (``basicsr.zoo.MODELS``), or a one-line exit naming the closest names."""
+    """The zoo's entry ``name`` (``basicsr.zoo.MODELS``), or a one-line error naming the closest names."""
     import difflib
 
     from basicsr.zoo import MODELS
     if name not in MODELS:
         close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
-        raise SystemExit(f'--model: unknown model {name!r}; expected a name of the zoo such as NAFSSR-T_x4 '
-                         f"({'closest: ' + ', '.join(close) if close else 'list: scripts/download_pretrained.py --list'})")
+        hint = f"closest: {', '.join(close)}" if close else 'list: scripts/download_pretrained.py --list'
+        raise BenchmarkError(f'--model: unknown model {name!r}; expected a name of the zoo such as NAFSSR-T_x4 '
+                             f'({hint})')
     return MODELS[name]
 
 
@@ -71,7 +81,7 @@ def default_option_file(name, mode):
     for stem in (name, f'{name}_s1'):
         if (folder / f'{stem}.yml').is_file():
             return str(folder / f'{stem}.yml')
-    raise SystemExit(f'--model {name}: no training option file {folder}/{name}.yml; give one with -opt')
+    raise BenchmarkError(f'--model {name}: no training option file {folder}/{name}.yml; give one with -opt')
 
 
 def size_arg(text):
@@ -80,7 +90,7 @@ def size_arg(text):
     try:
         return parse_size(text)
     except ValueError as err:
-        raise SystemExit(f'--size: {err}') from None
+        raise BenchmarkError(f'--size: {err}') from None
 
 
 # ----------------------------------------------------------------------------------------------- measuring
@@ -164,17 +174,37 @@ def release_callers(net_type, net, scale, window_size=None):
     return Views() if net_type in ('iPASSR', 'SwinFIRSSR') else net
 
 
+RELEASE_CODE = {'NAFSSR': 'megvii-research/NAFNet', 'CVHSSR': 'AlexZou14/CVHSSR', 'EHFSSR': 'jianwensong/EHFSSR',
+                'EHFSSR_S': 'jianwensong/EHFSSR', 'iPASSR': 'YingqianWang/iPASSR', 'SwinFIRSSR': 'Zdafeng/SwinFIR'}
+DEFAULT_RELEASE_PATH = '/tmp/release_nafssr'
+
+
+def check_release_path(net_type, release_path):
+    """A one-line ``BenchmarkError`` unless ``release_path`` is a checkout holding the released file of
+    ``net_type`` (checked before any worker starts; the import itself happens in the worker)."""
+    if net_type not in RELEASE_ARCHS:
+        raise BenchmarkError(f"--impl release: no released code known for network type {net_type}; known: "
+                             f"{', '.join(RELEASE_ARCHS)}")
+    relpath = RELEASE_ARCHS[net_type][0]
+    expected = f'expected a checkout of {RELEASE_CODE[net_type]} (the released {net_type}) holding {relpath}'
+    if not release_path or not str(release_path).strip():
+        raise BenchmarkError(f'--release_path: empty; {expected}')
+    path = Path(release_path)
+    if not path.is_dir():
+        default = ' (the default)' if str(release_path) == DEFAULT_RELEASE_PATH else ''
+        raise BenchmarkError(f'--release_path {path}{default}: no such folder; {expected}')
+    flat = net_type == 'NAFSSR' and any((path / f'{n}.py').is_file() for n in ('release_nafssr', 'NAFSSR_arch'))
+    if not (path / relpath).is_file() and not flat:
+        raise BenchmarkError(f'--release_path: {path / relpath}: not found; {expected}')
+
+
 def _release_class(net_type, release_path):
     """The released class of ``net_type`` from the checkout ``release_path`` (imported unmodified, never copied)."""
     import importlib
 
     from basicsr.utils.release_import import ReleaseImportError, import_release_class
+    check_release_path(net_type, release_path)
     path = Path(release_path)
-    if not path.is_dir():
-        raise SystemExit(f'--release_path: folder {path} not found (a checkout of the released code)')
-    if net_type not in RELEASE_ARCHS:
-        raise SystemExit(f"--impl release: no released code known for network type {net_type}; known: "
-                         f"{', '.join(RELEASE_ARCHS)}")
     relpath, cls_name, stand_ins = RELEASE_ARCHS[net_type]
     if net_type == 'NAFSSR' and not (path / relpath).is_file():  # a flat scratch copy of the NAFSSR arch files
         sys.path.insert(0, str(path))
@@ -184,7 +214,7 @@ def _release_class(net_type, release_path):
     try:
         return import_release_class(str(path), relpath, cls_name, stand_ins() if stand_ins else None)
     except ReleaseImportError as err:
-        raise SystemExit(f'--release_path: {err}') from None
+        raise BenchmarkError(f'--release_path: {err}') from None
 
 
 def option_file(spec):
@@ -427,6 +457,9 @@ def worker(spec):
 
 
 # ----------------------------------------------------------------------------------------------- driver
+WORKER_ERROR = 'benchmark.py: error: '  # how run_main reports a worker's UserError
+
+
 def run_measurement(spec, nproc=1):
     """Start ``nproc`` fresh worker processes for one measurement; return rank 0's result."""
     import socket
@@ -450,6 +483,9 @@ def run_measurement(spec, nproc=1):
             if p.poll() is None:
                 p.kill()
     for p, (out, err) in zip(procs, outs):
+        refusal = next((line for line in reversed(err.splitlines()) if line.startswith(WORKER_ERROR)), None)
+        if p.returncode == USER_ERROR_EXIT and refusal:  # the worker's one line: a bad input, not a crash
+            raise BenchmarkError(refusal[len(WORKER_ERROR):])
         if p.returncode != 0:
             raise SystemExit(f'benchmark worker failed ({spec["impl"]} {spec["mode"]} {spec["size"]}):\n{err.strip()}')
     return json.loads(outs[0][0].strip().splitlines()[-1])
@@ -472,8 +508,8 @@ def main(argv=None):
                                                    'infer: 93x310 and 128x192')
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--impl', choices=('ours', 'release'), default='ours')
-    p.add_argument('--release_path', default='/tmp/release_nafssr',
-                   help="--impl release: a checkout of the model's released code")
+    p.add_argument('--release_path', default=DEFAULT_RELEASE_PATH,
+                   help=f"--impl release: a checkout of the model's released code (default {DEFAULT_RELEASE_PATH})")
     p.add_argument('-opt', help='option file (default: the zoo model\'s test file for infer, its training file '
                                 'options/train/<family>/<model>.yml for train)')
     p.add_argument('--force_yml', nargs='+', default=[], help='a:b:c=value overrides of the option file')
@@ -497,13 +533,14 @@ def main(argv=None):
         zoo_model(args.model)  # a one-line exit for an unknown name, before any work
     label = args.model or (Path(args.opt).stem if args.opt else 'NAFSSR-T_x4')
     if args.data and (args.mode != 'train' or args.impl != 'ours'):
-        raise SystemExit('--data: the loader is measured for --mode train --impl ours only')
+        raise BenchmarkError('--data: the loader is measured for --mode train --impl ours only')
     if args.data and args.size:
-        raise SystemExit('--data: the patch size comes from the option file (datasets:train:gt_size_h/w), not --size')
+        raise BenchmarkError('--data: the patch size comes from the option file (datasets:train:gt_size_h/w), '
+                             'not --size')
     if args.data and args.batch:
         args.force_yml = [*args.force_yml, f'datasets:train:batch_size_per_gpu={args.batch}']
     if args.nproc > 1 and args.mode != 'train':
-        raise SystemExit('--nproc: scaling is measured for --mode train only')
+        raise BenchmarkError('--nproc: scaling is measured for --mode train only')
     sizes = [size_arg(s) for s in args.size] if args.size else (
         [TRAIN_SIZE] if args.mode == 'train' else list(INFER_SIZES))
     threads = args.threads or (1 if args.nproc > 1 else (os.cpu_count() or 1))
@@ -515,7 +552,10 @@ def main(argv=None):
     results = []
     with tempfile.TemporaryDirectory(prefix='stereo_sr_bench_') as scratch:
         base['scratch'] = scratch  # experiment folders of the training model go here, never into the repo
-        base['scale'] = int(parse_options(base)['scale'])
+        opt = parse_options(base)
+        base['scale'] = int(opt['scale'])
+        if args.impl == 'release':
+            check_release_path(opt['network_g']['type'], args.release_path)
         for size in sizes:
             spec = dict(base, size=size)
             runs = [(spec, 1)] if args.nproc == 1 else [(spec, 1), (spec, args.nproc)]
@@ -532,5 +572,10 @@ def main(argv=None):
     return results
 
 
+def cli(argv=None):
+    main(argv)
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main('benchmark.py', cli))

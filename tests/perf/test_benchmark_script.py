@@ -1,10 +1,12 @@
 """scripts/benchmark.py and scripts/benchmark_gpu.py: real measurements in worker processes, real option files."""
 import os
+import sys
 
 import pytest
 
+from basicsr.utils.errors import run_main
 from basicsr.utils.options import get_path, parse
-from helpers import load_script
+from helpers import load_script, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,10 +38,44 @@ def test_train_row_is_the_training_step(benchmark):
     assert r['it_per_s'] == pytest.approx(1000 / r['ms'], rel=1e-2)
 
 
-def test_bad_model_name_is_one_line(benchmark):
-    with pytest.raises(SystemExit, match=r"--model: unknown model 'NAFSSR-X_x4'; expected a name of the zoo such as "
-                                         r"NAFSSR-T_x4 \(closest: NAFSSR-T_x4, "):
-        benchmark.main(['--model', 'NAFSSR-X_x4'])
+def test_bad_model_name_is_one_line_and_exit_2():
+    """A real run of the script: the closest zoo names in one line, exit 2, no worker started."""
+    done = run([sys.executable, os.path.join(ROOT, 'scripts', 'benchmark.py'), '--model', 'NAFSR-T_x4'], timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("benchmark.py: error: --model: unknown model 'NAFSR-T_x4'; expected a name of the "
+                                   'zoo such as NAFSSR-T_x4 (closest: NAFSSR-T_x4, NAFSSR-T_x2, NAFSSR-S_x4)')
+
+
+@pytest.mark.parametrize('given, expected', [
+    (None, '--release_path {default} (the default): no such folder; expected a checkout of megvii-research/NAFNet '
+           '(the released NAFSSR) holding basicsr/models/archs/NAFSSR_arch.py'),
+    ('', '--release_path: empty; expected a checkout of megvii-research/NAFNet (the released NAFSSR) holding '
+         'basicsr/models/archs/NAFSSR_arch.py'),
+    ('empty', '--release_path: {empty}/basicsr/models/archs/NAFSSR_arch.py: not found; expected a checkout of '
+              'megvii-research/NAFNet (the released NAFSSR) holding basicsr/models/archs/NAFSSR_arch.py')])
+def test_release_without_a_checkout_is_one_line_before_any_worker(benchmark, tmp_path, monkeypatch, capsys, given,
+                                                                  expected):
+    default, empty = tmp_path / 'not_here', tmp_path / 'empty'
+    empty.mkdir()
+    monkeypatch.setattr(benchmark, 'DEFAULT_RELEASE_PATH', str(default))
+    monkeypatch.setattr(benchmark, 'run_measurement', lambda *a: pytest.fail('a worker was started'))
+    argv = ['--model', 'NAFSSR-T_x4', '--impl', 'release', '--size', '6x10']
+    argv += [] if given is None else ['--release_path', str(empty) if given == 'empty' else given]
+    assert run_main('benchmark.py', benchmark.cli, argv) == 2
+    assert capsys.readouterr().err.strip() == 'benchmark.py: error: ' + expected.format(default=default, empty=empty)
+
+
+def test_a_worker_refusal_is_its_one_line(benchmark, tmp_path):
+    """A release arch file that cannot be imported (a missing dependency) is found in the worker: its one line is
+    passed on (exit 2), not a 'worker failed' block."""
+    archs = tmp_path / 'basicsr' / 'models' / 'archs'
+    archs.mkdir(parents=True)
+    (archs / 'CVHSSR_arch.py').write_text('import a_dependency_not_installed\n')
+    with pytest.raises(benchmark.BenchmarkError) as err:
+        benchmark.main(['--model', 'CVHSSR-T_x4', '--mode', 'infer', '--impl', 'release', '--release_path',
+                        str(tmp_path), '--size', '6x10', '--threads', '1', '--warmup', '0', '--repeats', '1'])
+    assert str(err.value) == (f'--release_path: {archs}/CVHSSR_arch.py: cannot import the released code (No module '
+                              "named 'a_dependency_not_installed'); run with a Python that has its dependencies")
 
 
 @pytest.mark.parametrize('name,mode,expected', [
@@ -88,8 +124,8 @@ def test_release_implementation_side_by_side(benchmark, tmp_path):
 
 
 def test_release_path_without_the_arch_file_is_one_line(benchmark, tmp_path):
-    with pytest.raises(SystemExit, match=r'--release_path: .*basicsr/models/archs/EHFSSR_S_arch.py: not found; '
-                                         r'expected a checkout of the released code'):
+    with pytest.raises(benchmark.BenchmarkError, match=r'--release_path: .*basicsr/models/archs/EHFSSR_S_arch.py: '
+                                                       r'not found; expected a checkout of jianwensong/EHFSSR'):
         benchmark._release_class('EHFSSR_S', str(tmp_path))
 
 
@@ -140,5 +176,6 @@ def test_train_row_with_the_real_loader(benchmark, tmp_path):
 
 
 def test_data_needs_the_training_step(benchmark):
-    with pytest.raises(SystemExit, match='--data: the loader is measured for --mode train --impl ours only'):
+    with pytest.raises(benchmark.BenchmarkError,
+                       match='--data: the loader is measured for --mode train --impl ours only'):
         benchmark.main(['--mode', 'infer', '--data'])
