@@ -26,6 +26,10 @@ MIN_SHARED_PATTERNS = 0.5  # a family claims a file whose name patterns it share
 SCALES = (4, 2, 3, 8)  # the up-scaling factors a named size is tried at, most common first
 # torchvision's ImageNet classifiers whose weights the losses and metrics read: builder name -> display name
 BACKBONES = {'vgg19': 'VGG19', 'vgg16': 'VGG16', 'alexnet': 'AlexNet', 'squeezenet1_1': 'SqueezeNet 1.1'}
+# constructor arguments of the reference of families without named sizes whose defaults leave parts out (NAFNet's
+# and the Baseline's U-Net has no encoder stage by default)
+REFERENCE_KWARGS = {name: {'enc_blk_nums': (1,), 'dec_blk_nums': (1,)}
+                    for name in ('NAFNet', 'NAFNetLocal', 'Baseline', 'BaselineLocal')}
 _INDEX = re.compile(r'(?<![^.])\d+(?![^.])')  # a whole dot-separated segment of digits
 
 
@@ -83,12 +87,12 @@ _FAMILIES = {}  # registered name -> (kind, named sizes, patterns), or None when
 
 def _family(name):
     """``(kind, named sizes, patterns)`` of the registered network ``name``, built once: its first named size at
-    x4, or its defaults (None when it has neither)."""
+    x4, or its defaults with ``REFERENCE_KWARGS`` (None when it cannot be built so)."""
     if name not in _FAMILIES:
         cls = ARCH_REGISTRY.get(name)
         named = tuple(n for n, (c, _) in NAMED_SIZES.items() if c is cls)
         try:
-            net = _on_meta(lambda: build_named(named[0], 4) if named else cls())
+            net = _on_meta(lambda: build_named(named[0], 4) if named else cls(**REFERENCE_KWARGS.get(name, {})))
             _FAMILIES[name] = (_kind(cls), named, patterns(net.state_dict()))
         except Exception:  # noqa: BLE001  (a network without usable defaults is simply not recognised)
             _FAMILIES[name] = None
