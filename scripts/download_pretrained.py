@@ -7,9 +7,10 @@
 The models, links and checks are the table of ``basicsr/zoo.py``. Each file is written atomically: it is
 downloaded to a hidden temporary name in the same folder, checked (byte count against the server's
 Content-Length, then size, sha256 and git blob id where the zoo knows them) and only then renamed to its final
-name; a failed download leaves nothing behind. A file already there that passes the checks is skipped; one that
-fails them is downloaded again. NAFSSR's and SwinFIRSSR's weights are on Google Drive and Baidu only: for them the
-script prints the link and where to put the file.
+name; a failed download leaves nothing behind. The partial file of a download that was killed
+(``.<file>.part<pid>``, its process gone) is removed by the next run, which says so. A file already there that passes
+the checks is skipped; one that fails them is downloaded again. NAFSSR's and SwinFIRSSR's weights are on Google
+Drive and Baidu only: for them the script prints the link and where to put the file.
 
 ``--mirror URL`` fetches every file that has a direct link as ``URL/<file name>`` instead (a server or ``file://``
 folder holding the files under their release names); the checks are the same. Downloads use the standard
@@ -20,6 +21,7 @@ import difflib
 import hashlib
 import http.client
 import os
+import re
 import socket
 import sys
 import urllib.error
@@ -117,6 +119,43 @@ def _fetch_to(url, tmp, name, timeout):
     return written, length
 
 
+def part_name(file):
+    """The hidden name a download of ``file`` is written to by this process, in the same folder."""
+    return f'.{file}.part{os.getpid()}'
+
+
+def _process_gone(pid):
+    if pid == os.getpid():  # not started yet in this process: an earlier process with the same PID left it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive under another user
+        return False
+    return False
+
+
+def remove_stale_parts(dest, out=None):
+    """Remove the partial files (``.<file>.part<pid>``) that downloads killed before their own clean-up left in
+    ``dest``, where their process is gone; a download still running keeps its file. Returns the removed paths."""
+    out = out or sys.stdout
+    try:
+        names = sorted(os.listdir(dest))
+    except FileNotFoundError:
+        return []
+    removed = []
+    for name in names:
+        match = re.fullmatch(r'\.(.+)\.part(\d+)', name)
+        path = os.path.join(dest, name)
+        if match and os.path.isfile(path) and _process_gone(int(match.group(2))):
+            os.remove(path)
+            removed.append(path)
+            print(f'removed {path}: the partial file of a download that was stopped (process {match.group(2)} is '
+                  'gone)', file=out, flush=True)
+    return removed
+
+
 def download(model, dest=DEFAULT_DEST, mirror=None, timeout=TIMEOUT_S, out=None):
     """Put the weights of ``model`` (a ``zoo.ZooModel``) into ``dest`` under their release name; return what was
     done: ``'downloaded'``, ``'skipped'`` (already there and verified, or kept when nothing can verify it) or
@@ -142,7 +181,7 @@ def download(model, dest=DEFAULT_DEST, mirror=None, timeout=TIMEOUT_S, out=None)
         os.makedirs(dest, exist_ok=True)
     except OSError as err:
         raise DownloadError(f'{model.name}: cannot create the folder {dest} ({err.strerror})') from None
-    tmp = os.path.join(dest, f'.{weights.file}.part{os.getpid()}')
+    tmp = os.path.join(dest, part_name(weights.file))
     print(f'{model.name}: downloading {url}', file=out, flush=True)
     try:
         written, length = _fetch_to(url, tmp, model.name, timeout)
@@ -223,6 +262,7 @@ def run(args):
         if not (args.models or args.all):
             return 0
     models = list(zoo.MODELS.values()) if args.all else select(args.models)
+    remove_stale_parts(args.dest)
     for model in models:
         download(model, args.dest, mirror=args.mirror, timeout=args.timeout)
     return 0

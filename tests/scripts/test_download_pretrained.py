@@ -5,11 +5,14 @@ the links are pointed at the local server with ``--mirror`` (the same switch a u
 failure must end in one line, exit code 2, and leave no file behind; success leaves exactly the final file.
 """
 import ast
+import errno
 import hashlib
 import http.server
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -228,3 +231,45 @@ def test_zoo_published_figures_name_their_source():
     for (name, test_set), fig in zoo.PUBLISHED.items():
         assert name in zoo.MODELS and test_set in zoo.TEST_SETS
         assert fig.source in zoo.SOURCES and (fig.psnr_left is None or fig.left_source in zoo.SOURCES)
+
+
+def _dead_pid():
+    """The PID of a process that has exited (and been reaped)."""
+    done = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_the_partial_file_of_a_killed_download_is_removed_by_the_next_run(tiny_zoo, server, tmp_path, capsys):
+    """A download killed with SIGKILL cannot clean up: its ``.<file>.part<pid>`` stays. The next run removes it
+    (its process is gone) and says so; the partial file of a download still running (a live PID) is kept."""
+    server.files['/mirror/tiny_x4.pth'] = (GOOD, 'ok')
+    dead, live = _dead_pid(), os.getppid()
+    (tmp_path / f'.tiny_x4.pth.part{dead}').write_bytes(GOOD[:100])
+    (tmp_path / f'.other.pth.part{dead}').write_bytes(GOOD[:10])
+    (tmp_path / f'.tiny_x4.pth.part{live}').write_bytes(GOOD[:200])
+    (tmp_path / 'notes.part1').write_text('not a partial download')
+    code, out, _ = _run(capsys, 'TINY-T_x4', '--dest', str(tmp_path), '--mirror', server.url)
+    assert code == 0
+    assert sorted(os.listdir(tmp_path)) == [f'.tiny_x4.pth.part{live}', 'notes.part1', 'tiny_x4.pth']
+    removed = [line for line in out.splitlines() if line.startswith('removed ')]
+    assert removed == [f'removed {tmp_path / name}: the partial file of a download that was stopped (process {dead} '
+                       'is gone)' for name in (f'.other.pth.part{dead}', f'.tiny_x4.pth.part{dead}')]
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tiny_zoo, server, tmp_path, capsys, monkeypatch):
+    server.files['/mirror/tiny_x4.pth'] = (GOOD, 'ok')
+    real_open = open
+
+    def full_disk_open(path, mode='r', *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        if 'x' in mode:  # the partial file: the disk fills after its first bytes
+            f.write = lambda data: (_ for _ in ()).throw(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        return f
+
+    monkeypatch.setattr(script, 'open', full_disk_open, raising=False)
+    code, _, err = _run(capsys, 'TINY-T_x4', '--dest', str(tmp_path), '--mirror', server.url)
+    assert code == 2
+    part = tmp_path / script.part_name('tiny_x4.pth')
+    assert _error_line(err) == (f'download_pretrained.py: error: TINY-T_x4: cannot write {part} (No space left on '
+                                'device); nothing was kept')
+    assert os.listdir(tmp_path) == []
