@@ -221,6 +221,8 @@ def run(args):
         raise ReproduceError(f"--sets: unknown {', '.join(unknown)}; expected some of {', '.join(zoo.TEST_SETS)}")
     if not os.path.isdir(args.root):
         raise OptionError(f'--root {args.root}: not a folder (expected <Set>/hr, <Set>/lr_x4, ...)')
+    if os.path.isdir(args.output):
+        raise OptionError(f'--output {args.output}: is a folder; expected the path of a JSON file')
     models = [zoo.MODELS[m] for m in args.models] if args.models else list(zoo.MODELS.values())
     sets = args.sets or list(zoo.TEST_SETS)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')

@@ -289,6 +289,10 @@ def test_an_output_that_is_not_a_table_is_not_replaced_without_overwrite(setup, 
     assert output.read_text() == 'my notes\n'
     assert script.main(argv + ['--overwrite']) == 0
     assert len(json.loads(output.read_text())['rows']) == 1
+    capsys.readouterr()
+    assert script.main(argv + ['--overwrite', '--output', str(output.parent)]) == 2
+    assert capsys.readouterr().err.strip() == (f'reproduce_tables.py: error: --output {output.parent}: is a folder; '
+                                               'expected the path of a JSON file')
 
 
 def test_a_full_disk_while_writing_leaves_the_table_and_no_temporary_file(setup, monkeypatch):
