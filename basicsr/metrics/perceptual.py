@@ -154,10 +154,15 @@ def calculate_lpips_left(img1, img2, crop_border=0, input_order='HWC', color_ord
 
 
 def _check_backbone(kwargs, key_path):
-    """``check_metric_opt``'s early check (when the options are read): the backbone file is there."""
+    """``check_metric_opt``'s early check (when the options are read, before anything is written): the backbone
+    file is there, and is torchvision's when it has torchvision's name (``check_hub_file``)."""
+    from basicsr.utils.checkpoint import CheckpointError, check_hub_file
+
+    net = kwargs.get('net', 'alex')
     try:
-        lpips_weights_file(kwargs.get('net', 'alex'), kwargs.get('weights_path'))
-    except PerceptualWeightsError as err:
+        path = lpips_weights_file(net, kwargs.get('weights_path'))
+        check_hub_file(path, f'LPIPS net={net}', BACKBONES[net][2])
+    except (PerceptualWeightsError, CheckpointError) as err:
         raise PerceptualWeightsError(f'{key_path}: {err}') from None
 
 

@@ -108,6 +108,7 @@ TORCHVISION_FILES = ('vgg19-dcbb9e9d.pth', 'vgg16-397923af.pth', 'alexnet-owt-7b
                      'squeezenet1_1-b8a52dc0.pth')
 _HUB_HASH = re.compile(r'-([0-9a-f]{8,64})\.pth$')
 _SHA256 = {}  # (real path, size, mtime) -> hex digest: each file is read once per process
+_CHECKED = {}  # (real path, size, mtime) -> check_hub_file's verdict, so that it is logged once
 
 
 def sha256_of(path):
@@ -129,14 +130,20 @@ def check_hub_file(path, key_path, source=None):
     A file named as one of ``TORCHVISION_FILES`` must have the SHA-256 its name starts (torch.hub's convention):
     anything else under that name (another network, a damaged or truncated download) is one ``CheckpointError``
     line naming ``key_path``, the file and where the official one is (``source``). A file under another name
-    cannot be checked: one log line says that it is used unverified. A missing file is left to the loader to report.
+    cannot be checked: one log line says that it is used unverified. Each file is checked and logged once per
+    process (callers may check at every use). A missing file is left to the loader to report.
     """
     name = os.path.basename(os.fspath(path))
     if not os.path.isfile(path):
         return False
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key in _CHECKED:
+        return _CHECKED[key]
     if name not in TORCHVISION_FILES:
         logger.warning('%s: %s is not named as one of torchvision\'s files (%s): used unverified', key_path, path,
                        ', '.join(TORCHVISION_FILES))
+        _CHECKED[key] = False
         return False
     prefix = _HUB_HASH.search(name).group(1)
     digest = sha256_of(path)
@@ -145,6 +152,7 @@ def check_hub_file(path, key_path, source=None):
                               f'{digest[:len(prefix)]}, the official file\'s with {prefix} (another file under its '
                               f"name, or a damaged download){f'; download it again from {source}' if source else ''}")
     logger.info('%s: %s: SHA-256 matches torchvision\'s file name', key_path, path)
+    _CHECKED[key] = True
     return True
 
 

@@ -135,10 +135,19 @@ def test_another_file_under_torchvision_name_is_refused(pair, alex_weights, tmp_
             f"LPIPS net=alex: {cached}: not torchvision's {ALEX_FILE}: its SHA-256 starts with {digest[:8]}, the "
             'official file\'s with 7be5be79 (another file under its name, or a damaged download); download it again '
             'from https://download.pytorch.org/models/alexnet-owt-7be5be79.pth')
+    # when the options are read, before anything is written
+    opt = {'val': {'metrics': {'lpips': {'type': 'calculate_lpips', 'weights_path': str(cached)}}}}
+    with pytest.raises(OptionError, match=rf"^x\.yml: val:metrics:lpips: LPIPS net=alex: {cached}: not torchvision's "):
+        check_types(opt, OPTION_CHECKS, src='x.yml')
+
+    renamed = tmp_path / 'alexnet_mine.pth'
+    cached.rename(renamed)
     with caplog.at_level('WARNING', logger='basicsr'):
-        lpips_model('alex', alex_weights, device='meta')  # another (device) key: built anew, so checked anew
-    assert f'LPIPS net=alex: {alex_weights} is not named as one of torchvision\'s files' in caplog.text
-    assert 'used unverified' in caplog.text
+        check_types({'val': {'metrics': {'lpips': {'type': 'calculate_lpips', 'weights_path': str(renamed)}}}},
+                    OPTION_CHECKS, src='x.yml')
+        calculate_lpips(sr, hr, weights_path=renamed)
+    unverified = f'LPIPS net=alex: {renamed} is not named as one of torchvision\'s files'
+    assert caplog.text.count(unverified) == 1 and 'used unverified' in caplog.text  # one line per file
 
 
 def test_model_is_built_once_per_backbone_file(alex_weights):

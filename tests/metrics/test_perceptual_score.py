@@ -70,7 +70,7 @@ def test_score_by_hand(hr_pair, stub_lpips):
 
 
 def test_options_reach_lpips_and_sgbm(hr_pair, stub_lpips, tmp_path):
-    weights = tmp_path / 'vgg16-397923af.pth'
+    weights = tmp_path / 'vgg16_stub.pth'  # not torchvision's name: an empty file under it would be refused
     weights.touch()  # the options check wants the file to exist; the stub never reads it
     opt = {'type': 'calculate_ntire2023_perceptual_score', 'net': 'vgg', 'weights_path': str(weights),
            'num_disparities': 16}
