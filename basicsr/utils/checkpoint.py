@@ -249,7 +249,7 @@ def _advice(theirs, ours_kind, arch_key, key_path):
         return 'it is an ImageNet classifier for a perceptual loss or LPIPS, not the weights of this network'
     if theirs.kind == 'discriminator' and ours_kind != 'discriminator':
         return f'{key_path} takes a generator file (net_g_<iter>.pth), not a discriminator file (net_d_<iter>.pth)'
-    if ours_kind == 'discriminator':
+    if ours_kind == 'discriminator' and theirs.kind != 'discriminator':
         label = key_path.rsplit('_', 1)[-1] if key_path.startswith('path:pretrain_network_') else 'd'
         return (f'{key_path} takes a discriminator file (net_d_<iter>.pth), this one looks like a generator '
                 f'(net_g_<iter>.pth; path:strict_load_{label} does not change that)')
@@ -274,7 +274,7 @@ def _mismatch(state, own, bare, arch_key, key_path):
         return f'holds {theirs}, not {not_ours} ({arch_key})', _advice(theirs, ours and ours.kind, arch_key, key_path)
     if theirs.named:  # the file does not fit: another size or scale of the same family
         if arch_key == '--arch':
-            return f'holds {theirs.named} x{theirs.scale}', _advice(theirs, ours.kind, arch_key, key_path)
+            return f'holds {theirs.named} x{theirs.scale}', _advice(theirs, theirs.kind, arch_key, key_path)
         option = f' (the zoo tests it with {theirs.option})' if theirs.option else ''
         return f'holds {theirs.named} x{theirs.scale}{option}', f'set {arch_key.rsplit(":", 1)[0]} to its sizes'
     return None
