@@ -234,11 +234,11 @@ def score_images(dataset, metrics):
 
 def score_draws(opt, weights, count):
     """Mean PSNR of the network and of bicubic over ``count`` draws of the degradation of the test pair: draw
-    ``k`` is what ``prepare_test_sets.py ... --seed k`` writes for it (``default_rng([k, 0])``), so draw 0 is the
+    ``k`` is what ``prepare_test_sets.py ... --seed k`` writes for it (``pair_generator(k, pair)``), so draw 0 is the
     fixed test LR. One draw is one camera; the mean says more about the model than the single fixed pair."""
     import torch
 
-    from basicsr.data.degradations import degrade_pair, load_degradation
+    from basicsr.data.degradations import degrade_pair, load_degradation, pair_generator
     from basicsr.metrics import calculate_psnr
     from basicsr.models.archs import define_network
     from basicsr.utils.checkpoint import load_state_dict
@@ -252,7 +252,7 @@ def score_draws(opt, weights, count):
     degradation, scale = load_degradation(os.path.join(ROOT, DEGRADATION)), int(opt['scale'])
     ours, bicubic = [], []
     for k in range(count):
-        lr = degrade_pair(*hr, scale, degradation, np.random.default_rng([k, 0]))
+        lr = degrade_pair(*hr, scale, degradation, pair_generator(k, TEST_PAIR))
         with torch.no_grad():
             x = torch.from_numpy(np.concatenate(lr, axis=2).transpose(2, 0, 1)[None].astype(np.float32) / 255)
             sr = (net(x)[0].clamp(0, 1).numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)

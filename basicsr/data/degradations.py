@@ -20,6 +20,7 @@ Geometry: kernels are odd-sized and centred, resizes map the image extents onto 
 ``[s*i, s*(i+1)) x [s*j, s*(j+1))``, as with MATLAB's bicubic.
 """
 import difflib
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -133,6 +134,27 @@ def poisson_noise(img, scale, gray, rng):
         noise = (rng.poisson(lam) - lam) * scale
         return np.repeat(noise[:, :, None], img.shape[2], axis=2)
     return (rng.poisson(lam) - lam) * scale
+
+
+# Real-ESRGAN's unsharp mask of the HR target (its USMSharp: radius 50, i.e. a 51-pixel Gaussian, weight 0.5,
+# threshold 10 in 8-bit units); the sigma follows from the size as in OpenCV (0.3 * (25 - 1) + 0.8 = 8).
+USM_KERNEL_SIZE, USM_WEIGHT, USM_THRESHOLD = 51, 0.5, 10
+
+
+def usm_sharpen(img, weight=USM_WEIGHT, threshold=USM_THRESHOLD, size=USM_KERNEL_SIZE):
+    """Unsharp mask of an HxWxC image in [0, 255] (``uint8`` or float), float64 in [0, 255] out, not rounded.
+
+    ``residual = img - gaussian_blur(img)``; where ``|residual| > threshold`` the mask is 1, else 0; the mask is
+    blurred by the same Gaussian into a soft mask ``m``; the result is ``m * clip(img + weight * residual) +
+    (1 - m) * img``: edges are sharpened, flat areas (whose residual is noise-sized) are kept. Borders mirrored."""
+    x = np.asarray(img, dtype=np.float64)
+    residual = x - cv2.GaussianBlur(x, (size, size), 0, borderType=cv2.BORDER_REFLECT_101)
+    mask = (np.abs(residual) > threshold).astype(np.float64)
+    soft = cv2.GaussianBlur(mask, (size, size), 0, borderType=cv2.BORDER_REFLECT_101)
+    if soft.ndim < x.ndim:  # OpenCV drops a single channel's axis
+        soft = soft[..., None]
+    sharp = np.clip(x + weight * residual, 0, 255)
+    return soft * sharp + (1 - soft) * x
 
 
 def to_uint8(img):
@@ -523,6 +545,21 @@ def plan_pair(deg, rng):
         views.append((first, first if shared else draw(deg, rng)))
     seeds = rng.integers(0, 2**63 - 1, size=2)  # the noise of each view comes from its own generator
     return tuple(ViewPlan(views[0][v], views[1][v], views[2][v], int(seeds[v])) for v in range(2))
+
+
+def pair_generator(seed, pair):
+    """The generator that degrades the pair named ``pair`` (its folder name) under the base ``seed``: seeded by
+    SHA-256 of both, so a pair's draw depends on neither its position nor the other pairs of its set (a subset
+    keeps its LR views) and is the same in every process (unlike Python's salted ``hash``)."""
+    digest = hashlib.sha256(f'{int(seed)}/{pair}'.encode('utf-8')).digest()
+    return np.random.default_rng(int.from_bytes(digest, 'little'))
+
+
+def largest_kernel_radius(deg):
+    """The largest radius of the kernels ``deg`` may draw, in pixels of the stage applying it (stage 1: HR pixels,
+    the final sinc: LR pixels, stage 2: pixels in between)."""
+    sizes = [deg.final_kernel_size] + [stage.blur.kernel_size for stage in (deg.stage1, deg.stage2) if stage]
+    return max(sizes) // 2
 
 
 # --------------------------------------------------------------------------------------------------- pipeline

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from basicsr.data import layout
-from basicsr.data.degradations import degrade_pair
+from basicsr.data.degradations import degrade_pair, pair_generator
 from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import imread, imwrite
 from basicsr.utils.matlab_functions import imresize
@@ -506,13 +506,13 @@ def build_test_set(sources, set_root, scales=(2, 4), workers=None, desc='test se
 
 # --------------------------------------------------------------------------------------- fixed realistic LR views
 def _degrade_job(job):
-    hr_root, name, index, out_dir, scale, degradation, seed = job
+    hr_root, name, out_dir, scale, degradation, seed = job
     folder = os.path.join(hr_root, name)
     hr0, hr1 = (imread(layout.view_file(folder, stem)) for stem in layout.HR_VIEWS)
     if hr0.shape != hr1.shape or hr0.shape[0] % scale or hr0.shape[1] % scale:
         raise PreparationError(f'{folder}: HR views of {hr0.shape[0]}x{hr0.shape[1]} and {hr1.shape[0]}x'
                                f'{hr1.shape[1]}; expected equal sizes that are multiples of the scale {scale}')
-    lr0, lr1 = degrade_pair(hr0, hr1, scale, degradation, np.random.default_rng([seed, index]))
+    lr0, lr1 = degrade_pair(hr0, hr1, scale, degradation, pair_generator(seed, name))  # a subset keeps its LR
     write_folder_atomic(os.path.join(out_dir, name), {'lr0': lr0, 'lr1': lr1})
     return name
 
@@ -548,8 +548,8 @@ def plan_degraded_lr(set_root, degradation, scale, seed, tag, replace=False, des
         if upstream is None or name not in upstream.made_names:
             _check_hr_pair(os.path.join(hr_root, name), scale)
     out_dir = layout.lr_dir(set_root, scale, tag)
-    record = json.loads(json.dumps({'scale': scale, 'seed': seed, 'degradation': degradation.options,
-                                    'pairs': names}))  # as read back: lists, not tuples
+    record = json.loads(json.dumps({'scale': scale, 'seed': seed, 'seeding': 'by pair name',  # not by position
+                                    'degradation': degradation.options, 'pairs': names}))  # as read back: lists
     recorded, stale = _compare_record(out_dir, record, lambda r: [os.path.join(out_dir, n) for n in r['pairs']],
                                       replace)
     for name in names:
@@ -557,7 +557,7 @@ def plan_degraded_lr(set_root, degradation, scale, seed, tag, replace=False, des
         if os.path.isdir(path) and path not in recorded:
             _refuse_foreign(path, out_dir)
     gone = set(stale)
-    jobs = [(hr_root, name, i, out_dir, scale, degradation, seed) for i, name in enumerate(names)
+    jobs = [(hr_root, name, out_dir, scale, degradation, seed) for name in names
             if not os.path.isdir(os.path.join(out_dir, name)) or os.path.join(out_dir, name) in gone]
     return Plan(root=out_dir, desc=desc, job=_degrade_job, jobs=jobs, records=[] if read_record(out_dir) == record else
                 [(out_dir, record)], remove=stale, folders=[out_dir], result=len(names))
@@ -565,10 +565,10 @@ def plan_degraded_lr(set_root, degradation, scale, seed, tag, replace=False, des
 
 def build_degraded_lr(set_root, degradation, scale, seed, tag, workers=None, desc='degraded LR', replace=False):
     """Write ``set_root/lr_x{scale}_{tag}/<pair>/lr0.png, lr1.png``: the HR pairs of ``set_root/hr/`` degraded by
-    ``degradation`` (a ``basicsr.data.degradations.Degradation``). Pair number ``i`` (sorted names, from 0) draws
-    everything from ``numpy.random.default_rng([seed, i])``, so the files are byte-identical on every run and
-    machine. An interrupted run resumes; a folder made with another seed, degradation or pair list is refused
-    unless ``replace``. Returns the pair count."""
+    ``degradation`` (a ``basicsr.data.degradations.Degradation``). The pair named ``name`` draws everything from
+    ``pair_generator(seed, name)`` (seeded by a hash of both), so the files are byte-identical on every run and
+    machine, and a set of fewer pairs keeps the LR views of those it keeps. An interrupted run resumes; a folder
+    made with another seed, degradation or pair list is refused unless ``replace``. Returns the pair count."""
     return execute([plan_degraded_lr(set_root, degradation, scale, seed, tag, replace, desc)], workers)[0]
 
 

@@ -120,9 +120,6 @@ class PairedStereoImageDataset(Dataset):
     def __init__(self, dataroot_gt, dataroot_lq, scale, phase='test', name=None, io_backend=None,
                  gt_size_h=None, gt_size_w=None, gt_size=None, use_hflip=False, use_vflip=False, use_rot=False,
                  flip_RGB=False, color_order='bgr', hshift_prob=0.0, hshift_max=0, key_path='datasets'):
-        for key, root in (('dataroot_gt', dataroot_gt), ('dataroot_lq', dataroot_lq)):
-            if not isinstance(root, (str, os.PathLike)) or not os.fspath(root).strip():
-                raise StereoDataError(f'{key_path}:{key}: expected a folder path, got {root!r}')
         reader = self._set_options(key_path, name, scale, phase, io_backend, gt_size_h, gt_size_w, gt_size,
                                    use_hflip, use_vflip, use_rot, flip_RGB, color_order)
         if not isinstance(hshift_prob, (int, float)) or isinstance(hshift_prob, bool) or not 0 <= hshift_prob <= 1:
@@ -131,6 +128,15 @@ class PairedStereoImageDataset(Dataset):
             raise StereoDataError(f'{key_path}:hshift_max: expected a whole number of LR pixels >= 0, got '
                                   f'{hshift_max!r}')
         self.hshift_prob, self.hshift_max = float(hshift_prob), hshift_max
+        self.open_readers(reader, dataroot_gt, dataroot_lq)
+
+    def open_readers(self, reader, dataroot_gt, dataroot_lq):
+        """Check the roots, then open them with ``reader`` (the io backend's class): ``gt_reader``, ``lq_reader``
+        and ``pairs``, the pair names both roots must share. A subclass that reads other roots overrides this."""
+        key_path = self.key_path
+        for key, root in (('dataroot_gt', dataroot_gt), ('dataroot_lq', dataroot_lq)):
+            if not isinstance(root, (str, os.PathLike)) or not os.fspath(root).strip():
+                raise StereoDataError(f'{key_path}:{key}: expected a folder path, got {root!r}')
         self.gt_reader = reader(dataroot_gt, layout.HR_VIEWS, f'{key_path}:dataroot_gt')
         self.lq_reader = reader(dataroot_lq, layout.LR_VIEWS, f'{key_path}:dataroot_lq')
         gt_pairs, lq_pairs = self.gt_reader.pairs, self.lq_reader.pairs
@@ -210,17 +216,25 @@ class PairedStereoImageDataset(Dataset):
         """Aligned crop, hflip+swap, vflip, shared channel permutation; every draw comes from ``rng``."""
         s = self.scale
         ch, cw = self.gt_size[0] // s, self.gt_size[1] // s
-        top = int(rng.integers(0, lr0.shape[0] - ch + 1))
-        left = int(rng.integers(0, lr0.shape[1] - cw + 1))
-        right = left  # the right view's crop; drawn only with the shift on, so other runs keep their streams
-        if self.hshift_prob > 0 and self.hshift_max > 0 and rng.random() < self.hshift_prob:
-            low, high = max(-self.hshift_max, -left), min(self.hshift_max, lr1.shape[1] - cw - left)
-            right = left + int(rng.integers(low, high + 1))
+        top, left, right = self.draw_crop(lr0.shape[0], lr0.shape[1], rng)
         lr0, lr1 = lr0[top:top + ch, left:left + cw], lr1[top:top + ch, right:right + cw]
         hr0 = hr0[s * top:s * (top + ch), s * left:s * (left + cw)]
         hr1 = hr1[s * top:s * (top + ch), s * right:s * (right + cw)]
         (hr0, hr1), (lr0, lr1) = self.flip((hr0, hr1), (lr0, lr1), rng=rng)
         return hr0, hr1, lr0, lr1
+
+    def draw_crop(self, height, width, rng):
+        """``(top, left, right)``: where the training crop of ``gt_size / scale`` LR pixels sits in views of
+        ``height x width`` LR pixels: its top row, the left view's first column and the right view's (``left``
+        unless the horizontal shift is drawn); every draw comes from ``rng``."""
+        ch, cw = self.gt_size[0] // self.scale, self.gt_size[1] // self.scale
+        top = int(rng.integers(0, height - ch + 1))
+        left = int(rng.integers(0, width - cw + 1))
+        right = left  # drawn only with the shift on, so other runs keep their streams
+        if self.hshift_prob > 0 and self.hshift_max > 0 and rng.random() < self.hshift_prob:
+            low, high = max(-self.hshift_max, -left), min(self.hshift_max, width - cw - left)
+            right = left + int(rng.integers(low, high + 1))
+        return top, left, right
 
     def flip(self, *pairs, rng):
         """The enabled flips of each ``(left, right)`` pair in ``pairs``, all drawn once from ``rng``: a horizontal

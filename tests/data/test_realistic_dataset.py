@@ -12,7 +12,7 @@ import yaml
 
 from basicsr.data import build_dataloader, build_dataset, layout
 from basicsr.data.data_sampler import EnlargedSampler
-from basicsr.data.degradations import DegradationOptionError, parse_degradation
+from basicsr.data.degradations import DegradationOptionError, degrade_pair, pair_generator, parse_degradation
 from basicsr.utils.img_util import imread, imwrite
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -110,13 +110,16 @@ def test_whole_images_are_cropped_to_the_patch(tiny_stereo_root):
     assert sample['gt'].shape == (6, 16, 32) and sample['lq'].shape == (6, 4, 8)
 
 
-def test_eval_phase_degrades_whole_pairs_seeded_by_index(tiny_stereo_root):
+def test_eval_phase_degrades_whole_pairs_seeded_by_name(tiny_stereo_root):
     hr = os.path.join(tiny_stereo_root, 'test', 'Tiny', 'hr')
     ds = build_dataset({'type': 'RealisticStereoDataset', 'dataroot_gt': hr, 'scale': 4, 'phase': 'val',
                         'degradation': SMALL}, 'datasets:val')
     a, b = ds[0], ds[0]
     assert a['gt'].shape == (6, 24, 48) and a['lq'].shape == (6, 6, 12)
     assert torch.equal(a['lq'], b['lq']) and not torch.equal(ds[0]['lq'], ds[(0, 1)]['lq'])
+    lr = degrade_pair(*(imread(os.path.join(hr, ds.pairs[0], f'hr{v}.png')) for v in (0, 1)), 4,
+                      parse_degradation(SMALL), pair_generator(0, ds.pairs[0]))
+    assert torch.equal(a['lq'], ds._to_tensor(*lr))  # the draw prepare_test_sets.py --seed 0 makes for that pair
 
 
 def test_bad_degradation_option_is_one_line_before_any_work(tmp_path):
@@ -236,8 +239,8 @@ def _digests(folder, pixels=False):
 REALISTIC_X4 = os.path.join(ROOT, 'options', 'degradations', 'realistic_x4.yml')
 # The pixels of seed 0 (see the test below for where they come from).
 GOLDEN_SEED0_PIXELS = {
-    'motorcycle_bottom/lr0.png': '4fdda739aa81f0407861039b25c24b9b992e42916a55b88378ff1b5a42b0d664',
-    'motorcycle_bottom/lr1.png': 'e664dc279fd24e10ac48ff6c138e093c5a114bb05c711d9728ff29b474e3f0d2',
+    'motorcycle_bottom/lr0.png': 'a597f058c3f569d03874004ada33aefdb87606f6706675522669d191f735da80',
+    'motorcycle_bottom/lr1.png': 'fe22611ae475347cd3a4bfcd8b9f94ec13d4fad902bec5740d2bfa9ba42c4ede',
 }
 
 
@@ -252,9 +255,10 @@ def test_fixed_test_set_same_seed_same_bytes(sample_root, tmp_path, monkeypatch,
     assert list(first) == ['motorcycle_bottom/lr0.png', 'motorcycle_bottom/lr1.png']
     assert first == again and all(first[k] != other[k] for k in first)
     # The pixels of seed 0, computed on the 2-core x86-64 VM of 29 Nov 2026 (numpy 2.4.6, opencv-python 5.0.0.93, the
-    # versions of constraints.txt): another machine must make the same images. A change here means the fixed test
-    # sets made so far can no longer be remade: a change of the pipeline, of numpy's Generator streams or of
-    # OpenCV's JPEG codec.
+    # versions of constraints.txt), again on 7 Dec 2026 when each pair's draw became pair_generator(seed, name)
+    # instead of default_rng([seed, position]): another machine must make the same images. A change here means the
+    # fixed test sets made so far can no longer be remade: a change of the pipeline, of the seeding, of numpy's
+    # Generator streams or of OpenCV's JPEG codec.
     pixels = _digests(os.path.join(a, 'lr_x4_realistic_x4'), pixels=True)
     assert pixels == GOLDEN_SEED0_PIXELS, pixels
     # a test set dataset reads them like the bicubic LR views
@@ -291,3 +295,25 @@ def test_fixed_test_set_bad_degradation_file_is_one_line_before_any_work(sample_
                                          'expected names among iso, aniso, generalized_iso, generalized_aniso, '
                                          'plateau_iso, plateau_aniso, sinc')
     assert not os.path.exists(os.path.join(folder, 'lr_x4_bad'))
+
+
+def test_a_subset_of_a_fixed_test_set_keeps_its_lr_views(tmp_path, monkeypatch, capsys):
+    """Each pair is seeded by its name: a set of one of the three pairs writes that pair's files byte for byte."""
+    import cv2
+
+    deg = tmp_path / 'small.yml'
+    deg.write_text(yaml.safe_dump(SMALL))
+    rng = np.random.default_rng(1)
+    whole, subset = tmp_path / 'whole', tmp_path / 'subset'
+    for name in ('a', 'b', 'c'):
+        for stem in ('hr0', 'hr1'):
+            imwrite(cv2.GaussianBlur(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8), (5, 5), 1.5),
+                    os.path.join(whole, 'hr', name, f'{stem}.png'))
+    shutil.copytree(whole / 'hr' / 'c', subset / 'hr' / 'c')  # the last of three, the first of one
+    for folder in (whole, subset):
+        code, _, err = _prepare(monkeypatch, capsys, 'prepared', '--src', str(folder), '--degradation', str(deg),
+                                '--seed', '5', '--workers', '1')
+        assert code == 0, err
+    kept = _digests(os.path.join(subset, 'lr_x4_small'))
+    assert list(kept) == ['c/lr0.png', 'c/lr1.png']
+    assert kept == {k: v for k, v in _digests(os.path.join(whole, 'lr_x4_small')).items() if k.startswith('c/')}
