@@ -22,11 +22,13 @@ setup(
     long_description=(here / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['basicsr', 'basicsr.*']),
+    package_data={'basicsr': ['report_templates/*']},  # the Jinja2 templates of the HTML report and comparison
     python_requires='>=3.10',
     install_requires=requirements,
     # `make test` pins them with constraints.txt; `onnx`: scripts/export_onnx.py and inference_stereo.py --onnx
     # (onnxscript is what torch.onnx's exporter needs); the tests need it too
-    extras_require={'test': ['pytest', 'pytest-timeout', 'onnx', 'onnxruntime', 'onnxscript'],
+    # selenium: the browser tests drive Debian's chromium with /usr/bin/chromedriver (nothing downloaded)
+    extras_require={'test': ['pytest', 'pytest-timeout', 'onnx', 'onnxruntime', 'onnxscript', 'selenium'],
                     'onnx': ['onnx', 'onnxruntime', 'onnxscript']},
     zip_safe=False,
 )

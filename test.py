@@ -3,13 +3,16 @@
     python test.py -opt options/test/NAFSSR/NAFSSR-T_x4.yml
     torchrun --nproc_per_node=2 test.py -opt options/test/NAFSSR/NAFSSR-T_x4.yml --launcher pytorch
 
-Writes results/<name>/{metrics.json, metrics_per_pair.json, metrics.csv, metrics.txt} and, with ``val:save_img``,
-the SR views as results/<name>/visualization/<dataset>/<pair>_L.png and _R.png.
+Writes results/<name>/{metrics.json, metrics_per_pair.json, metrics.csv, metrics.txt}, the HTML report
+report.html (with its data, report.json) and, with ``val:save_img``, the SR views as
+results/<name>/visualization/<dataset>/<pair>_L.png and _R.png, with the bicubic and HR views under
+results/<name>/references/ for the report's crops.
 
 One run per name at a time: results/.<name>.lock (``ExperimentLock``, as train.py's experiments/) makes a second
 run refuse in one line naming the first; an earlier run's folder is moved aside, never mixed with this one. The
-metrics files are written whole or not at all. Exit codes: 0 done, 2 a bad input (one line), 130 Ctrl-C.
+metrics files and the report are written whole or not at all. Exit codes: 0 done, 2 a bad input (one line), 130 Ctrl-C.
 """
+import functools
 import os
 import shutil
 import sys
@@ -18,8 +21,10 @@ import torch
 
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.evaluation import evaluate
+from basicsr.metrics import metric_better
 from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
+from basicsr.report_html import REPORT_FILE, write_run_report
 from basicsr.reports import format_report, result_keys, table_columns, with_left_variants, write_results
 from basicsr.utils.checkpoint import load_network, weight_options
 from basicsr.utils.dist_util import get_dist_info, init_dist, on_rank0
@@ -47,22 +52,26 @@ def claim_results(root):
                                 'nothing was written') from None
 
 
-def write_metrics(root, entries, text):
-    """Write the metrics files (``reports.write_results`` and the table as metrics.txt) into ``root``, all or none:
-    they are written into a hidden folder first and moved in at the end; a failure or Ctrl-C removes what was
-    moved in, so that metrics files are never half a run's."""
+def write_metrics(root, entries, text, report=None):
+    """Write the metrics files (``reports.write_results`` and the table as metrics.txt) and the report
+    (``report(folder, entries)``) into ``root``, all or none: they are written into a hidden folder first and moved
+    in at the end, report.html last; a failure or Ctrl-C removes what was moved in, so that metrics files are never
+    half a run's and a report is there only when everything it shows is."""
     staging = os.path.join(root, f'.metrics.tmp{os.getpid()}')
     moved = []
     try:
         write_results(staging, entries)
         with open(os.path.join(staging, 'metrics.txt'), 'w', encoding='utf-8') as f:
             f.write(text + '\n')
-        for name in sorted(os.listdir(staging)):
+        if report is not None:
+            report(staging, entries)
+        for name in sorted(os.listdir(staging), key=lambda n: (n == REPORT_FILE, n)):
             os.replace(os.path.join(staging, name), os.path.join(root, name))
             moved.append(name)
     except BaseException as err:
         for name in moved:
-            os.remove(os.path.join(root, name))
+            path = os.path.join(root, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
         if isinstance(err, OSError):  # a full disk: one line; the images written so far stay
             raise ResultsWriteError(f'{root}: cannot write the metrics ({err.strerror or err}); no metrics file '
                                     'was written') from None
@@ -105,17 +114,22 @@ def run_on_test_sets(opt, lock, progress):
 
     metrics_opt = with_left_variants(get_path(opt, 'val:metrics'))
     keys = result_keys([(ds_opt['name'], ds_opt['scale'], None) for ds_opt, _ in loaders])
-    entries = []
+    entries, images = [], {}
     for key, (ds_opt, loader) in zip(keys, loaders):
         save_dir = os.path.join(opt['path']['visualization'], key) if get_path(opt, 'val:save_img', False) else None
+        if save_dir:  # the report's crops: its bicubic and HR views are saved with the report
+            images[key] = (loader.dataset, ds_opt.get('color_order', 'bgr'), os.path.relpath(save_dir, root))
         result = evaluate(net, loader, metrics_opt, device=device, save_dir=save_dir,
                           self_ensemble=bool(get_path(opt, 'val:self_ensemble', False)),
                           color_order=ds_opt.get('color_order', 'bgr'), amp_dtype=get_path(opt, 'val:amp_dtype'),
                           desc=f"{ds_opt['name']} x{ds_opt['scale']}")
         entries.append((ds_opt['name'], ds_opt['scale'], result))
 
-    text = format_report(opt['name'], entries, table_columns(metrics_opt), world, device.type)
-    on_rank0(write_metrics, root, entries, text)  # every process learns whether the results could be written
+    columns = table_columns(metrics_opt)
+    text = format_report(opt['name'], entries, columns, world, device.type)
+    report = functools.partial(write_run_report, run_name=opt['name'], columns=columns, images=images,
+                               better={name: metric_better(m) for name, m in metrics_opt.items()})
+    on_rank0(write_metrics, root, entries, text, report)  # every process learns whether the results were written
     progress['stage'] = 'written'
     if rank == 0:
         print(text, flush=True)

@@ -19,6 +19,7 @@ from basicsr.metrics import calculate_metric, check_metric_opt
 from basicsr.utils.amp import amp_dtype as to_amp_dtype
 from basicsr.utils.dist_util import get_dist_info, unwrap
 from basicsr.utils.img_util import imwrite, tensor2img
+from basicsr.utils.matlab_functions import imresize
 
 
 class EvalResult(dict):
@@ -119,6 +120,21 @@ def _names(data, n):
     if names is None:
         return [None] * n
     return [names] if isinstance(names, str) else list(names)
+
+
+def save_reference_views(dataset, scale, bicubic_dir, hr_dir, color_order='bgr'):
+    """Save what an SR result is compared with, for every pair of ``dataset`` (as ``evaluate`` names them):
+    ``bicubic_dir/<pair>_L.png`` and ``_R.png``, the LR views enlarged ``scale`` times by MATLAB's bicubic (the
+    tables' baseline), and the HR views in ``hr_dir`` (pairs without ``gt`` have none). Lossless, real colours."""
+    for index in range(len(dataset)):
+        data = dataset[index]
+        name = data.get('name') or f'{index:06d}'
+        lr = _views_to_files(tensor2img(data['lq']), color_order)
+        for view, img in zip('LR', lr):
+            imwrite(imresize(np.ascontiguousarray(img), scale), f'{bicubic_dir}/{name}_{view}.png')
+        if data.get('gt') is not None:
+            for view, img in zip('LR', _views_to_files(tensor2img(data['gt']), color_order)):
+                imwrite(img, f'{hr_dir}/{name}_{view}.png')
 
 
 def evaluate(net, dataloader, metrics_opt, *, device, self_ensemble=False, save_dir=None, color_order='bgr',

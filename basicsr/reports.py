@@ -58,6 +58,12 @@ def table_columns(metrics_opt):
     return left + stereo + other
 
 
+def averages(results, metrics):
+    """``{metric: mean over results}`` for each of ``metrics`` that every result (``metric -> value``) has: the
+    "Average" row of the tables (the mean of the dataset means, as the papers')."""
+    return {m: float(np.mean([r[m] for r in results])) for m in metrics if results and all(m in r for r in results)}
+
+
 def format_table(title, rows, columns):
     """A plain-text table like the papers': ``rows`` are ``(dataset, num_pairs, pairs_per_s, {metric: value})``;
     the last line averages every metric over the datasets (the mean of the dataset means)."""
@@ -77,7 +83,7 @@ def format_table(title, rows, columns):
     for name, num, speed, values in rows:
         out.append(f'{name:<{width}}' + ' '.join(fmt(values.get(c[2])) for c in columns) + f' {num:>7}{speed:>10.2f}')
     if rows:
-        avg = {c[2]: float(np.mean([r[3][c[2]] for r in rows])) for c in columns if all(c[2] in r[3] for r in rows)}
+        avg = averages([r[3] for r in rows], [c[2] for c in columns])
         out.append('-' * len(header2))
         out.append(f"{'Average':<{width}}" + ' '.join(fmt(avg.get(c[2])) for c in columns)
                    + f' {sum(r[1] for r in rows):>7}')
