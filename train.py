@@ -17,7 +17,7 @@ from torch import distributed as dist
 import basicsr  # noqa: F401  (fills the registries)
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.data.data_sampler import EnlargedSampler
-from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
+from basicsr.data.prefetch_dataloader import build_prefetcher, check_prefetch_mode
 from basicsr.models import build_model
 from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
@@ -36,7 +36,8 @@ class TrainingStopped(UserError, RuntimeError):
 
 
 class StopRequest:
-    """SIGTERM/SIGINT set a flag; the loop saves a state at the end of the current iteration and exits."""
+    """SIGTERM/SIGINT set a flag; the loop saves a state and exits at the end of the current iteration (one
+    process) or of the next iteration where the processes agree (see ``agreed``)."""
 
     def __init__(self):
         self.requested = False
@@ -46,13 +47,15 @@ class StopRequest:
     def _handle(self, signum, frame):
         self.requested = True
 
-    def agreed(self, device):
-        """True when any process was asked to stop (all processes must call it at the same iteration)."""
-        if not (dist.is_available() and dist.is_initialized()):
-            return self.requested
-        flag = torch.tensor([1.0 if self.requested else 0.0], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return flag.item() > 0
+
+def agreed(flags, device):
+    """``[any process's flag is set, ...]`` for a list of per-process flags (ints): one all-reduce for all of them.
+    All processes must call it at the same iteration."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [bool(f) for f in flags]
+    values = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return [v > 0 for v in values.tolist()]
 
 
 def agree_seed(seed):
@@ -119,6 +122,8 @@ def claim_experiment(opt, resume_path):
 
 def build_loaders(opt, seed, rank, world_size, num_gpu):
     train_opt = opt['datasets']['train']
+    if check_prefetch_mode(train_opt.get('prefetch_mode')) == 'cuda' and num_gpu:
+        train_opt = dict(train_opt, pin_memory=train_opt.get('pin_memory', True))  # the loader pins each batch
     train_set = build_dataset(train_opt, key_path='datasets:train')
     sampler = EnlargedSampler(train_set, world_size, rank, ratio=train_opt.get('dataset_enlarge_ratio', 1),
                               seed=seed)
@@ -181,8 +186,7 @@ def train(opt, lock):
         log.info('resumed from %s: iter %d, epoch %d (%d/%d batches of the epoch done)', resume_path, start_iter,
                  epoch, iter_in_epoch, iters_per_epoch)
     tb = init_tb_logger(paths['tb_logger']) if rank == 0 and get_path(opt, 'logger:use_tb_logger', True) else None
-    use_cuda_prefetch = opt['datasets']['train'].get('prefetch_mode') == 'cuda' and model.device.type == 'cuda'
-    prefetcher = CUDAPrefetcher(loader, model.device) if use_cuda_prefetch else CPUPrefetcher(loader)
+    prefetcher = build_prefetcher(loader, opt['datasets']['train'].get('prefetch_mode'), model.device)
 
     print_freq = int(get_path(opt, 'logger:print_freq', 100))
     save_freq = int(get_path(opt, 'logger:save_checkpoint_freq', 5000))
@@ -212,26 +216,36 @@ def train(opt, lock):
             iter_in_epoch += 1
             model.update_learning_rate(current_iter)
             model.feed_data(data)
-            if not model.optimize_parameters(current_iter) and model.nan_steps >= model.max_nan_steps:
-                raise TrainingStopped(f'the loss was NaN/inf for {model.nan_steps} iterations in a row (limit '
-                                      f'train:max_nan_steps={model.max_nan_steps}); stopped at iter {current_iter}, '
-                                      f'the last good state (iter {saved_iter}) is kept in {paths["training_states"]}')
+            model.optimize_parameters(current_iter)  # issued without reading anything back from the device
             t_end = time.time()
             msg.record(t_end - t_data, t_iter - t_data)
-            if current_iter % print_freq == 0:
-                msg(current_iter, epoch, model.current_lrs(), model.reduced_losses())
-            if val_loaders and val_freq and (current_iter % val_freq == 0 or current_iter == total_iter):
-                for val_loader, val_opt in val_loaders:
-                    model.validation(val_loader, current_iter, tb, save_img, val_opt)
-            stop_now = stop.agreed(model.device)
-            if current_iter % save_freq == 0 or current_iter == total_iter or stop_now:
-                model.save(epoch, current_iter, iter_in_epoch, seed)
-                saved_iter = current_iter
-                log.info('saved the model and training state at iter %d', current_iter)
-            if stop_now:
-                log.info('stop requested (SIGTERM/SIGINT): state saved at iter %d; rerun the same command to resume',
-                         current_iter)
-                return
+            print_now = current_iter % print_freq == 0
+            val_now = bool(val_loaders and val_freq and (current_iter % val_freq == 0 or current_iter == total_iter))
+            save_now = current_iter % save_freq == 0 or current_iter == total_iter
+            # Only here are the step's results read back (skipped non-finite steps, losses) and stop requests agreed
+            # on: where the loop prints, validates or saves anyway; a single process also stops at once.
+            if print_now or val_now or save_now or (stop.requested and world_size == 1):
+                limit_iter = model.nan_guard.report()
+                stop_now, limit_hit = agreed([stop.requested, limit_iter], model.device)
+                if limit_hit:
+                    where = f' (reached at iter {limit_iter})' if 0 < limit_iter < current_iter else ''
+                    raise TrainingStopped(f'the loss was NaN/inf for {model.max_nan_steps} iterations in a row '
+                                          f'(limit train:max_nan_steps={model.max_nan_steps}){where}; stopped at iter '
+                                          f'{current_iter}, the last good state (iter {saved_iter}) is kept in '
+                                          f'{paths["training_states"]}')
+                if print_now:
+                    msg(current_iter, epoch, model.current_lrs(), model.reduced_losses())
+                if val_now:
+                    for val_loader, val_opt in val_loaders:
+                        model.validation(val_loader, current_iter, tb, save_img, val_opt)
+                if save_now or stop_now:
+                    model.save(epoch, current_iter, iter_in_epoch, seed)
+                    saved_iter = current_iter
+                    log.info('saved the model and training state at iter %d', current_iter)
+                if stop_now:
+                    log.info('stop requested (SIGTERM/SIGINT): state saved at iter %d; rerun the same command to '
+                             'resume', current_iter)
+                    return
             t_data = time.time()
             data = prefetcher.next() if current_iter < total_iter else None
         if data is None:

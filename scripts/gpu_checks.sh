@@ -8,7 +8,10 @@
 #
 # 1. the quick start trained on the GPU under fp16 autocast with gradient scaling (train.py's CUDA path), which
 #    must still beat bicubic; 2. test.py on the GPU (bf16 autocast, self-ensemble) and the strip inference script
-#    (fp16) on the quick-start model; 3. scripts/benchmark_gpu.py (T/S/B/L x4: fp32, bf16, channels-first,
+#    (fp16) on the quick-start model; 3. the sync-free training step and the CUDA prefetcher (issue 20): no
+#    synchronising CUDA call in ten steady-state iterations fed by the CUDA prefetcher (fp32, bf16, fp16 with
+#    scaling), the device-side skip of a NaN step equal to the host-side one, the prefetcher's batch order across
+#    epochs and a mid-epoch resume; 4. scripts/benchmark_gpu.py (T/S/B/L x4: fp32, bf16, channels-first,
 #    compile, and the released architecture side by side when RELEASE_PATH holds a scratch copy of it).
 # Each step's log goes to OUT_DIR; a failing step is reported and the next one still runs.
 set -u
@@ -64,6 +67,9 @@ step inference_cuda_fp16 120 $PY scripts/inference_stereo.py --opt "$OUT_DIR/tes
     --left datasets/sample/test/Motorcycle/lr_x4/motorcycle_bottom/lr0.png \
     --right datasets/sample/test/Motorcycle/lr_x4/motorcycle_bottom/lr1.png \
     --output "$OUT_DIR/inference" --strip_rows 16 --amp fp16
+
+step sync_free_step_cuda 180 $PY -m pytest -q -rs -p no:cacheprovider tests/train/test_step_on_device.py \
+    tests/train/test_step_guard.py tests/train/test_prefetcher.py
 
 BUDGET=$((TOTAL - SECONDS - 90))
 step benchmark_gpu $((BUDGET + 90)) $PY scripts/benchmark_gpu.py --out "$OUT_DIR/benchmark_gpu.jsonl" \

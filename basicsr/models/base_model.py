@@ -18,7 +18,7 @@ import torch
 from torch import distributed as dist
 
 from basicsr.models.archs import define_network
-from basicsr.models.optimizers import FOREACH_CAPABLE
+from basicsr.models.optimizers import CAPTURABLE, FOREACH_CAPABLE
 from basicsr.utils.checkpoint import CheckpointError, load_network, save_atomic, weight_options
 from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.errors import shorten
@@ -129,6 +129,8 @@ class BaseModel:
         check_kwargs(cls, dict(optim_opt, params=None), key_path)
         if issubclass(cls, FOREACH_CAPABLE) and 'fused' not in optim_opt:
             optim_opt.setdefault('foreach', True)  # multi-tensor updates: same arithmetic, far fewer kernel calls
+        if issubclass(cls, CAPTURABLE) and self.device.type == 'cuda' and not optim_opt.get('fused'):
+            optim_opt.setdefault('capturable', True)  # step counters on the GPU: a skipped step rolls back there
         optimizer = cls(params, **optim_opt)
         self.optimizers.append(optimizer)
         return optimizer

@@ -3,6 +3,10 @@
 On top of ``BaseModel`` (device, wrapping, optimizers, schedules, checkpoints, resume) it adds what is particular
 to restoration: the losses, one optimisation step (mixup, autocast, NaN guard, gradient clipping, EMA), and
 validation with best-checkpoint tracking and TensorBoard images. ``train.py`` drives the loop.
+
+The step reads nothing back from the device (issue 20): mixup draws on the device, and a step whose loss or
+gradients are not finite is rolled back there (``step_guard.py``); the loop reads the skip counts and the losses
+only where it prints, validates or saves.
 """
 import copy
 import logging
@@ -10,6 +14,7 @@ import math
 import os
 import warnings
 from collections import OrderedDict
+from itertools import chain
 
 import torch
 from torch import distributed as dist
@@ -19,6 +24,8 @@ from basicsr.data.batch_augment import BatchAugment
 from basicsr.evaluation import evaluate
 from basicsr.metrics import metric_better
 from basicsr.models.base_model import BaseModel, release_state
+from basicsr.models.optimizers import IN_PLACE_STATE
+from basicsr.models.step_guard import NonFiniteGuard, Rollback, not_finite, poisoned
 from basicsr.utils.amp import AMP_DTYPES
 from basicsr.utils.checkpoint import CheckpointError
 from basicsr.models.archs.complexity import count_macs
@@ -90,6 +97,9 @@ class ImageRestorationModel(BaseModel):
 
         self.mixup = bool(train_opt.get('mixup', False))
         self.mixup_beta = float(train_opt.get('mixup_beta', 1.2))
+        if self.mixup:  # drawn on the device: the coefficient is never read back (on the CPU: the same draws as ever)
+            concentration = torch.tensor(self.mixup_beta, device=self.device)
+            self._mixup_dist = torch.distributions.Beta(concentration, concentration)
         self.batch_augment = None
         if train_opt.get('batch_augment'):
             try:  # its own generator: seeded from the run's seed and the rank, saved in the training state
@@ -98,7 +108,9 @@ class ImageRestorationModel(BaseModel):
             except ValueError as err:
                 raise OptionError(str(err)) from None
         self.max_nan_steps = int(train_opt.get('max_nan_steps', 5))
-        self.nan_steps = 0
+        self.nan_guard = NonFiniteGuard(self.max_nan_steps, self.device)
+        self._rollback = None  # (its key, Rollback) of the tensors a step changes; rebuilt when they change
+        self._ema_averaged = None  # (net_ema, True once it has averaged a step): the first average is a copy
 
         decay = train_opt.get('ema_decay')
         if decay:
@@ -121,9 +133,10 @@ class ImageRestorationModel(BaseModel):
             if 'gt' in data else None
 
     def _mixup(self, lq, gt):
-        """NAFNet's mixup: blend each sample with another of the batch, weight ~ Beta(1.2, 1.2) (torch RNG)."""
-        lam = torch.distributions.Beta(self.mixup_beta, self.mixup_beta).sample().item()
-        perm = torch.randperm(lq.shape[0]).to(lq.device)
+        """NAFNet's mixup: blend each sample with another of the batch, weight ~ Beta(1.2, 1.2) (torch RNG of the
+        device; the weight stays there)."""
+        lam = self._mixup_dist.sample()
+        perm = torch.randperm(lq.shape[0], device=lq.device)
         return lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm]
 
     def forward_g(self, lq):
@@ -155,20 +168,27 @@ class ImageRestorationModel(BaseModel):
                     total = total + value
         return losses, total
 
+    @property
+    def nan_steps(self):
+        """Steps skipped in a row because the loss was not finite (reading it synchronises)."""
+        return self.nan_guard.in_a_row
+
+    @nan_steps.setter
+    def nan_steps(self, value):
+        self.nan_guard.in_a_row = value
+
     def finite_or_skip(self, total, losses, current_iter, optimizer):
-        """True when ``total`` is finite on every process; otherwise the step is skipped everywhere (gradients of
-        ``optimizer`` dropped, counted against ``train:max_nan_steps``) and False is returned."""
-        bad = torch.tensor([0.0 if torch.isfinite(total.detach()).item() else 1.0])
+        """The guard of a step that decides on the host (the GAN model's): True when ``total`` is finite on every
+        process; otherwise the step is skipped everywhere (gradients of ``optimizer`` dropped, counted against
+        ``train:max_nan_steps``) and False is returned."""
+        bad = not_finite(total).float().reshape(1)
         if dist.is_available() and dist.is_initialized():
-            bad = bad.to(self.device)
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every rank skips together
-        if bad.item() == 0:
-            self.nan_steps = 0
+        bad = bad[0] > 0
+        self.nan_guard.record(bad, current_iter)
+        if not bad:
             return True
         optimizer.zero_grad(set_to_none=True)
-        self.nan_steps += 1
-        logger.warning('iter %d: the loss is %s; skipping this step (%d in a row, limit train:max_nan_steps=%d)',
-                       current_iter, float(total.detach()), self.nan_steps, self.max_nan_steps)
         self.log_dict = OrderedDict((k, float('nan')) for k in losses)
         return False
 
@@ -194,18 +214,94 @@ class ImageRestorationModel(BaseModel):
         return lq, gt
 
     def optimize_parameters(self, current_iter):
-        """One optimisation step. Returns False when the step was skipped because the loss was not finite."""
+        """One optimisation step, issued without reading anything back from the device. A step whose loss or
+        gradients are not finite changes nothing (weights, optimizer state, EMA) and counts against
+        ``train:max_nan_steps`` (``NonFiniteGuard``; train.py reads the counts where it prints or saves). Returns
+        a 0-dim bool tensor on the device: True when the step was taken (reading it synchronises)."""
         self.optimizer.zero_grad(set_to_none=True)
         lq, gt = self.augmented_batch()
         losses, total = self.restoration_losses(self.forward_g(lq), gt)
+        bad = not_finite(total)
+        if self.world_size > 1:  # the gradient all-reduce tells every process (step_guard.py)
+            total = poisoned(total, bad)
         (self.scaler.scale(total) if self.scaler else total).backward()
-        if not self.finite_or_skip(total, losses, current_iter, self.optimizer):
-            return False
-        self.clip_and_step(self.optimizer, self.net_g, self.scaler)
-        if self.net_ema is not None:
-            self.net_ema.update_parameters(self.net_g)
-        self.log_dict = OrderedDict((k, v.detach()) for k, v in losses.items())
-        return True
+        taken = self.guarded_step(self.optimizer, self.net_g, bad, current_iter)
+        self.log_dict = OrderedDict((k, torch.where(bad, float('nan'), v.detach())) for k, v in losses.items())
+        return taken
+
+    def guarded_step(self, optimizer, net, bad, current_iter):
+        """Unscale (fp16), clip the gradient norm of ``net``, step ``optimizer`` and the EMA of ``net_g`` unless the
+        loss was not finite (``bad``, a device flag) or the gradients are not; count the skip. Returns the device
+        flag of a taken step.
+
+        Without gradient scaling a non-finite gradient counts as a non-finite loss. With fp16 scaling it is an
+        overflow: skipped as GradScaler skips it (the scale backs off), not counted."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+        if self.grad_clip_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip_norm, foreach=True)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in net.parameters() if p.grad is not None],
+                                                 foreach=True)
+        skip = bad | not_finite(norm)
+        counted = bad if self.scaler is not None else skip
+        ema = self.net_ema if net is self.net_g else None
+        rollback = self._rollback_for(optimizer, ema)
+        if rollback is not None:
+            rollback.capture()
+            optimizer.step()
+            if ema is not None:
+                self._ema_update(ema)
+            rollback.restore_where(skip)
+        elif not skip:  # the first steps (optimizer state and EMA still to be created): decided on the host
+            optimizer.step()
+            if ema is not None:
+                ema.update_parameters(self.net_g)
+                self._ema_averaged = (ema, True)
+        if self.scaler is not None:
+            self.scaler.update()
+        self.nan_guard.record(counted, current_iter)
+        return ~skip
+
+    def _rollback_for(self, optimizer, ema):
+        """The ``Rollback`` of what a step of ``optimizer`` (and the EMA) changes, or None while the step must be
+        decided on the host: a parameter with a gradient has no optimizer state yet (the first step creates it),
+        the EMA has not averaged yet (its first average is a copy), the optimizer is not known to update its state
+        in place, or some of it lives on another device than the flag."""
+        if not isinstance(optimizer, IN_PLACE_STATE):
+            return None
+        state = optimizer.state
+        params = [p for group in optimizer.param_groups for p in group['params']]
+        if len(state) < len(params) and any(p.grad is not None and p not in state for p in params):
+            return None
+        if ema is not None:
+            if self._ema_averaged is None or self._ema_averaged[0] is not ema:
+                self._ema_averaged = (ema, int(ema.n_averaged) > 0)  # once per EMA object
+            if not self._ema_averaged[1]:
+                return None
+        key = (optimizer, state, ema)  # a resumed optimizer has a new state dict; new state appears as entries
+        if self._rollback is None or self._rollback[1] != len(state) or \
+                any(a is not b for a, b in zip(self._rollback[0], key)):
+            tensors = [p for p in params if p in state]
+            tensors += [v for p in params if p in state for v in state[p].values() if torch.is_tensor(v)]
+            if ema is not None:
+                tensors += [*ema.module.parameters(), *ema.module.buffers(), ema.n_averaged]
+            self._rollback = (key, len(state), Rollback(tensors))
+        rollback = self._rollback[2]
+        return rollback if rollback.devices <= {self.device} else None
+
+    def _ema_update(self, ema):
+        """``AveragedModel.update_parameters`` once it has averaged (its ``n_averaged == 0`` test reads the
+        device): the same ``multi_avg_fn`` over the same tensors, grouped by device and dtype."""
+        groups = {}
+        for mine, theirs in zip(chain(ema.module.parameters(), ema.module.buffers()),
+                                chain(self.net_g.parameters(), self.net_g.buffers())):
+            pair = groups.setdefault((mine.device, mine.dtype), ([], []))
+            pair[0].append(mine.detach())
+            pair[1].append(theirs.detach().to(mine.device))
+        for mine, theirs in groups.values():
+            ema.multi_avg_fn(mine, theirs, ema.n_averaged)
+        ema.n_averaged.add_(1)
 
     def reduced_losses(self):
         """The last iteration's losses averaged over processes, as floats (all ranks must call it together)."""
