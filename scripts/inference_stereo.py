@@ -22,19 +22,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from basicsr.evaluation import infer_in_strips  # noqa: E402
-from basicsr.option_checks import OPTION_CHECKS  # noqa: E402
-from basicsr.utils.checkpoint import load_network, weight_options  # noqa: E402
-from basicsr.utils.errors import UserError, run_main  # noqa: E402
+from basicsr.inference import (DEFAULT_MEMORY_GB, MIN_AUTO_ROWS, InputError, auto_strip_rows,  # noqa: E402,F401
+                               load_model, strip_bytes_per_row)
+from basicsr.utils.errors import run_main  # noqa: E402
 from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite  # noqa: E402
 
-DEFAULT_MEMORY_GB = 5.0  # --max_memory_gb
-MIN_AUTO_ROWS = 8  # the smallest strip --max_memory_gb may choose
-
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pnm', '.jp2')
-
-
-class InputError(UserError, ValueError):
-    """A bad input pair or option; the message is one line naming the file or flag."""
 
 
 def read_view(path):
@@ -81,32 +74,7 @@ def find_pairs(input_dir):
 
 def build_model(args):
     """(network, scale, color order) from ``-opt`` or ``--arch/--scale/--weights``."""
-    if args.opt:
-        from basicsr.models.archs import define_network
-        from basicsr.utils.options import get_path, parse
-
-        opt = parse(args.opt, is_train=False, registries=OPTION_CHECKS)
-        net = define_network(opt['network_g'], key_path='network_g')
-        weights, param_key, strict = weight_options(opt)
-        weights = args.weights or weights
-        if not weights:
-            raise InputError(f'{args.opt}: path:pretrain_network_g is empty; give --weights')
-        load_network(net, weights, param_key, strict, key_path='--weights' if args.weights else
-                     'path:pretrain_network_g', arch_key='network_g:type', strict_key='path:strict_load_g')
-        datasets = list(opt['datasets'].values())
-        color_order = args.color_order or (datasets[0].get('color_order', 'bgr') if datasets else 'bgr')
-        return net, opt['scale'], color_order
-    if not (args.arch and args.scale and args.weights):
-        raise InputError('give a model: -opt <option file>, or --arch NAFSSR-T --scale 4 --weights <file.pth>')
-    from basicsr.models.archs import arch_util
-
-    try:
-        net = arch_util.build_named(args.arch, args.scale)
-    except ValueError as err:
-        raise InputError(f'--arch: {err}') from None
-    load_network(net, args.weights, args.param_key, key_path='--weights', arch_key='--arch')
-    # the channel order the family's released weights were trained with (RGB for iPASSR and SwinFIRSSR)
-    return net, args.scale, args.color_order or getattr(net, 'released_color_order', 'bgr')
+    return load_model(args.opt, args.arch, args.scale, args.weights, args.param_key, args.color_order)
 
 
 def check_output(output, names, overwrite=False):
@@ -134,33 +102,6 @@ def check_output(output, names, overwrite=False):
         if taken is not None:
             raise InputError(f'--output {output}: {taken} is already there (an earlier result?); give --overwrite '
                              'to replace it, or choose another --output')
-
-
-def strip_bytes_per_row(net, width, scale):
-    """Estimated memory of one LR row of a strip, in bytes.
-
-    Evaluation computes SCAM's attention with a fused kernel that never holds the width x width scores, so the
-    cost of one LR row is linear in the width: about 8 feature maps of the network's width alive at once, plus
-    the strip's up-sampled output and bilinear skip (measured for NAFSSR-T x4 at width 3000: 4.3 MB per extra
-    row, below the 9.2 MB this estimate allows).
-    """
-    first = next((m for m in net.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    features = first.out_channels if first is not None else 64
-    return 4 * width * (8 * features + 4 * 6 * scale * scale)
-
-
-def auto_strip_rows(net, width, scale, overlap, max_memory_gb):
-    """LR rows per strip so that one strip and its ``2 * overlap`` context rows stay within ``max_memory_gb``;
-    ``MIN_AUTO_ROWS``, with a note, when not even that strip fits."""
-    per_row = strip_bytes_per_row(net, width, scale)
-    rows = int(max_memory_gb * 2 ** 30 / per_row) - 2 * overlap
-    if rows < MIN_AUTO_ROWS:
-        need = per_row * (MIN_AUTO_ROWS + 2 * overlap) / 2 ** 30
-        print(f'note: --max_memory_gb {max_memory_gb:g} is below the estimate for the smallest strip '
-              f'({MIN_AUTO_ROWS} LR rows + 2 x {overlap} overlap rows at width {width}: {need:.3g} GB); strips of '
-              f'{MIN_AUTO_ROWS} rows are used', file=sys.stderr)
-        rows = MIN_AUTO_ROWS
-    return rows
 
 
 def parse_args(argv=None):

@@ -96,7 +96,7 @@ MUTANTS = (
     Mutant('strips_no_overlap', 'basicsr/evaluation.py',
            'lo, hi = max(0, top - overlap), min(h, bottom + overlap)', 'lo, hi = top, bottom',
            ('tests/eval/test_strips.py', '-k', 'nafssr_strips')),
-    Mutant('strips_smallest_auto_strip', 'scripts/inference_stereo.py',
+    Mutant('strips_smallest_auto_strip', 'basicsr/inference.py',
            'if rows < MIN_AUTO_ROWS:', 'if rows <= MIN_AUTO_ROWS:',
            ('tests/scripts/test_tolerance_boundaries.py', '-k', 'auto_strip')),
 )
