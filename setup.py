@@ -28,7 +28,9 @@ setup(
     # `make test` pins them with constraints.txt; `onnx`: scripts/export_onnx.py and inference_stereo.py --onnx
     # (onnxscript is what torch.onnx's exporter needs); the tests need it too
     # selenium: the browser tests drive Debian's chromium with /usr/bin/chromedriver (nothing downloaded)
-    extras_require={'test': ['pytest', 'pytest-timeout', 'onnx', 'onnxruntime', 'onnxscript', 'selenium'],
-                    'onnx': ['onnx', 'onnxruntime', 'onnxscript']},
+    # demo: the local web demo, demo.py (gradio; its version needs pillow<13, see constraints.txt)
+    extras_require={'test': ['pytest', 'pytest-timeout', 'onnx', 'onnxruntime', 'onnxscript', 'selenium', 'gradio'],
+                    'onnx': ['onnx', 'onnxruntime', 'onnxscript'],
+                    'demo': ['gradio']},
     zip_safe=False,
 )
