@@ -58,7 +58,11 @@ def test_strip_arguments_are_checked():
 SMALL = {'NAFSSR-T': dict(width=16, num_blks=2), 'CVHSSR-T': dict(width=12, num_blks=2),
          'EHFSSR': dict(dim=16, groups=1, num=4), 'EHFSSR-S': dict(dim=8, groups=1, num=4),
          'iPASSR': dict(width=16, growth=12, num_rdb=2, dense_layers=3, fusion_growth=12),
-         'SwinFIRSSR': dict(img_size=8, window_size=4, squeeze_factor=4, depths=[2, 2], embed_dim=12, num_heads=[2, 3])}
+         'SwinFIRSSR': dict(img_size=8, window_size=4, squeeze_factor=4, depths=[2, 2], embed_dim=12, num_heads=[2, 3]),
+         'SCGLANet-L': dict(width=8, num_blks=[1, 1, 0, 0, 1], chunk_size=16)}
+# SCGLANet's global attention hashes with random rotations at every forward: two whole-image runs of this random
+# network differ by themselves (32-34 dB, seeds 0-2), strips with overlap are as close (32.3-33.5 dB), without 26-28
+MIN_PSNR = {'SCGLANet-L': 30}
 
 
 def test_every_named_family_has_a_small_configuration_here():
@@ -84,4 +88,4 @@ def test_every_family_runs_in_strips(name):
     assert strips.shape == whole.shape == (122, 150, 6)
     # measured 55-75 dB with 16 overlap rows (only windows, pooling and iPASSR's per-input BatchNorm cut by a strip
     # edge differ), 30-40 dB without them: 50 dB separates working context from none
-    assert calculate_psnr(strips, whole) >= 50
+    assert calculate_psnr(strips, whole) >= MIN_PSNR.get(name, 50)
