@@ -15,7 +15,8 @@ sample of the batch (a random permutation).
 
 All draws come from the model's own ``numpy.random.Generator`` (seeded from the run's seed and the rank), whose
 state is in the training state: a resumed run draws the same augmentations as an uninterrupted one, and no other random
-stream is touched.
+stream is touched. Nothing is read back from the GPU: the draws are host values, the permutation goes to the GPU
+without waiting (issue 20).
 """
 import numpy as np
 import torch
@@ -57,6 +58,14 @@ def check_batch_augment(options, key_path='train:batch_augment'):
     return parsed
 
 
+def _on_device(index, device):
+    """``index`` (drawn on the host) on ``device``; to a GPU through pinned memory without waiting for it (a copy
+    from pageable memory would wait for the queued kernels)."""
+    if device.type != 'cuda':
+        return index.to(device)
+    return index.pin_memory().to(device, non_blocking=True)
+
+
 class BatchAugment:
     """Draws and applies one of the configured augmentations to a (lq, gt) batch of stereo tensors."""
 
@@ -83,7 +92,7 @@ class BatchAugment:
         if kind is None or lq.shape[0] < 2:
             return lq, gt, None
         entry = self.options[kind]
-        perm = torch.from_numpy(self.rng.permutation(lq.shape[0])).to(lq.device)
+        perm = _on_device(torch.from_numpy(self.rng.permutation(lq.shape[0])), lq.device)
         if kind == 'mixup':
             lam = float(self.rng.beta(entry['alpha'], entry['alpha']))
             return lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm], kind

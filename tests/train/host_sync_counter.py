@@ -6,7 +6,8 @@ program of each torchrun process:
         --launcher pytorch
 
 writes ``OUT_DIR/rank<r>.json``: ``{'events': {iteration: [what, ...]}, 'weights': [sum of each parameter]}``.
-With ``NAN_AT=<rank>:<iteration>`` in the environment, the loss of that process is NaN at that iteration.
+With ``NAN_AT=<rank>:<iteration>`` in the environment, the loss of that process is +inf at that iteration while its
+gradients stay finite (the case only the guard's poisoning tells the other processes about).
 
 A host read is an aten op that returns a Python value (``_local_scalar_dense`` behind ``.item()``, ``bool()``,
 ``float()``; ``is_nonzero``; ``equal``) or whose output size depends on tensor values (``nonzero``,
@@ -133,7 +134,8 @@ def device_waits(events, first, last):
 
 
 def nan_loss_at(rank, iteration, counter):
-    """Make the loss of process ``rank`` NaN at ``iteration`` (the other processes' losses stay finite)."""
+    """Make the loss of process ``rank`` +inf at ``iteration``, its gradients unchanged (the other processes' losses
+    stay finite)."""
     from basicsr.models.image_restoration_model import ImageRestorationModel
 
     original = ImageRestorationModel.restoration_losses
@@ -141,7 +143,7 @@ def nan_loss_at(rank, iteration, counter):
     def restoration_losses(model, preds, gt):
         losses, total = original(model, preds, gt)
         if model.rank == rank and counter.iteration == iteration:
-            total = total * float('nan')
+            total = total + float('inf')
         return losses, total
 
     ImageRestorationModel.restoration_losses = restoration_losses

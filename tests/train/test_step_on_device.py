@@ -1,5 +1,5 @@
-"""train.py's steady-state iteration as it runs on a GPU (the CUDA prefetcher feeding the step; fp32, bf16 and fp16
-with gradient scaling) makes no synchronising call: on CUDA under ``torch.cuda.set_sync_debug_mode('error')``, on
+"""train.py's steady-state iteration as it runs on a GPU (the CUDA prefetcher feeding the step; mixup, drop-path,
+EMA, batch augmentations; fp32, bf16 and fp16 with gradient scaling) makes no synchronising call: on CUDA under ``torch.cuda.set_sync_debug_mode('error')``, on
 the CPU (the same code, the prefetcher's copies plain) with the host-read counter of host_sync_counter.py. The CUDA
 rows are skipped without a GPU; scripts/gpu_checks.sh runs them."""
 import pytest
@@ -21,6 +21,7 @@ def _run(data, tmp_path, device, amp, monkeypatch):
     opt = base_options(data, f'steady_{device}_{amp}', total_iter=PRIMING + STEADY)
     opt['num_gpu'] = 1 if device == 'cuda' else 0
     opt['datasets']['train'].update(prefetch_mode='cuda', dataset_enlarge_ratio=8, pin_memory=device == 'cuda')
+    opt['train']['batch_augment'] = {'mixup': {'prob': 0.3}, 'cutmix': {'prob': 0.3}, 'cutmixup': {'prob': 0.3}}
     if amp:
         opt['train'].update(use_amp=True, amp_dtype=amp)
     opt = parse(write_options(tmp_path, opt), is_train=True, root_path=str(tmp_path))

@@ -45,9 +45,10 @@ def test_steady_state_iterations_read_nothing_back(tiny_data, tmp_path, monkeypa
 
 def test_two_processes_agree_without_collectives(tiny_data, tmp_path):
     """Under torchrun (2 gloo processes) the steady-state iterations call no collective beyond DDP's gradient
-    all-reduce and read nothing back, even when one process's loss is NaN (iteration 15, process 1): both skip
-    that step (the NaN reaches the other through the gradient all-reduce), the weights stay the same on both, and
-    the skip is reported at the last iteration, which agrees (guard, stop request) and saves."""
+    all-reduce and read nothing back, even when one process's loss is +inf with finite gradients (iteration 15,
+    process 1): both skip that step (the guard makes that process's gradients NaN, which the gradient all-reduce
+    carries to the other), the weights stay the same on both, and the skip is reported at the last iteration,
+    which agrees (guard, stop request) and saves."""
     opt = _options(tiny_data, 'syncfree_ddp')
     # no drop-path here: with it DDP runs with find_unused_parameters, whose C++ reducer reads its map of used
     # parameters back in every backward (DDP's own cost, see docs/benchmarks.md)
@@ -67,5 +68,5 @@ def test_two_processes_agree_without_collectives(tiny_data, tmp_path):
         assert device_waits(events, FIRST, LAST) == {it: [] for it in range(FIRST, LAST + 1)}
         assert any(e.startswith('collective') for e in events[str(TOTAL)])  # the last one agrees and saves
     assert ranks[0]['weights'] == ranks[1]['weights']
-    # rank 0 logs; its own loss was finite at 15, it skipped because rank 1's NaN reached its gradients
+    # rank 0 logs; its own loss was finite at 15, it skipped because rank 1's poisoned gradients reached it
     assert 'iter 15: the loss or its gradients were NaN/inf; skipping this step' in result.stdout + result.stderr
