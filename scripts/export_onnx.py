@@ -35,25 +35,53 @@ def parse_args(argv=None):
     model.add_argument('--param_key', default='params', help='key of the state dict in the checkpoint')
     p.add_argument('--output', required=True, help='the .onnx file to write (its folder is created)')
     p.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (default {OPSET})')
-    return p.parse_args(argv)
+    speed = p.add_argument_group('speed (after the export)')
+    speed.add_argument('--time', type=size_arg, metavar='HxW',
+                       help='time one pair of this LR size in PyTorch and in onnxruntime, on the CPU, alternating')
+    speed.add_argument('--threads', type=int, default=1, help='CPU threads of both for --time (default 1)')
+    speed.add_argument('--repeats', type=int, default=3, help='timed runs of each for --time (default 3)')
+    args = p.parse_args(argv)
+    if args.threads < 1 or args.repeats < 1:
+        p.error('--threads and --repeats must be >= 1')
+    return args
+
+
+def size_arg(text):
+    from basicsr.utils.misc import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run(argv=None):
-    from basicsr.export.onnx_export import export_onnx, load_trained_network
+    from basicsr.export.onnx_export import OnnxStereoNetwork, export_onnx, time_against_pytorch
+    from basicsr.inference import load_model
 
     args = parse_args(argv)
     if os.path.isdir(args.output):
         raise OutputError(f'--output {args.output}: is a folder; expected the path of the .onnx file to write')
-    net, scale, color_order = load_trained_network(args.opt, args.arch, args.scale, args.weights, args.param_key)
+    net, scale, color_order = load_model(args.opt, args.arch, args.scale, args.weights, args.param_key)
     name = args.arch or os.path.splitext(os.path.basename(args.opt))[0]
     report = export_onnx(net, args.output, opset=args.opset, metadata={'color_order': color_order, 'name': name})
     print(f'{args.output}: {type(net).__name__} x{report.scale} ({color_order.upper()} views), opset {report.opset}, '
           f'input (N, 6, H, W) with {report.describe_sizes()}; largest difference to PyTorch '
           f'{max(d for _, d in report.checks):.3g} ({report.seconds:.0f} s)', flush=True)
+    if args.time:
+        runner = OnnxStereoNetwork(args.output, threads=args.threads)
+        torch_ms, onnx_ms = time_against_pytorch(net, runner, args.time, threads=args.threads, repeats=args.repeats)
+        h, w = args.time
+        print(f'time of one {h}x{w} pair, {args.threads} thread(s), alternating: PyTorch '
+              f'{"/".join(f"{t:.0f}" for t in torch_ms)} ms, onnxruntime {"/".join(f"{t:.0f}" for t in onnx_ms)} ms',
+              flush=True)
     return report
 
 
 def main():
+    from basicsr.utils.misc import tune_cpu_allocator
+
+    tune_cpu_allocator()  # as inference_stereo.py does, so that --time measures the PyTorch path users run
     result = run_main('export_onnx.py', run)
     return result if isinstance(result, int) else 0
 

@@ -73,7 +73,14 @@ def find_pairs(input_dir):
 
 
 def build_model(args):
-    """(network, scale, color order) from ``-opt`` or ``--arch/--scale/--weights``."""
+    """(network, scale, color order) from ``-opt`` or ``--arch/--scale/--weights``, or the onnxruntime network of
+    ``--onnx`` (same strips, colour order and outputs)."""
+    if args.onnx:
+        from basicsr.export.onnx_export import load_onnx_model
+
+        if args.opt or args.arch or args.weights or args.amp:
+            raise InputError('--onnx runs the exported file as it is: give it without -opt, --arch, --weights, --amp')
+        return load_onnx_model(args.onnx, args.scale, args.color_order)
     return load_model(args.opt, args.arch, args.scale, args.weights, args.param_key, args.color_order)
 
 
@@ -121,6 +128,8 @@ def parse_args(argv=None):
     model.add_argument('--scale', type=int, help='up-scaling factor of --arch')
     model.add_argument('--weights', help='checkpoint file ({"params": state_dict}); overrides the option file')
     model.add_argument('--param_key', default='params', help='key of the state dict in the checkpoint')
+    model.add_argument('--onnx', help='an ONNX file of scripts/export_onnx.py, run by onnxruntime on the CPU '
+                                      'instead of PyTorch (scale and colour order from the file)')
     p.add_argument('--color_order', choices=['bgr', 'rgb'], default=None,
                    help='channel order the model was trained with (default: the option file, else the released '
                         "weights' of --arch: bgr, rgb for iPASSR and SwinFIRSSR)")

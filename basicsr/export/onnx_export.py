@@ -45,10 +45,6 @@ class ExportError(UserError, RuntimeError):
     """A network that cannot be exported, or an exported file that differs from PyTorch; nothing was written."""
 
 
-class ModelChoiceError(UserError, ValueError):
-    """No model, or a named size that does not exist: the message names the flag."""
-
-
 class OnnxModelError(UserError, ValueError):
     """An ONNX file that cannot stand in for the network (not ONNX, another input) or an input it does not take."""
 
@@ -59,36 +55,6 @@ def _require(module):
     except ImportError:
         raise ExportError(f'{module} is not installed; the ONNX export and runner need the optional packages: '
                           "pip install -c constraints.txt -e '.[onnx]'") from None
-
-
-def load_trained_network(opt_path=None, arch=None, scale=None, weights=None, param_key='params'):
-    """``(network with its weights, scale, colour order)`` as the command-line scripts choose a model: an option file
-    (``network_g``, ``scale``, ``path:pretrain_network_g`` unless ``weights`` is given, the first dataset's
-    ``color_order``), or a named size ``arch`` (``NAFSSR-T``, ``SwinFIRSSR``, ...) with ``scale`` and ``weights``
-    (colour order: what the family's released weights were trained with). Errors name the flag or option key."""
-    from basicsr.models.archs import arch_util, define_network
-    from basicsr.option_checks import OPTION_CHECKS
-    from basicsr.utils.checkpoint import load_network, weight_options
-    from basicsr.utils.options import parse
-
-    if opt_path:
-        opt = parse(opt_path, is_train=False, registries=OPTION_CHECKS)
-        net = define_network(opt['network_g'], key_path='network_g')
-        file, key, strict = weight_options(opt)
-        if not (weights or file):
-            raise ModelChoiceError(f'{opt_path}: path:pretrain_network_g is empty; give --weights')
-        load_network(net, weights or file, key, strict,
-                     key_path='--weights' if weights else 'path:pretrain_network_g')
-        datasets = list((opt.get('datasets') or {}).values())
-        return net, opt['scale'], (datasets[0].get('color_order', 'bgr') if datasets else 'bgr')
-    if not (arch and scale and weights):
-        raise ModelChoiceError('give a model: -opt <option file>, or --arch NAFSSR-T --scale 4 --weights <file.pth>')
-    try:
-        net = arch_util.build_named(arch, scale)
-    except ValueError as err:
-        raise ModelChoiceError(f'--arch: {err}') from None
-    load_network(net, weights, param_key, key_path='--weights')
-    return net, scale, getattr(net, 'released_color_order', 'bgr')
 
 
 class ExportLocalAvgPool2d(nn.Module):
@@ -381,3 +347,43 @@ class OnnxStereoNetwork(nn.Module):
         array = x.detach().to('cpu', torch.float32).numpy()
         out = self._session.run([self._output], {self._input: array})[0]
         return torch.from_numpy(out).to(x.device)
+
+
+def time_against_pytorch(net, runner, size, *, threads=1, repeats=3):
+    """Milliseconds of one (1, C, h, w) forward pass, ``size = (h, w)``, in PyTorch (``net``, inference mode, float32
+    on the CPU) and in onnxruntime (``runner``, an ``OnnxStereoNetwork`` made with the same ``threads``), alternating
+    the two ``repeats`` times after one warm-up each; returns ``(torch_ms, onnx_ms)`` lists in run order."""
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        net = net.cpu().float().eval()
+        x = smooth_input((1, *size), runner.in_channels, seed=3)
+        timings = ([], [])
+        for i in range(repeats + 1):
+            for run, out in ((net, timings[0]), (runner, timings[1])):
+                started = time.perf_counter()
+                with torch.inference_mode():
+                    run(x)
+                if i:  # the first pass of each warms caches and allocators
+                    out.append(1000 * (time.perf_counter() - started))
+        return timings
+    finally:
+        torch.set_num_threads(torch_threads)
+
+
+def load_onnx_model(path, scale=None, color_order=None, key='--onnx'):
+    """``(OnnxStereoNetwork, scale, color order)`` for inference from the stereo ONNX file ``path``: the scale and
+    channel order stored by ``export_onnx``, or ``scale`` / ``color_order`` (which must agree with the file where it
+    says). Errors are one line starting with ``key`` (the command-line flag)."""
+    try:
+        runner = OnnxStereoNetwork(path)
+    except OnnxModelError as err:
+        raise OnnxModelError(f'{key} {err}') from None
+    if runner.in_channels != 6:
+        raise OnnxModelError(f'{key} {path}: takes (N, {runner.in_channels}, H, W) inputs; a stereo model takes '
+                             '(N, 6, H, W) (left and right views on the channels)')
+    if scale and runner.scale and scale != runner.scale:
+        raise OnnxModelError(f'--scale {scale}: {path} was exported at x{runner.scale}')
+    if not (scale or runner.scale):
+        raise OnnxModelError(f'{key} {path}: the file does not say its up-scaling factor; give --scale')
+    return runner, scale or runner.scale, color_order or runner.color_order or 'bgr'
