@@ -19,7 +19,7 @@ Every draw comes from ``numpy.random.default_rng(sample_seed)`` with the seed th
 run sees byte-identical samples. A plain index (other phases, or indexing by hand) degrades the whole pair (cropped
 to a multiple of the scale) with ``pair_generator(0, <pair name>)``, the draw of
 ``scripts/data_preparation/prepare_test_sets.py --degradation ... --seed 0``, the better way to make fixed test sets.
-The unsharp mask is for training targets only: validation compares with the HR views themselves (as Real-ESRGAN).
+The unsharp mask applies in training only: validation compares with the HR views themselves (as Real-ESRGAN).
 """
 import math
 import operator
@@ -54,7 +54,7 @@ def window(img, top, left, height, width):
     h, w = img.shape[:2]
     if 0 <= top and top + height <= h and 0 <= left and left + width <= w:
         return img[top:top + height, left:left + width]
-    return img[_mirrored(top, height, h)[:, None], _mirrored(left, width, w)[None, :]]
+    return np.take(np.take(img, _mirrored(top, height, h), axis=0), _mirrored(left, width, w), axis=1)
 
 
 @DATASET_REGISTRY.register()

@@ -317,3 +317,26 @@ def test_a_subset_of_a_fixed_test_set_keeps_its_lr_views(tmp_path, monkeypatch, 
     kept = _digests(os.path.join(subset, 'lr_x4_small'))
     assert list(kept) == ['c/lr0.png', 'c/lr1.png']
     assert kept == {k: v for k, v in _digests(os.path.join(whole, 'lr_x4_small')).items() if k.startswith('c/')}
+
+
+def test_a_set_made_when_pairs_were_seeded_by_position_is_not_finished_with_other_draws(sample_root, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """A folder whose record predates the seeding by pair name (no ``seeding`` key) would be finished with draws of
+    the other kind, a mixed set: refused in one line, nothing touched; --replace makes it again."""
+    import json
+
+    folder = _copy_set(sample_root, tmp_path / 'set')
+    args = ['prepared', '--src', folder, '--degradation', REALISTIC_X4, '--workers', '1']
+    assert _prepare(monkeypatch, capsys, *args)[0] == 0
+    out_dir = os.path.join(folder, 'lr_x4_realistic_x4')
+    record_path = os.path.join(out_dir, '.sources.json')
+    with open(record_path, encoding='utf-8') as f:
+        record = json.load(f)
+    del record['seeding']
+    with open(record_path, 'w', encoding='utf-8') as f:
+        json.dump(record, f)
+    before = _digests(out_dir)
+    code, _, err = _prepare(monkeypatch, capsys, *args)
+    assert code == 2 and 'was prepared with other settings (seeding: recorded null, now "by pair name")' in err
+    assert _digests(out_dir) == before
+    assert _prepare(monkeypatch, capsys, *args, '--replace')[0] == 0
