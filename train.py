@@ -91,7 +91,7 @@ def holds_results(experiment_root):
     """True when an experiment folder holds network files or training states (something a run could lose)."""
     for sub in ('models', 'training_states'):
         folder = os.path.join(experiment_root, sub)
-        if os.path.isdir(folder) and any(n.endswith(('.pth', '.state')) for n in os.listdir(folder)):
+        if os.path.isdir(folder) and any(n.endswith(('.pth', '.safetensors', '.state')) for n in os.listdir(folder)):
             return True
     return False
 

@@ -30,7 +30,7 @@ from basicsr.utils.registry import OPTIMIZER_REGISTRY, check_kwargs
 logger = logging.getLogger('basicsr')
 
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')  # torch.compile's modes
-_NETWORK_FILE = re.compile(r'^net_([a-z]+)_(\d+)\.pth$')
+_NETWORK_FILE = re.compile(r'^net_([a-z]+)_(\d+)\.(?:pth|safetensors)$')  # either logger:weights_format
 
 
 def select_device(opt):
@@ -54,7 +54,7 @@ class BaseModel:
     # The option keys this class reads; a subclass declares the ones it adds (basicsr.utils.options.declared_keys),
     # and a key that only another model_type reads is refused when the options are parsed.
     OPTION_KEYS = ('train:scheduler', 'train:warmup_iter', 'train:channels_last', 'train:cudnn_benchmark',
-                   'train:compile', 'train:compile_mode', 'logger:keep_last')
+                   'train:compile', 'train:compile_mode', 'logger:keep_last', 'logger:weights_format')
 
     def __init__(self, opt):
         self.opt = opt
@@ -176,11 +176,17 @@ class BaseModel:
     def load_extra_state(self, state, path):
         """Restore what ``extra_state`` saved (``path``: the state file, for messages)."""
 
+    def network_file(self, label, net_label='g'):
+        """``models/net_<net_label>_<label>.pth``, or ``.safetensors`` with ``logger:weights_format: safetensors``."""
+        suffix = '.safetensors' if get_path(self.opt, 'logger:weights_format') == 'safetensors' else '.pth'
+        return os.path.join(self.opt['path']['models'], f'net_{net_label}_{label}{suffix}')
+
     def save_network(self, label, extra=None, net_label='g'):
-        """``models/net_<net_label>_<label>.pth`` in the release format ``{'params': ...}`` (+ ``params_ema``)."""
+        """``network_file(label, net_label)`` in the release format ``{'params': ...}`` (+ ``params_ema``); as
+        safetensors, the same state dicts under the metadata ``param_keys`` (``basicsr/utils/checkpoint.py``)."""
         ckpt = {key: release_state(module) for key, module in self.network_files()[net_label].items()}
         ckpt.update(extra or {})
-        save_atomic(ckpt, os.path.join(self.opt['path']['models'], f'net_{net_label}_{label}.pth'))
+        save_atomic(ckpt, self.network_file(label, net_label))
 
     def training_state(self, epoch, current_iter, iter_in_epoch, seed):
         """Everything an exact resume needs. All ranks must call it (random states are gathered); only rank 0
@@ -223,14 +229,15 @@ class BaseModel:
         for _, path in scan_states(self.opt['path']['training_states'])[keep_last:]:
             os.remove(path)
         models = self.opt['path']['models']
-        by_label = {}
+        by_label = {}  # label -> iteration -> its files (.pth and .safetensors when the format changed on resume)
         for name in os.listdir(models):
             match = _NETWORK_FILE.match(name)
             if match:
-                by_label.setdefault(match.group(1), []).append(int(match.group(2)))
-        for label, iters in by_label.items():
-            for it in sorted(iters, reverse=True)[keep_last:]:
-                os.remove(os.path.join(models, f'net_{label}_{it}.pth'))
+                by_label.setdefault(match.group(1), {}).setdefault(int(match.group(2)), []).append(name)
+        for files in by_label.values():
+            for it in sorted(files, reverse=True)[keep_last:]:
+                for name in files[it]:
+                    os.remove(os.path.join(models, name))
 
     def resume(self, state, path='the training state'):
         """Restore the subclass's state, the optimizers, schedules and scaler from a training state (the random

@@ -11,7 +11,6 @@ The discriminator judges each view on its own (``train:discriminator_input: view
 the left and the right views as separate images) or the stereo pair at once (``pair``: a 6-channel D, which can
 also judge stereo consistency).
 """
-import os
 from collections import OrderedDict
 
 import torch
@@ -142,7 +141,7 @@ class StereoSRGANModel(ImageRestorationModel):
         super().load_extra_state(state, path)
         if state.get('params_d') is None:
             # a run resumes its own states whatever path:pretrain_network_g says: fine-tuning needs another name
-            net_g = os.path.join(self.opt['path']['models'], f"net_g_{state.get('iter', '<iter>')}.pth")
+            net_g = self.network_file(state.get('iter', '<iter>'), 'g')
             raise CheckpointError(f'{path}: has no discriminator weights (params_d): it was saved by another '
                                   f"model_type; to fine-tune its generator as a GAN, run under another name: "
                                   f"--force_yml name={self.opt['name']}_gan path:pretrain_network_g={net_g}")

@@ -11,9 +11,23 @@
 
 Writing is crash-safe: a temporary file in the same folder is written, flushed and fsynced, then renamed over the
 target (and the folder is fsynced), so a kill at any moment leaves either the old file or the new one, never half.
-Reading never runs code: ``torch.load(..., weights_only=True)`` accepts only tensors and plain containers.
+Reading never runs code: ``torch.load(..., weights_only=True)`` accepts only tensors and plain containers, and a
+safetensors file holds only tensors and text.
+
+Network files are ``.pth`` (``{'params': state_dict, 'params_ema': ...}``, BasicSR's layout) or ``.safetensors``
+(written when the name ends so; read whatever the name, by content). A safetensors file is one flat mapping of
+names to tensors, plus text metadata; this project's convention maps the ``.pth`` layout onto it:
+
+- metadata ``format: stereo_sr`` and ``param_keys``: the state dicts it holds, comma-separated
+  (``params`` or ``params,params_ema``), i.e. the ``param_key`` values ``load_state_dict`` picks from;
+- with one state dict its tensors keep their names (the file is a plain state dict for any safetensors reader);
+  with several, each name is prefixed with its key and a dot (``params_ema.body.0.weight``);
+- metadata ``extra``: the file's other entries as JSON (``iter`` and ``best`` of ``net_g_best``), when it has any;
+- a file without ``param_keys`` (written by another tool) is read as one bare state dict.
+``convert_weights`` converts between the two (``scripts/convert_weights.py``).
 """
 import hashlib
+import json
 import logging
 import os
 import re
@@ -51,14 +65,19 @@ def remove_partial_saves(folder):
 
 
 def save_atomic(obj, path):
-    """``torch.save`` to ``path`` atomically (tmp file, flush, fsync, rename, fsync the folder)."""
+    """``torch.save`` to ``path`` atomically (tmp file, flush, fsync, rename, fsync the folder); a ``path`` ending in
+    ``.safetensors`` is written as safetensors (``obj`` in the ``.pth`` layout, see the module docstring)."""
     path = os.fspath(path)
+    data = safetensors_bytes(obj, path) if path.endswith(SAFETENSORS_SUFFIX) else None  # refusals come first
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = f'{path}{_TMP_TAG}{os.getpid()}'
     try:
         with open(tmp, 'wb') as f:
-            torch.save(obj, f)
+            if data is None:
+                torch.save(obj, f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -88,6 +107,8 @@ def load_checkpoint(path, map_location='cpu'):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f'{path}: checkpoint file not found')
+    if is_safetensors(path):
+        return _load_safetensors(path, map_location)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001  (torch raises many kinds; all mean "not a safe checkpoint")
@@ -101,6 +122,100 @@ def load_checkpoint(path, map_location='cpu'):
         raise CheckpointError(f'{path}: unreadable or truncated checkpoint ({type(err).__name__}: '
                               f'{shorten(detail, 200)})') from None
 
+
+
+SAFETENSORS_SUFFIX = '.safetensors'
+SAFETENSORS_FORMAT = 'stereo_sr'  # metadata "format" of the safetensors files this project writes
+
+
+def is_safetensors(path):
+    """True for a file named ``*.safetensors``, or whose content starts as one (an 8-byte little-endian header
+    length that fits the file, then a JSON object): such a file is never handed to ``torch.load``."""
+    path = os.fspath(path)
+    if path.endswith(SAFETENSORS_SUFFIX):
+        return True
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(9)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b'{' and 0 < int.from_bytes(head[:8], 'little') <= size - 8
+
+
+def is_state_dict(value):
+    """A non-empty dict of tensors (a network's weights)."""
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, torch.Tensor) for v in value.values())
+
+
+def safetensors_bytes(ckpt, path):
+    """The bytes of a safetensors file holding ``ckpt`` (the ``.pth`` layout ``{param_key: state_dict, ...}`` or a
+    bare state dict; convention in the module docstring); one ``CheckpointError`` line naming ``path`` for what it
+    cannot hold."""
+    from safetensors.torch import save
+
+    if is_state_dict(ckpt):
+        ckpt = {'params': ckpt}
+    states = {k: v for k, v in ckpt.items() if is_state_dict(v)} if isinstance(ckpt, dict) else {}
+    if not states:
+        raise CheckpointError(f'{path}: nothing to write as safetensors: expected state dicts of tensors '
+                              f"({{'params': state_dict}}), got {type(ckpt).__name__}")
+    odd = next((k for k in states if not isinstance(k, str) or not k or set(k) & set('.,')), None)
+    if odd is not None:
+        raise CheckpointError(f'{path}: the key {odd!r} cannot name a state dict in a safetensors file '
+                              '(expected a name without dots or commas, such as params_ema)')
+    extra = {k: v for k, v in ckpt.items() if k not in states}
+    metadata = {'format': SAFETENSORS_FORMAT, 'param_keys': ','.join(states)}
+    if extra:
+        try:
+            metadata['extra'] = json.dumps(extra)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f'{path}: cannot write {", ".join(map(str, extra))} as safetensors metadata '
+                                  f'({err}); only tensors, numbers, text, lists and dicts of them fit') from None
+    flat = {}
+    for key, state in states.items():
+        prefix = f'{key}.' if len(states) > 1 else ''
+        for name, tensor in state.items():
+            # a copy of each: safetensors refuses tensors that share memory (tied weights, views)
+            flat[f'{prefix}{name}'] = tensor.detach().to('cpu', copy=True).contiguous()
+    return save(flat, metadata)
+
+
+def _load_safetensors(path, map_location='cpu'):
+    """A safetensors file in the ``.pth`` layout (see the module docstring): ``{param_key: state_dict, **extra}``,
+    or the bare state dict of a file without ``param_keys``. Nothing in it can run code."""
+    from safetensors import safe_open
+
+    device = str(map_location) if isinstance(map_location, (str, torch.device)) else 'cpu'
+    try:
+        with safe_open(path, framework='pt', device=device) as f:
+            metadata = f.metadata() or {}
+            flat = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as err:  # noqa: BLE001  (safetensors raises its own error, OSError, ...: all mean unreadable)
+        raise CheckpointError(f'{path}: unreadable or truncated safetensors file ({type(err).__name__}: '
+                              f'{shorten(str(err), 200)})') from None
+    keys = [k for k in metadata.get('param_keys', '').split(',') if k]
+    if not keys:
+        return flat
+    if len(keys) == 1:
+        ckpt = {keys[0]: flat}
+    else:
+        ckpt = {key: {} for key in keys}
+        for name, tensor in flat.items():
+            key = next((k for k in keys if name.startswith(f'{k}.')), None)
+            if key is None:
+                raise CheckpointError(f'{path}: the tensor {name} starts with none of the file\'s param_keys '
+                                      f"({', '.join(keys)}); a safetensors file with several state dicts prefixes "
+                                      'each name with its key and a dot')
+            ckpt[key][name[len(key) + 1:]] = tensor
+    if metadata.get('extra'):
+        try:
+            extra = json.loads(metadata['extra'])
+        except ValueError as err:
+            raise CheckpointError(f'{path}: its metadata "extra" is not JSON ({err})') from None
+        if isinstance(extra, dict):
+            ckpt.update({k: v for k, v in extra.items() if k not in ckpt})
+    return ckpt
 
 # torchvision's ImageNet weight files that the perceptual loss and LPIPS read. torch.hub names each
 # <model>-<first hex digits of the file's SHA-256>.pth (and checks that prefix when it downloads one).
@@ -177,6 +292,60 @@ def load_state_dict(path, param_key='params'):
         print(f"{path}: no {param_key!r} in the checkpoint; loaded {repr(used) if used else 'its bare state dict'}",
               file=sys.stderr, flush=True)
     return {(k[7:] if k.startswith('module.') else k): v for k, v in state.items()}
+
+
+WEIGHT_SUFFIXES = (SAFETENSORS_SUFFIX, '.pth', '.pth.tar', '.pt')  # what convert_weights writes (by the target name)
+
+
+def convert_weights(source, target, param_key=None, overwrite=False):
+    """Write the network weights of ``source`` (``.pth``, iPASSR's ``.pth.tar`` or ``.safetensors``, told apart by
+    content) to ``target`` in the format its name ends with (``WEIGHT_SUFFIXES``). Returns ``(keys, tensors,
+    dropped)``: the state dicts written, their number of tensors, and the entries that could not go along.
+
+    Every state dict of the file goes along under its key (``params``, ``params_ema``...; iPASSR's ``state_dict``
+    becomes ``params``, as ``scripts/convert_ipassr.py`` writes it; a bare state dict becomes ``params``), or only
+    ``param_key`` when given; the other entries (``iter``, ``epoch``, ``best``) when they are numbers or text.
+    Tensors are copied bit for bit, names unchanged. Refused in one ``CheckpointError`` line, before anything is
+    written: a ``target`` that exists (unless ``overwrite``) or is ``source`` itself, another suffix, an unreadable
+    ``source``, a ``param_key`` it does not hold."""
+    source, target = os.fspath(source), os.fspath(target)
+    if not target.endswith(WEIGHT_SUFFIXES):
+        raise CheckpointError(f'{target}: expected a file name ending in {", ".join(WEIGHT_SUFFIXES)} (it chooses '
+                              'the format written)')
+    if os.path.isdir(target):
+        raise CheckpointError(f'{target}: is a folder; expected the name of the file to write')
+    if os.path.exists(target):
+        if os.path.exists(source) and os.path.samefile(source, target):
+            raise CheckpointError(f'{target}: is the source file itself; write the conversion to another name')
+        if not overwrite:
+            raise CheckpointError(f'{target}: already exists; give --overwrite to replace it')
+    ckpt = load_checkpoint(source)
+    if is_state_dict(ckpt):
+        ckpt = {'params': ckpt}
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f'{source}: expected a dict of state dicts, got {type(ckpt).__name__}')
+    states = {k: v for k, v in ckpt.items() if is_state_dict(v)}
+    if param_key is not None:
+        if param_key not in states:
+            raise CheckpointError(f'{source}: no state dict {param_key!r} in it (it holds: '
+                                  f"{', '.join(map(str, states)) or 'none'})")
+        states = {param_key: states[param_key]}
+    if not states:
+        raise CheckpointError(f'{source}: holds no state dict of tensors (keys: {", ".join(map(str, list(ckpt)[:8]))})')
+    if 'state_dict' in states and 'params' not in states:  # iPASSR's release layout {'epoch', 'state_dict'}
+        states = {('params' if k == 'state_dict' else k): v for k, v in states.items()}
+    out, dropped = dict(states), []
+    for key, value in ckpt.items():
+        if key in states or is_state_dict(value) or key == 'state_dict':
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            dropped.append(str(key))
+            continue
+        out[key] = value
+    save_atomic(out, target)
+    return list(states), sum(len(s) for s in states.values()), dropped
 
 
 def weight_options(opt, net_label='g'):

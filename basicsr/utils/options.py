@@ -15,6 +15,9 @@ from basicsr.utils.amp import AMP_DTYPES
 from basicsr.utils.errors import UserError
 
 
+WEIGHTS_FORMATS = ('pth', 'safetensors')  # logger:weights_format: net_<label>_<iter>.pth or .safetensors
+
+
 class OptionError(UserError, ValueError):
     """A missing, unknown or ill-typed option; the message names the file and the key path."""
 
@@ -131,7 +134,7 @@ KNOWN_KEYS = {
               'photometric_opt', 'cycle_opt', 'smoothness_opt', 'consistency_opt'},
     'val': {'val_freq', 'save_img', 'metrics', 'self_ensemble', 'amp_dtype', 'tb_images', 'grids', 'max_minibatch',
             'trans_num', 'suffix', 'pbar', 'rgb2bgr', 'use_image'},
-    'logger': {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb', 'keep_last'},
+    'logger': {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb', 'keep_last', 'weights_format'},
     'path': {'pretrain_network_g', 'strict_load_g', 'resume_state', 'param_key_g', 'param_key', 'root',
              'pretrain_network_d', 'strict_load_d', 'param_key_d',
              'experiments_root', 'results_root', 'models', 'training_states', 'log', 'visualization', 'tb_logger'},
@@ -272,6 +275,9 @@ def validate(opt, src='options', registries=None):
         value = get_path(opt, key)
         whole = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
         _check(value is None or (whole and value >= low), src, key, f'a whole number >= {low}', value)
+    weights_format = get_path(opt, 'logger:weights_format')
+    _check(weights_format is None or weights_format in WEIGHTS_FORMATS, src, 'logger:weights_format',
+           f"{' or '.join(WEIGHTS_FORMATS)} (the network files' format; training states stay .state)", weights_format)
     beta = get_path(opt, 'train:mixup_beta')
     _check(beta is None or (isinstance(beta, (int, float)) and not isinstance(beta, bool) and beta > 0), src,
            'train:mixup_beta', 'a positive number (the Beta distribution parameter)', beta)
