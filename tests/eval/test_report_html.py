@@ -20,6 +20,7 @@ from basicsr.utils.checkpoint import save_atomic
 from basicsr.utils.errors import run_main
 from basicsr.utils.img_util import imread, imwrite
 from basicsr.utils.matlab_functions import imresize
+import browser as browser_module
 from browser import chromium, serve
 from helpers import load_script
 
@@ -291,3 +292,13 @@ def test_a_run_that_fails_while_writing_the_report_leaves_no_report_and_no_metri
     assert code == (130 if fault == 'Ctrl-C' else 2)
     results = tmp_path / 'results' / 'report'
     assert sorted(p.name for p in results.iterdir()) == ['visualization']  # the SR views; no metrics, no report
+
+
+def test_without_the_browser_the_browser_tests_fail_naming_what_to_install(monkeypatch):
+    monkeypatch.setattr(browser_module, 'CHROMIUM', '/nonexistent/chromium')
+    with pytest.raises(pytest.fail.Exception) as failure:
+        with chromium():
+            pass
+    assert str(failure.value) == ("/nonexistent/chromium not found: the browser tests need Debian's chromium and "
+                                  'chromium-driver (apt-get install -y chromium chromium-driver; .ci/run installs '
+                                  'them)')
