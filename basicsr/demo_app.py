@@ -266,9 +266,8 @@ def build_app(catalog, out_dir, *, max_memory_gb=DEFAULT_MEMORY_GB, overlap=DEFA
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Tab('Two views'):
-                    with gr.Row():
-                        left = gr.File(label='Left view', elem_id='left_view')
-                        right = gr.File(label='Right view', elem_id='right_view')
+                    left = gr.File(label='Left view', elem_id='left_view', height=120)
+                    right = gr.File(label='Right view', elem_id='right_view', height=120)
                 with gr.Tab('Side by side'):
                     sbs = gr.File(label='Side-by-side image (left | right)', elem_id='sbs_image')
                 scale = gr.Radio([f'x{s}' for s in scales], value=f'x{first_scale}', label='Scale',
@@ -346,11 +345,11 @@ def serve(argv=None):
     args = parse_args(argv)
     os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # read when gradio is imported
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    catalog = make_catalog(args)
     try:
         import gradio  # noqa: F401
     except ImportError:
         raise InputError("demo.py needs gradio: pip install -e '.[demo]' (or make install)") from None
-    catalog = make_catalog(args)
     with tempfile.TemporaryDirectory(prefix='stereo_sr_demo_') as out_dir:
         blocks, theme = build_app(catalog, out_dir, max_memory_gb=args.max_memory_gb, overlap=args.overlap)
         print(f'demo.py: {len(catalog.entries)} model(s): {", ".join(catalog.entries)}; serving on '

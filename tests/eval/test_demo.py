@@ -1,0 +1,261 @@
+"""demo.py, the local web demo: the app's function in-process (the same pixels as scripts/inference_stereo.py, the
+side-by-side split, one line for each bad upload, the zoo models offered), its command-line refusals, and the served
+page in a real headless chromium (upload the two views of the Motorcycle sample, run, check the images, download
+both views, a bad upload's message)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from basicsr import demo_app
+from basicsr.utils.checkpoint import save_atomic
+from basicsr.utils.errors import UserError
+from basicsr.utils.img_util import imfrombytes, imread, imwrite
+from basicsr.utils.matlab_functions import imresize
+from helpers import load_script, reaped
+
+REPO = Path(__file__).resolve().parents[2]
+NETWORK = {'type': 'NAFSSR', 'up_scale': 2, 'width': 16, 'num_blks': 2}
+TINY_BUDGET_GB = 0.001  # below the smallest strip: strips of 8 LR rows, so a 48-row pair takes 6 strips
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory):
+    """A tiny random NAFSSR x2 (checkpoint + option file) and a 64x48 crop of both views of the Motorcycle pair
+    (skimage.data.stereo_motorcycle, RGB -> BGR), plus bad uploads."""
+    from skimage.data import stereo_motorcycle
+
+    from basicsr.models.archs import define_network
+
+    root = tmp_path_factory.mktemp('demo')
+    torch.manual_seed(0)
+    net = define_network(dict(NETWORK), key_path='network_g')
+    with torch.no_grad():  # NAFNet's zero-initialised beta/gamma would make every block the identity
+        for name, p in net.named_parameters():
+            if name.endswith(('beta', 'gamma')):
+                p.copy_(torch.randn_like(p) * 0.1)
+    weights = root / 'tiny_x2.pth'
+    save_atomic({'params': net.state_dict()}, weights)
+    opt = root / 'tiny_x2.yml'
+    opt.write_text(f"""name: tiny_x2
+scale: 2
+network_g: {json.dumps(NETWORK)}
+datasets:
+  test0: {{name: any, type: PairedStereoImageDataset, dataroot_gt: x, dataroot_lq: y}}
+path: {{pretrain_network_g: {weights}}}
+""")
+    left, right, _ = stereo_motorcycle()
+    crop = (slice(200, 248), slice(300, 364))
+    views = {'moto_L.png': left[crop][..., ::-1], 'moto_R.png': right[crop][..., ::-1],
+             'wide_R.png': right[200:248, 300:366, ::-1], 'grey_R.png': right[crop][..., 0],
+             'moto_SBS.png': np.concatenate([left[crop], right[crop]], axis=1)[..., ::-1],
+             'odd_SBS.png': left[200:248, 300:367, ::-1]}
+    for name, img in views.items():
+        imwrite(np.ascontiguousarray(img), root / name)
+    (root / 'notes.txt').write_text('not an image\n')
+    (root / 'empty_R.png').write_bytes(b'')
+    return {'root': root, 'weights': weights, 'opt': opt, **{name: root / name for name in views},
+            'notes.txt': root / 'notes.txt', 'empty_R.png': root / 'empty_R.png'}
+
+
+@pytest.fixture(scope='module')
+def catalog(files):
+    catalog = demo_app.Catalog([], 'cpu')
+    catalog.add_loaded(*demo_app.command_line_entry(str(files['weights']), str(files['opt'])))
+    return catalog
+
+
+def _run(catalog, tmp_path, left=None, right=None, sbs=None, **kwargs):
+    label = catalog.labels()[0]
+    return demo_app.run_pair(catalog, label, left and str(left), right and str(right), sbs and str(sbs),
+                             str(tmp_path), max_memory_gb=TINY_BUDGET_GB, **kwargs)
+
+
+def test_the_demo_gives_the_pixels_of_inference_stereo(files, catalog, tmp_path, capsys):
+    script = load_script('scripts/inference_stereo.py')
+    script.run(['--left', str(files['moto_L.png']), '--right', str(files['moto_R.png']), '--output',
+                str(tmp_path / 'script'), '-opt', str(files['opt']), '--max_memory_gb', str(TINY_BUDGET_GB)])
+    steps = []
+    result = _run(catalog, tmp_path, files['moto_L.png'], files['moto_R.png'],
+                  progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(8 * i, 48) for i in range(1, 7)]  # one progress step per strip of 8 LR rows
+    assert 'strips of 8 LR rows + 16 overlap' in result.status and '64x48 -> 128x96 (x2)' in result.status
+    assert [os.path.basename(f) for f in result.files] == ['moto_L.png', 'moto_R.png']
+    left, right = imread(files['moto_L.png']), imread(files['moto_R.png'])
+    for view, lr, sr, path in zip('LR', (left, right), result.sr, result.files):
+        expected = imread(tmp_path / 'script' / f'moto_{view}.png')
+        assert expected.shape == (96, 128, 3)
+        np.testing.assert_array_equal(sr, expected)
+        np.testing.assert_array_equal(imread(path), expected)  # the download is the same lossless PNG
+        assert np.abs(sr.astype(int) - imresize(lr, 2).astype(int)).mean() > 1  # the network did something
+    np.testing.assert_array_equal(result.bicubic[0], imresize(left, 2))
+
+
+def test_a_side_by_side_image_is_split_in_halves(files, catalog, tmp_path):
+    pair = _run(catalog, tmp_path, files['moto_L.png'], files['moto_R.png'])
+    sbs = _run(catalog, tmp_path, sbs=files['moto_SBS.png'])
+    assert sbs.name == 'moto' and [os.path.basename(f) for f in sbs.files] == ['moto_L.png', 'moto_R.png']
+    for a, b in zip(pair.sr, sbs.sr):
+        np.testing.assert_array_equal(a, b)
+    left, right = demo_app.split_side_by_side(imread(files['moto_SBS.png']))
+    np.testing.assert_array_equal(left, imread(files['moto_L.png']))
+    np.testing.assert_array_equal(right, imread(files['moto_R.png']))
+
+
+def test_the_anaglyph_is_red_from_the_left_and_cyan_from_the_right():
+    left = np.full((2, 3, 3), (10, 20, 30), np.uint8)  # BGR
+    right = np.full((2, 3, 3), (40, 50, 60), np.uint8)
+    assert demo_app.anaglyph(left, right)[0, 0].tolist() == [40, 50, 30]
+
+
+@pytest.mark.parametrize('upload, message', [
+    ({}, 'upload a left and a right view, or one side-by-side image'),
+    ({'left': 'moto_L.png'}, 'only the left view was uploaded; upload the right view too (or one side-by-side image)'),
+    ({'right': 'moto_R.png'}, 'only the right view was uploaded; upload the left view too'),
+    ({'left': 'moto_L.png', 'right': 'wide_R.png'},
+     'the right view (wide_R.png) is 66x48 but the left view (moto_L.png) is 64x48 (width x height); the two views '
+     'of a rectified pair must have the same size'),
+    ({'left': 'moto_L.png', 'right': 'notes.txt'},
+     'right view (notes.txt): cannot decode, expected a PNG/JPEG image (not an image or corrupt)'),
+    ({'left': 'moto_L.png', 'right': 'empty_R.png'}, 'right view (empty_R.png): empty file, expected an image'),
+    ({'left': 'moto_L.png', 'right': 'grey_R.png'},
+     'right view (grey_R.png): grey-scale image, expected a 3-channel colour image'),
+    ({'sbs': 'odd_SBS.png'}, 'side-by-side image (odd_SBS.png): 67x48 has an odd width'),
+    ({'left': 'moto_L.png', 'sbs': 'moto_SBS.png'}, 'upload either a left and a right view or one side-by-side '
+                                                    'image, not both'),
+], ids=['nothing', 'left only', 'right only', 'sizes differ', 'not an image', 'empty file', 'grey', 'odd sbs',
+        'both kinds'])
+def test_a_bad_upload_is_one_line(files, catalog, tmp_path, upload, message):
+    with pytest.raises(UserError) as exc:
+        _run(catalog, tmp_path, **{key: files[name] for key, name in upload.items()})
+    assert str(exc.value).startswith(message) and '\n' not in str(exc.value)
+    assert os.listdir(tmp_path) == []  # refused before anything was written
+
+
+def test_zoo_models_whose_weights_are_present_are_offered(files, tmp_path):
+    from basicsr.models.archs.arch_util import build_named
+
+    save_atomic({'params': build_named('NAFSSR-T', 4).state_dict()}, tmp_path / 'NAFSSR-T_4x.pth')
+    entries = demo_app.zoo_entries(str(tmp_path))
+    assert [(e.label, e.scale) for e in entries] == [('NAFSSR-T_x4', 4)]
+    assert entries[0].opt_path == str(REPO / 'options/test/NAFSSR/NAFSSR-T_x4.yml')
+    catalog = demo_app.Catalog(entries, 'cpu')
+    assert catalog.scales() == [4] and catalog.labels(2) == []
+    result = demo_app.run_pair(catalog, 'NAFSSR-T_x4', str(files['moto_L.png']), str(files['moto_R.png']), None,
+                               str(tmp_path))
+    assert result.sr[0].shape == result.sr[1].shape == (192, 256, 3)
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--pretrained_dir', '{tmp}'], 'no model to offer: no released weights in {tmp}'),
+    (['-opt', '{opt}'], '-opt/--arch need --weights'),
+    (['--weights', '{weights}'], '--weights needs -opt <option file> or --arch <named size> with --scale'),
+    (['--arch', 'NAFSSR-T', '--scale', '2', '--weights', '{weights}'], '--weights: {weights}: 67 tensors do not fit'),
+    (['--weights', '{weights}', '-opt', '{opt}', '--port', '0'], '--port must be between 1 and 65535, got 0'),
+], ids=['no model', 'opt without weights', 'weights alone', 'weights of another size', 'port'])
+def test_command_line_refusals_are_one_line_before_serving(files, tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')  # restored afterwards (serve sets it)
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    values = {'tmp': tmp_path, 'opt': files['opt'], 'weights': files['weights']}
+    assert demo_app.main([a.format(**values) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'demo.py: error: {message.format(**values)}') and err.count('\n') == 1, err
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_page(proc, url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f'demo.py exited with {proc.returncode}: {proc.stderr.read()}')
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f'demo.py did not serve {url} within {timeout} s')
+
+
+def _upload(driver, elem_id, path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.CSS_SELECTOR, f'#{elem_id} input[type=file]').send_keys(str(path))
+    WebDriverWait(driver, 20).until(  # uploaded: the file is listed with its link
+        lambda d: d.find_elements(By.CSS_SELECTOR, f'#{elem_id} a[data-testid=download-link]'))
+
+
+def _click_run_and_read_status(driver, previous=''):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.CSS_SELECTOR, '#run').click()
+    status = driver.find_element(By.CSS_SELECTOR, '#status textarea')
+    WebDriverWait(driver, 30).until(lambda d: status.get_attribute('value') not in ('', previous))
+    return status.get_attribute('value')
+
+
+def test_the_served_page_in_a_real_browser(files, catalog, tmp_path):
+    """demo.py in its own process on a free port; chromium uploads the Motorcycle crops, runs the tiny model and
+    reads back what a person sees and downloads."""
+    from browser import chromium
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port = _free_port()
+    base = f'http://127.0.0.1:{port}'
+    env = {**os.environ, 'GRADIO_TEMP_DIR': str(tmp_path / 'gradio')}
+    proc = subprocess.Popen([sys.executable, str(REPO / 'demo.py'), '-opt', str(files['opt']), '--weights',
+                             str(files['weights']), '--port', str(port), '--max_memory_gb', str(TINY_BUDGET_GB),
+                             '--device', 'cpu'], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with reaped(proc), chromium() as browser:
+        _wait_for_page(proc, base + '/')
+        driver = browser.open(base + '/')
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#run'))
+        assert driver.find_element(By.CSS_SELECTOR, '#model input').get_attribute('value') == 'tiny_x2.pth (x2)'
+        _upload(driver, 'left_view', files['moto_L.png'])
+        _upload(driver, 'right_view', files['moto_R.png'])
+        status = _click_run_and_read_status(driver)
+        assert status.startswith('tiny_x2.pth (x2): 64x48 -> 128x96 (x2)'), status
+        size = 'return [arguments[0].naturalWidth, arguments[0].naturalHeight]'
+        slider = driver.find_elements(By.CSS_SELECTOR, '#slider_left img')
+        assert [driver.execute_script(size, img) for img in slider] == [[128, 96], [128, 96]]  # bicubic | output
+        links = driver.find_elements(By.CSS_SELECTOR, '#downloads a[data-testid=download-link]')
+        assert [a.get_attribute('download') for a in links] == ['moto_L.png', 'moto_R.png']
+        expected = _run(catalog, tmp_path, files['moto_L.png'], files['moto_R.png'])
+        for link, sr in zip(links, expected.sr):  # the downloads are the model's output, pixel for pixel
+            with urllib.request.urlopen(link.get_attribute('href'), timeout=10) as response:
+                np.testing.assert_array_equal(imfrombytes(response.read()), sr)
+        driver.find_element(By.XPATH, "//button[@role='tab' and normalize-space()='Anaglyph']").click()
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#anaglyph img'))
+        assert driver.execute_script(size, driver.find_element(By.CSS_SELECTOR, '#anaglyph img')) == [128, 96]
+        assert browser.console_errors() == []
+        assert all(url.startswith((base + '/', 'data:', 'blob:')) for url in browser.requested_urls()), \
+            browser.requested_urls()
+
+        driver = browser.open(base + '/')  # a fresh page: one view and a text file
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#run'))
+        _upload(driver, 'left_view', files['moto_L.png'])
+        status = _click_run_and_read_status(driver)
+        assert status == 'only the left view was uploaded; upload the right view too (or one side-by-side image)'
+        _upload(driver, 'right_view', files['notes.txt'])
+        status = _click_run_and_read_status(driver, status)
+        assert status == 'right view (notes.txt): cannot decode, expected a PNG/JPEG image (not an image or corrupt)'
+        assert driver.find_elements(By.CSS_SELECTOR, '#slider_left img') == []
+        assert 'Traceback' not in driver.page_source
+        assert browser.console_errors() == []
