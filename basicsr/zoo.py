@@ -13,7 +13,8 @@ averaged over the pairs of the set.
 
 Released weights in git are pinned to a commit (``url``) and checked by size and sha256, computed from the files
 of that commit; for files in git whose bytes we have not had, git's own blob id (``git_blob``, from the commit's
-tree) is the check. NAFSSR's and SwinFIRSSR's weights are on Google Drive and Baidu only: manual downloads.
+tree) is the check. NAFSSR's and SwinFIRSSR's weights are on Google Drive and Baidu only, SCGLANet's on Baidu only:
+manual downloads.
 """
 from dataclasses import dataclass, field
 
@@ -37,6 +38,10 @@ IPASSR_COMMIT = 'e1ffe066f6c21b0ed402e64ed7b8c2f70c477a6f'  # YingqianWang/iPASS
 SWINFIR_DRIVE = ('https://drive.google.com/drive/folders/1wiJcFJA4DxIISB7b_qz4u-kA1WE6EJOk?usp=sharing',
                  'https://pan.baidu.com/s/1zBVNAqXLMld44G5t0rBG2Q?pwd=8i4g')  # Zdafeng/SwinFIR README (d08db64)
 NAFSSR_PAGE = 'https://github.com/megvii-research/NAFNet/blob/main/docs/StereoSR.md'
+SCGLANET_COMMIT = '3ad03227ef18f7f6253f01a3e7e88fd96f51a9f6'  # fzuzyb/SCGLANet, 7 Jun 2023
+# fzuzyb/SCGLANet README at 3ad0322: one Baidu share for the NTIRE 2023 models of all three tracks (file names of its
+# test option files: scglanet_x4_Track1.pth, scglagan_x4_Track2.pth, scglanet_x4_Track3.pth)
+SCGLANET_BAIDU = ('https://pan.baidu.com/s/1ELaFEP2dzOR6q9suxjDLWg?pwd=rrhy',)
 
 
 @dataclass(frozen=True)
@@ -124,19 +129,19 @@ _MODELS = [
     ZooModel('CVHSSR-S_x4', 'CVHSSR', 4, 2.24, _github(
         'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Sx4.pth', git_blob='f4f3b8378b89583319378d787ba9cd5d3bcbfd09'),
         'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-S_x4.yml'),
-    ZooModel('EHFSSR_S_x2', 'EHFSSR', 2, None, _github(
+    ZooModel('EHFSSR_S_x2', 'EHFSSR', 2, 0.63, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x2.pth', 2820991,
         '4be9b0377d77437f3dadcf3b0a55e66dbcc0b84525f221af452405ffae766a12', '96cd8e2890b8a0a0fc349619b4fb97d186459415'),
         'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_S_x2.yml'),
-    ZooModel('EHFSSR_S_x4', 'EHFSSR', 4, None, _github(
+    ZooModel('EHFSSR_S_x4', 'EHFSSR', 4, 0.64, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x4.pth', 2883391,
         'ed43b200c58f93945abb4cc65954e16dbf63f0a3d5c5d6293b53e6e135be7d0b', 'abeeb11bb64ebbb9c140cfe2bea8376f9296cc49'),
         'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_S_x4.yml'),
-    ZooModel('EHFSSR_x2', 'EHFSSR', 2, None, _github(
+    ZooModel('EHFSSR_x2', 'EHFSSR', 2, 1.19, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x2.pth',
         git_blob='af099822b5f5b5b8df51af567a5eeabf6f4f1cf4'),
         'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_x2.yml'),
-    ZooModel('EHFSSR_x4', 'EHFSSR', 4, None, _github(
+    ZooModel('EHFSSR_x4', 'EHFSSR', 4, 1.21, _github(
         'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x4.pth',
         git_blob='9002ac49a3008c336b94ecb8e29e287cc3a23077'),
         'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_x4.yml'),
@@ -152,6 +157,16 @@ _MODELS = [
              'Zdafeng/SwinFIR', 'options/test/SwinFIRSSR/SwinFIRSSR_x2.yml'),
     ZooModel('SwinFIRSSR_x4', 'SwinFIRSSR', 4, 24.09, Weights(file='SwinFIRSSR_SSRx4.pth', manual=SWINFIR_DRIVE),
              'Zdafeng/SwinFIR', 'options/test/SwinFIRSSR/SwinFIRSSR_x4.yml'),
+]
+# SCGLANet (NTIRE 2023, all three tracks): Baidu only, manual downloads; one generator size, SCGLANet-L
+_MODELS += [
+    ZooModel('SCGLANet-L_x4', 'SCGLANet', 4, 25.29, Weights(file='scglanet_x4_Track1.pth', manual=SCGLANET_BAIDU),
+             'fzuzyb/SCGLANet', 'options/test/SCGLANet/SCGLANet-L_x4.yml'),
+    ZooModel('SCGLAGAN-L_x4', 'SCGLANet', 4, None, Weights(file='scglagan_x4_Track2.pth', manual=SCGLANET_BAIDU),
+             'fzuzyb/SCGLANet', 'options/test/SCGLANet/SCGLAGAN-L_x4.yml'),
+    ZooModel('SCGLANet-L_Track3_x4', 'SCGLANet', 4, None,
+             Weights(file='scglanet_x4_Track3.pth', manual=SCGLANET_BAIDU),
+             'fzuzyb/SCGLANet', 'options/test/SCGLANet/SCGLANet-L_Track3_x4.yml'),
 ]
 MODELS = {m.name: m for m in _MODELS}
 
@@ -173,12 +188,22 @@ _STEREO = {
     'CVHSSR-S_x2': ('S', (31.57, None), (31.22, None), (35.78, None), (29.56, None)),
     'iPASSR_x2': ('iPASSR README', (31.11, None), (30.81, None), (34.51, None), (28.60, None)),
     'SwinFIRSSR_x2': ('SwinFIR README', (31.79, None), (31.45, None), (36.52, None), (30.14, None)),
+    'SCGLANet-L_x4': ('S', (27.20, .8230), (27.01, .8290), (30.38, .8642), (24.39, .7679)),
+    # EHFSSR (TMM 2024): the community list; its x4 KITTI2012 row repeats its KITTI2015 row, which our run of the
+    # released EHFSSR_S_x4.pth on the real KITTI2015 set reproduces (26.7892 / 0.8218): KITTI2012 x4 left out
+    'EHFSSR_S_x4': ('S', (None, None), (26.79, .8218), (29.79, .8506), (23.92, .7483)),
+    'EHFSSR_x4': ('S', (None, None), (26.82, .8233), (29.87, .8540), (23.99, .7525)),
+    'EHFSSR_S_x2': ('S', (31.46, .9279), (31.13, .9377), (35.51, .9530), (29.31, .9182)),
+    'EHFSSR_x2': ('S', (31.58, .9296), (31.21, .9390), (35.71, .9545), (29.51, .9210)),
 }
 # Left PSNR (64 leftmost columns cropped) on KITTI2012, KITTI2015, Middlebury, from the NAFSSR paper.
 _LEFT = {
     'NAFSSR-T_x4': (26.69, 25.90, 29.22),
     'NAFSSR-L_x4': (27.04, 26.22, 30.11),
+    'SCGLANet-L_x4': (27.10, 26.94, 30.23),  # with their SSIM (_LEFT_SSIM), from the community list
 }
+_LEFT_SSIM = {'SCGLANet-L_x4': (.8204, .8268, .8628)}
+_LEFT_SOURCE = {'SCGLANet-L_x4': 'S'}  # default: the NAFSSR paper
 _NOTES = {
     # SwinFIR's only evaluation path (its test option files) crops `scale` border pixels before PSNR/SSIM
     **{(f'SwinFIRSSR_x{scale}', test_set): (
@@ -195,16 +220,21 @@ _NOTES = {
 def _published():
     table = {}
     for name, (source, *per_set) in _STEREO.items():
-        lefts = _LEFT.get(name, ())
+        lefts, left_ssims = _LEFT.get(name, ()), _LEFT_SSIM.get(name, ())
         for i, (test_set, (psnr, ssim)) in enumerate(zip(TEST_SETS, per_set)):
             left = lefts[i] if i < len(lefts) else None
-            table[name, test_set] = Published(psnr=psnr, ssim=ssim, psnr_left=left, source=source,
-                                              left_source='NAFSSR paper' if left is not None else None,
+            if psnr is None and ssim is None and left is None:
+                continue  # not published for this set
+            table[name, test_set] = Published(psnr=psnr, ssim=ssim, psnr_left=left,
+                                              ssim_left=left_ssims[i] if i < len(left_ssims) else None,
+                                              source=source,
+                                              left_source=_LEFT_SOURCE.get(name, 'NAFSSR paper') if left else None,
                                               notes=_NOTES.get((name, test_set), ()))
     return table
 
 
-# (model name, test set) -> Published. The EHFSSR README (66d96aa) publishes no figures: EHFSSR has none here.
+# (model name, test set) -> Published. The EHFSSR README (66d96aa) publishes no figures; EHFSSR's are the community
+# list's (its paper's table, arXiv:2311.16518, was not at hand to check them).
 PUBLISHED = _published()
 
 
