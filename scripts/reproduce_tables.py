@@ -121,6 +121,8 @@ def measure(model, option_file, weights, sets, device, self_ensemble):
         ds_opt = dataset_options(opt, test_set, gt_root, lq_root, model.scale)
         loader = build_dataloader(build_dataset(ds_opt, key_path=f'{option_file}: datasets:{test_set}'), ds_opt,
                                   num_gpu=0, dist=False)
+        if opt.get('manual_seed') is not None:  # networks that draw at test time (SCGLANet's hashing) repeat
+            torch.manual_seed(int(opt['manual_seed']))
         result = evaluate(net, loader, metrics_opt, device=device, self_ensemble=self_ensemble,
                           color_order=ds_opt.get('color_order', 'bgr'), desc=f'{model.name} {test_set}')
         published = zoo.published(model.name, test_set)
