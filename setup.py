@@ -29,8 +29,11 @@ setup(
     # (onnxscript is what torch.onnx's exporter needs); the tests need it too
     # selenium: the browser tests drive Debian's chromium with /usr/bin/chromedriver (nothing downloaded)
     # demo: the local web demo, demo.py (gradio; its version needs pillow<13, see constraints.txt)
-    extras_require={'test': ['pytest', 'pytest-timeout', 'onnx', 'onnxruntime', 'onnxscript', 'selenium', 'gradio'],
+    # wandb: Weights & Biases logging of train.py (logger:wandb:project); the tests run it offline
+    extras_require={'test': ['pytest', 'pytest-timeout', 'onnx', 'onnxruntime', 'onnxscript', 'selenium', 'gradio',
+                             'wandb'],
                     'onnx': ['onnx', 'onnxruntime', 'onnxscript'],
-                    'demo': ['gradio']},
+                    'demo': ['gradio'],
+                    'wandb': ['wandb']},
     zip_safe=False,
 )

@@ -25,7 +25,7 @@ from basicsr.utils.checkpoint import CheckpointError, load_checkpoint, remove_pa
 from basicsr.utils.dist_util import get_dist_info, init_dist, on_rank0
 from basicsr.utils.errors import UserError, run_main
 from basicsr.utils.experiment import ExperimentLock, move_aside
-from basicsr.utils.logger import MessageLogger, get_root_logger, init_tb_logger
+from basicsr.utils.logger import MessageLogger, get_root_logger, open_experiment_logger, wandb_settings
 from basicsr.utils.misc import (get_time_str, load_newest_state, rng_preserved, set_random_seed,
                                 tune_cpu_allocator)
 from basicsr.utils.options import OptionError, dict2str, get_path, parse_options
@@ -185,7 +185,9 @@ def train(opt, lock):
         start_iter, epoch, iter_in_epoch = state['iter'], state['epoch'], state['iter_in_epoch']
         log.info('resumed from %s: iter %d, epoch %d (%d/%d batches of the epoch done)', resume_path, start_iter,
                  epoch, iter_in_epoch, iters_per_epoch)
-    tb = init_tb_logger(paths['tb_logger']) if rank == 0 and get_path(opt, 'logger:use_tb_logger', True) else None
+    # rank 0 only (None elsewhere): TensorBoard and/or wandb; a resumed run continues the same wandb run
+    tb = open_experiment_logger(paths['tb_logger'] if get_path(opt, 'logger:use_tb_logger', True) else None,
+                                wandb_settings(opt), resuming=start_iter > 0)
     prefetcher = build_prefetcher(loader, opt['datasets']['train'].get('prefetch_mode'), model.device)
 
     print_freq = int(get_path(opt, 'logger:print_freq', 100))

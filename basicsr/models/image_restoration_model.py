@@ -363,9 +363,8 @@ class ImageRestorationModel(BaseModel):
         improved = self._update_best(name, scalars, current_iter)
         logger.info('validation %s @ iter %d: %s%s', name, current_iter, text,
                     ' (new best)' if improved else '')
-        if tb_logger is not None and self.rank == 0:
-            for key, value in scalars.items():
-                tb_logger.add_scalar(f'metrics/{name}/{key}', value, current_iter)
+        if tb_logger is not None and self.rank == 0:  # an ExperimentLogger: TensorBoard and/or wandb
+            tb_logger.log_scalars({f'metrics/{name}/{key}': value for key, value in scalars.items()}, current_iter)
         if improved and self.rank == 0:
             self.save_network('best', extra={'iter': current_iter, 'best': self.best[name]})
         return scalars

@@ -5,6 +5,7 @@ plain dict with ``path.*`` filled in; every error is one line that names the fil
 (``train:optim_g:lr``), using the same ``a:b:c`` spelling as ``--force_yml``.
 """
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -135,6 +136,7 @@ KNOWN_KEYS = {
     'val': {'val_freq', 'save_img', 'metrics', 'self_ensemble', 'amp_dtype', 'tb_images', 'grids', 'max_minibatch',
             'trans_num', 'suffix', 'pbar', 'rgb2bgr', 'use_image'},
     'logger': {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb', 'keep_last', 'weights_format'},
+    'logger:wandb': {'project', 'entity', 'resume_id', 'mode'},
     'path': {'pretrain_network_g', 'strict_load_g', 'resume_state', 'param_key_g', 'param_key', 'root',
              'pretrain_network_d', 'strict_load_d', 'param_key_d',
              'experiments_root', 'results_root', 'models', 'training_states', 'log', 'visualization', 'tb_logger'},
@@ -180,7 +182,7 @@ def unknown_keys(opt):
 
     found = []
     for section, known in KNOWN_KEYS.items():
-        node = opt if not section else opt.get(section)
+        node = opt if not section else get_path(opt, section)
         if not isinstance(node, dict):
             continue
         for key in node:
@@ -221,6 +223,41 @@ def check_types(opt, registries, src='options'):
                     registry(value, key_path)
             except UserError as err:  # the registry's one line: unknown name, close matches, registered names
                 raise OptionError(f'{src}: {err}') from None
+
+
+WANDB_MODES = ('online', 'offline', 'disabled')
+
+
+def _check_wandb(opt, src):
+    """``logger:wandb`` (BasicSR's ``project`` and ``resume_id``, plus ``entity`` and ``mode``): checked as wandb
+    itself would check them, so that a bad value stops the run before anything is written. Logging is on when
+    ``project`` is set (the released files leave it null); a training run that asks for it without the wandb package
+    installed is refused here, as BasicSR stops at start (there with an ImportError), rather than training for days
+    without the curves the user asked for."""
+    wandb = get_path(opt, 'logger:wandb')
+    if wandb is None:
+        return
+    _check(isinstance(wandb, dict), src, 'logger:wandb', 'a mapping with project (and resume_id, entity, mode)', wandb)
+    project = wandb.get('project')
+    _check(project is None or (isinstance(project, str) and project.strip() and len(project) <= 128
+                               and not set(project) & set('/\\#?%:')),
+           src, 'logger:wandb:project', 'a wandb project name (at most 128 characters, none of / \\ # ? % :) or ~',
+           project)
+    entity = wandb.get('entity')
+    _check(entity is None or (isinstance(entity, str) and entity.strip()), src, 'logger:wandb:entity',
+           'a wandb user or team name, or ~', entity)
+    run_id = wandb.get('resume_id')
+    _check(run_id is None or (isinstance(run_id, str) and run_id.strip() == run_id != ''
+                              and not set(run_id) & set(":;,#?/'")),
+           src, 'logger:wandb:resume_id', "the id of a wandb run (a quoted string, none of : ; , # ? / ') or ~", run_id)
+    mode = wandb.get('mode')
+    _check(mode is None or mode in WANDB_MODES, src, 'logger:wandb:mode', 'online, offline or disabled (or ~)', mode)
+    if project is None or not opt['is_train'] or (mode or os.environ.get('WANDB_MODE')) == 'disabled':
+        return
+    if importlib.util.find_spec('wandb') is None:
+        raise OptionError(f"{src}: logger:wandb:project is {project!r}, but the wandb package is not installed: "
+                          'pip install wandb (or pip install -e ".[wandb]"), or set logger:wandb:project to ~ to '
+                          'train without Weights & Biases')
 
 
 def validate(opt, src='options', registries=None):
@@ -281,12 +318,7 @@ def validate(opt, src='options', registries=None):
     beta = get_path(opt, 'train:mixup_beta')
     _check(beta is None or (isinstance(beta, (int, float)) and not isinstance(beta, bool) and beta > 0), src,
            'train:mixup_beta', 'a positive number (the Beta distribution parameter)', beta)
-    wandb = get_path(opt, 'logger:wandb')
-    if wandb is not None and not (isinstance(wandb, dict) and wandb.get('project') is None):
-        # BasicSR logs to wandb when logger:wandb:project is set; the released files leave it null (no wandb)
-        key, value = ('logger:wandb:project', wandb['project']) if isinstance(wandb, dict) else ('logger:wandb', wandb)
-        raise OptionError(f'{src}: {key} is {value!r}, but Weights & Biases logging is not implemented yet; remove '
-                          'logger:wandb or set its project to ~ (TensorBoard logging: logger:use_tb_logger: true)')
+    _check_wandb(opt, src)
     for key in ('val:val_freq', 'logger:print_freq', 'logger:save_checkpoint_freq'):
         value = get_path(opt, key)
         if value is not None:

@@ -1,6 +1,6 @@
 """Every option key is read by the configured model or refused: a key that only another model class reads (its
-``OPTION_KEYS``) stops the run when the options are parsed, naming the class that would read it; and
-``logger:wandb`` with a project is refused as not implemented (the released files' null project means no wandb)."""
+``OPTION_KEYS``) stops the run when the options are parsed, naming the class that would read it (the checks of
+``logger:wandb`` are in tests/train/test_wandb.py)."""
 import glob
 import os
 import subprocess
@@ -70,14 +70,6 @@ def test_a_null_key_counts_as_absent():
     opt = parse_train(GAN_FILE, 'model_type=ImageRestorationModel', 'network_d=~', 'train:gan_opt=~', 'train:optim_d=~',
                       'train:net_d_iters=~', 'train:net_d_init_iters=~', 'train:discriminator_input=~')
     assert opt['model_type'] == 'ImageRestorationModel'
-
-
-def test_wandb_with_a_project_is_refused_as_not_implemented():
-    tail = ', but Weights & Biases logging is not implemented yet; remove logger:wandb or set its project to ~ ' \
-           '(TensorBoard logging: logger:use_tb_logger: true)'
-    assert refusal(PLAIN_FILE, 'logger:wandb:project=stereo') == f"logger:wandb:project is 'stereo'{tail}"
-    assert refusal(PLAIN_FILE, 'logger:wandb=true') == f'logger:wandb is True{tail}'
-    parse_train(PLAIN_FILE, 'logger:wandb={project: ~, resume_id: ~}')  # the released files' block: no wandb
 
 
 def test_every_declared_key_is_a_known_key():
