@@ -345,6 +345,7 @@ def serve(argv=None):
     args = parse_args(argv)
     os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # read when gradio is imported
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    check_port(args.host, args.port)
     catalog = make_catalog(args)
     try:
         import gradio  # noqa: F401
@@ -354,13 +355,23 @@ def serve(argv=None):
         blocks, theme = build_app(catalog, out_dir, max_memory_gb=args.max_memory_gb, overlap=args.overlap)
         print(f'demo.py: {len(catalog.entries)} model(s): {", ".join(catalog.entries)}; serving on '
               f'http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
-        try:
-            blocks.queue().launch(server_name=args.host, server_port=args.port, share=False, theme=theme,
-                                  ssr_mode=False, quiet=True, footer_links=[], allowed_paths=[out_dir])
-        except OSError as err:
-            raise InputError(f'--host {args.host} --port {args.port}: cannot serve there ({err}); choose another '
-                             '--port') from None
+        blocks.queue().launch(server_name=args.host, server_port=args.port, share=False, theme=theme,
+                              ssr_mode=False, quiet=True, footer_links=[], allowed_paths=[out_dir])
     return 0
+
+
+def check_port(host, port):
+    """One line, before the model is loaded, when ``host:port`` cannot be served on (in use, unknown host)."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            sock.bind(address)
+    except OSError as err:
+        raise InputError(f'--host {host} --port {port}: cannot serve there ({err.strerror or err}); choose another '
+                         '--port (or --host)') from None
 
 
 def main(argv=None):

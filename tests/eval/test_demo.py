@@ -170,6 +170,17 @@ def test_command_line_refusals_are_one_line_before_serving(files, tmp_path, caps
     assert err.startswith(f'demo.py: error: {message.format(**values)}') and err.count('\n') == 1, err
 
 
+def test_a_port_in_use_is_one_line_before_the_model_is_loaded(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('GRADIO_ANALYTICS_ENABLED', 'False')
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    with socket.create_server(('127.0.0.1', 0)) as busy:
+        port = busy.getsockname()[1]
+        assert demo_app.main(['--port', str(port), '--weights', str(tmp_path / 'missing.pth'), '--arch', 'NAFSSR-T',
+                              '--scale', '4']) == 2
+    assert capsys.readouterr().err == (f'demo.py: error: --host 127.0.0.1 --port {port}: cannot serve there (Address '
+                                       'already in use); choose another --port (or --host)\n')
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -199,6 +210,16 @@ def _upload(driver, elem_id, path):
         lambda d: d.find_elements(By.CSS_SELECTOR, f'#{elem_id} a[data-testid=download-link]'))
 
 
+def _image_sizes(driver, selector):
+    """``[[width, height]]`` of the images ``selector`` finds, once there are some and all have loaded."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    script = ('const images = [...document.querySelectorAll(arguments[0])];'
+              'return images.length && images.every(i => i.complete && i.naturalWidth) ?'
+              ' images.map(i => [i.naturalWidth, i.naturalHeight]) : null;')
+    return WebDriverWait(driver, 20).until(lambda d: d.execute_script(script, selector))
+
+
 def _click_run_and_read_status(driver, previous=''):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -216,13 +237,17 @@ def test_the_served_page_in_a_real_browser(files, catalog, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    from basicsr.models.archs.arch_util import build_named
+
+    save_atomic({'params': build_named('NAFSSR-T', 4).state_dict()}, tmp_path / 'pretrained' / 'NAFSSR-T_4x.pth')
     port = _free_port()
     base = f'http://127.0.0.1:{port}'
     env = {**os.environ, 'GRADIO_TEMP_DIR': str(tmp_path / 'gradio')}
     proc = subprocess.Popen([sys.executable, str(REPO / 'demo.py'), '-opt', str(files['opt']), '--weights',
-                             str(files['weights']), '--port', str(port), '--max_memory_gb', str(TINY_BUDGET_GB),
-                             '--device', 'cpu'], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             str(files['weights']), '--pretrained_dir', str(tmp_path / 'pretrained'), '--port',
+                             str(port), '--max_memory_gb', str(TINY_BUDGET_GB), '--device', 'cpu'], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     with reaped(proc), chromium() as browser:
         _wait_for_page(proc, base + '/')
         driver = browser.open(base + '/')
@@ -232,9 +257,7 @@ def test_the_served_page_in_a_real_browser(files, catalog, tmp_path):
         _upload(driver, 'right_view', files['moto_R.png'])
         status = _click_run_and_read_status(driver)
         assert status.startswith('tiny_x2.pth (x2): 64x48 -> 128x96 (x2)'), status
-        size = 'return [arguments[0].naturalWidth, arguments[0].naturalHeight]'
-        slider = driver.find_elements(By.CSS_SELECTOR, '#slider_left img')
-        assert [driver.execute_script(size, img) for img in slider] == [[128, 96], [128, 96]]  # bicubic | output
+        assert _image_sizes(driver, '#slider_left img') == [[128, 96], [128, 96]]  # bicubic | output
         links = driver.find_elements(By.CSS_SELECTOR, '#downloads a[data-testid=download-link]')
         assert [a.get_attribute('download') for a in links] == ['moto_L.png', 'moto_R.png']
         expected = _run(catalog, tmp_path, files['moto_L.png'], files['moto_R.png'])
@@ -242,14 +265,17 @@ def test_the_served_page_in_a_real_browser(files, catalog, tmp_path):
             with urllib.request.urlopen(link.get_attribute('href'), timeout=10) as response:
                 np.testing.assert_array_equal(imfrombytes(response.read()), sr)
         driver.find_element(By.XPATH, "//button[@role='tab' and normalize-space()='Anaglyph']").click()
-        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#anaglyph img'))
-        assert driver.execute_script(size, driver.find_element(By.CSS_SELECTOR, '#anaglyph img')) == [128, 96]
+        assert _image_sizes(driver, '#anaglyph img') == [[128, 96]]
         assert browser.console_errors() == []
         assert all(url.startswith((base + '/', 'data:', 'blob:')) for url in browser.requested_urls()), \
             browser.requested_urls()
 
-        driver = browser.open(base + '/')  # a fresh page: one view and a text file
+        driver = browser.open(base + '/')  # a fresh page: the x4 models, then one view and a text file
         WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#run'))
+        assert [label.text for label in driver.find_elements(By.CSS_SELECTOR, '#scale label')] == ['x2', 'x4']
+        driver.find_element(By.XPATH, "//*[@id='scale']//label[normalize-space()='x4']").click()
+        model = driver.find_element(By.CSS_SELECTOR, '#model input')
+        WebDriverWait(driver, 10).until(lambda d: model.get_attribute('value') == 'NAFSSR-T_x4')
         _upload(driver, 'left_view', files['moto_L.png'])
         status = _click_run_and_read_status(driver)
         assert status == 'only the left view was uploaded; upload the right view too (or one side-by-side image)'
