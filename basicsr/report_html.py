@@ -146,8 +146,10 @@ def load_run(folder):
                               seconds=float(d['seconds']), pairs_per_s=float(d['pairs_per_s']),
                               summary=summary[d['key']], pairs=per_pair[d['key']], images=d.get('images'))
                 for d in meta['datasets']]
-    text_path = os.path.join(folder, 'metrics.txt')
-    text = open(text_path, encoding='utf-8').read() if os.path.isfile(text_path) else ''
+    text = ''
+    if os.path.isfile(os.path.join(folder, 'metrics.txt')):
+        with open(os.path.join(folder, 'metrics.txt'), encoding='utf-8') as f:
+            text = f.read()
     return RunResult(folder=folder, name=str(meta['name']), columns=[Column(**c) for c in meta['columns']],
                      datasets=datasets, table_text=text)
 

@@ -64,7 +64,7 @@ def chromium():
 
     with tempfile.TemporaryDirectory(prefix='chromium-profile-') as profile:
         options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM  # with the driver's path too, selenium looks nothing up and downloads nothing
+        options.binary_location = CHROMIUM  # with the driver's path, selenium looks nothing up, downloads nothing
         for flag in FLAGS + (f'--user-data-dir={profile}',):
             options.add_argument(flag)
         options.set_capability('goog:loggingPrefs', {'browser': 'ALL', 'performance': 'ALL'})
