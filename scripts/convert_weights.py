@@ -19,7 +19,8 @@ from basicsr.utils.errors import run_main
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Convert network weights between .pth and .safetensors.')
     parser.add_argument('source', help='a network file: .pth, .pth.tar (iPASSR release) or .safetensors')
-    parser.add_argument('target', help=f'the file to write; its ending chooses the format ({", ".join(WEIGHT_SUFFIXES)})')
+    parser.add_argument('target',
+                        help=f'the file to write; its ending chooses the format ({", ".join(WEIGHT_SUFFIXES)})')
     parser.add_argument('--param_key', default=None,
                         help='convert only this state dict (params, params_ema; default: all the file holds)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing target')

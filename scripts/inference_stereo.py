@@ -3,14 +3,24 @@
     python scripts/inference_stereo.py --left L.png --right R.png --output out/ \\
         --arch NAFSSR-T --scale 4 --weights experiments/pretrained_models/NAFSSR-T_4x.pth
     python scripts/inference_stereo.py --input_dir pairs/ --output out/ -opt options/test/NAFSSR/NAFSSR-T_x4.yml
+    python scripts/inference_stereo.py --sbs photo_sbs.jpg --output out/ --output_format anaglyph \\
+        --arch NAFSSR-T --scale 4 --weights experiments/pretrained_models/NAFSSR-T_4x.safetensors
+    python scripts/inference_stereo.py --mpo DSCF0001.MPO --output out/ --output_format sbs -opt <option file>
 
 A folder holds pairs ``<name>_L.png`` + ``<name>_R.png``; the output is ``<name>_L.png`` + ``<name>_R.png``.
+Stereo photos (``basicsr/utils/stereo_photo.py``): ``--sbs`` a side-by-side image or a folder of them
+(``--sbs_order LR`` parallel or ``RL`` cross-eyed; ``--sbs_width half``: views squeezed to half width, whose results
+are stretched back to the scene's aspect), ``--mpo`` a stereo camera's MPO file or a folder of them; EXIF
+orientation applied; every photo's views are checked from its header before any compute. ``--output_format``:
+``views`` (``<name>_L.png``, ``<name>_R.png``), ``sbs`` (``<name>_sbs.png``, full width, in ``--sbs_order``) or
+``anaglyph`` (``<name>_anaglyph.png``, red-cyan).
 Results already in ``--output`` are kept: a run that would write over one is refused, before any work, unless
 ``--overwrite`` is given.
 Memory is bounded: the pair is processed in full-width horizontal strips with overlapping context rows (rows stay
 whole, so the cross-view attention still sees each complete epipolar line); see ``--max_memory_gb``.
 """
 import argparse
+import functools
 import glob
 import math
 import os
@@ -25,6 +35,7 @@ from basicsr.evaluation import infer_in_strips  # noqa: E402
 from basicsr.inference import (DEFAULT_MEMORY_GB, MIN_AUTO_ROWS, InputError, auto_strip_rows,  # noqa: E402,F401
                                load_model, strip_bytes_per_row)
 from basicsr.utils.errors import run_main  # noqa: E402
+from basicsr.utils import stereo_photo  # noqa: E402
 from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pnm', '.jp2')
@@ -84,28 +95,52 @@ def build_model(args):
     return load_model(args.opt, args.arch, args.scale, args.weights, args.param_key, args.color_order)
 
 
-def check_output(output, names, overwrite=False):
-    """Refuse, before any work, an ``--output`` that cannot be the folder of ``<name>_L.png``/``<name>_R.png``, two
-    pairs that would write the same files, and (unless ``overwrite``) a file that is already there."""
+def find_photos(path, kind, order='LR', width='full', name=None):
+    """``[(name, read)]`` for the stereo photo ``path`` of ``kind`` (``'sbs'``/``'mpo'``), or each one in the folder
+    ``path``; ``read()`` returns its ``(left, right)`` views. Every file is checked from its header first (odd SBS
+    width, an MPO with one image or a JPEG that is not MPO, views of different sizes): one line naming it."""
+    flag = f'--{kind}'
+    if os.path.isdir(path):
+        files = stereo_photo.find_stereo_photos(path, kind)
+        if not files:
+            raise InputError(f'{path}: no {"MPO files (.mpo, .jpg)" if kind == "mpo" else "images"} found in the '
+                             f'{flag} folder')
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        raise InputError(f'{path}: {flag}: no such file or folder')
+    for file in files:
+        stereo_photo.probe(file, kind, width)
+    names = [name if name and len(files) == 1 else os.path.splitext(os.path.basename(f))[0] for f in files]
+    return [(n, (lambda f=f: stereo_photo.read_stereo_photo(f, kind, order, width))) for n, f in zip(names, files)]
+
+
+def check_output(output, names, overwrite=False, output_format='views'):
+    """Refuse, before any work, an ``--output`` that cannot be the folder of the results (``<name>_L.png`` and
+    ``<name>_R.png``, or ``<name>_sbs.png``, or ``<name>_anaglyph.png``: ``output_format``), two pairs that would
+    write the same files, and (unless ``overwrite``) a file that is already there."""
     found = output
     while not os.path.exists(found) and os.path.dirname(os.path.abspath(found)) != os.path.abspath(found):
         found = os.path.dirname(os.path.abspath(found))
     if not os.path.isdir(found):
         what = 'an existing file' if found == output else f'{found} is an existing file'
         raise InputError(f'--output {output}: {what}; expected a folder (created when missing)')
+    what = {'views': ('the left view', 'the right view'), 'sbs': ('the side-by-side image',),
+            'anaglyph': ('the anaglyph',)}[output_format]
     for name in names:
-        for suffix, view in (('L', 'left'), ('R', 'right')):
-            path = os.path.join(output, f'{name}_{suffix}.png')
+        for file, view in zip(stereo_photo.output_files(name, output_format), what):
+            path = os.path.join(output, file)
             if os.path.isdir(path):
-                raise InputError(f'--output {output}: {path} is a folder; expected to write the {view} view of '
+                raise InputError(f'--output {output}: {path} is a folder; expected to write {view} of '
                                  f'{name} there')
     twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
     if twice is not None:
-        raise InputError(f'--output {output}: two input pairs would both write {twice}_L.png and {twice}_R.png '
+        raise InputError(f'--output {output}: two input pairs would both write '
+                         f'{" and ".join(stereo_photo.output_files(twice, output_format))} '
                          '(the same name with other image extensions); keep one of them')
     if not overwrite:
-        taken = next((path for name in names for suffix in 'LR'
-                      if os.path.exists(path := os.path.join(output, f'{name}_{suffix}.png'))), None)
+        taken = next((path for name in names for file in stereo_photo.output_files(name, output_format)
+                      if os.path.exists(path := os.path.join(output, file))), None)
         if taken is not None:
             raise InputError(f'--output {output}: {taken} is already there (an earlier result?); give --overwrite '
                              'to replace it, or choose another --output')
@@ -117,16 +152,30 @@ def parse_args(argv=None):
     src.add_argument('--left', help='left view image')
     src.add_argument('--right', help='right view image')
     src.add_argument('--input_dir', help='folder of <name>_L.png / <name>_R.png pairs')
+    src.add_argument('--sbs', help='a side-by-side stereo image, or a folder of them (see --sbs_order, --sbs_width)')
+    src.add_argument('--sbs_order', choices=stereo_photo.SBS_ORDERS, default='LR',
+                     help='view order of --sbs inputs and of --output_format sbs: LR parallel (left view on the '
+                          'left, default), RL cross-eyed')
+    src.add_argument('--sbs_width', choices=stereo_photo.SBS_WIDTHS, default=None,
+                     help='full: each half of the --sbs image is a view (default); half: each view was squeezed to '
+                          'half width (3D TV format): the results are stretched back to twice their width (bicubic)')
+    src.add_argument('--mpo', help="a stereo camera's MPO file (first image left, second right), or a folder of "
+                                   'them (.mpo, .jpg)')
     p.add_argument('--output', required=True, help='output folder (created)')
+    p.add_argument('--output_format', choices=stereo_photo.OUTPUT_FORMATS, default='views',
+                   help='views: <name>_L.png and <name>_R.png (default); sbs: <name>_sbs.png (full width, in '
+                        '--sbs_order); anaglyph: <name>_anaglyph.png (red-cyan)')
     p.add_argument('--overwrite', action='store_true',
-                   help='replace results already in --output (without it, an existing <name>_L/R.png is refused)')
-    p.add_argument('--name', help='output name for --left/--right (default: the left file name without _L)')
+                   help='replace results already in --output (without it, an existing result file is refused)')
+    p.add_argument('--name', help='output name for --left/--right or one --sbs/--mpo file (default: the left file '
+                                  'name without _L, the photo file name)')
     model = p.add_argument_group('model')
     model.add_argument('-opt', '--opt', help='option file (network_g, path:pretrain_network_g, scale)')
     model.add_argument('--arch', help='named size of a zoo family: NAFSSR-T/S/B/L, CVHSSR-T/S, EHFSSR, EHFSSR-S, '
                                       'iPASSR, SwinFIRSSR (with --scale and --weights)')
     model.add_argument('--scale', type=int, help='up-scaling factor of --arch')
-    model.add_argument('--weights', help='checkpoint file ({"params": state_dict}); overrides the option file')
+    model.add_argument('--weights', help='checkpoint file (.pth {"params": state_dict}, or .safetensors); '
+                                         'overrides the option file')
     model.add_argument('--param_key', default='params', help='key of the state dict in the checkpoint')
     model.add_argument('--onnx', help='an ONNX file of scripts/export_onnx.py, run by onnxruntime on the CPU '
                                       'instead of PyTorch (scale and colour order from the file)')
@@ -142,8 +191,12 @@ def parse_args(argv=None):
     run.add_argument('--self_ensemble', action='store_true', help='average 4 flips/view swaps (4x slower)')
     run.add_argument('--amp', choices=['bf16', 'fp16'], default=None, help='autocast dtype (default fp32)')
     args = p.parse_args(argv)
-    if bool(args.left) != bool(args.right) or bool(args.left) == bool(args.input_dir):
-        p.error('give either --left and --right, or --input_dir')
+    if bool(args.left) != bool(args.right) or sum(bool(a) for a in (args.left, args.input_dir, args.sbs,
+                                                                     args.mpo)) != 1:
+        p.error('give one input: --left and --right, --input_dir, --sbs or --mpo')
+    if args.sbs_width and not args.sbs:
+        p.error('--sbs_width describes an --sbs input; give it with --sbs')
+    args.sbs_width = args.sbs_width or 'full'
     check_numbers(args)
     return args
 
@@ -166,19 +219,22 @@ def run(argv=None):
     if args.left:
         name = args.name or os.path.splitext(os.path.basename(args.left))[0]
         name = name[:-2] if not args.name and name.endswith('_L') else name
-        pairs = [(name, args.left, args.right)]
-    else:
-        pairs = find_pairs(args.input_dir)
-    check_output(args.output, [name for name, _, _ in pairs], args.overwrite)
-    first = read_pair(*pairs[0][1:])  # fail on a bad first input before building the model
+        pairs = [(name, functools.partial(read_pair, args.left, args.right))]
+    elif args.input_dir:
+        pairs = [(name, functools.partial(read_pair, left, right)) for name, left, right in find_pairs(args.input_dir)]
+    else:  # every photo is checked from its header here
+        pairs = find_photos(args.sbs or args.mpo, 'sbs' if args.sbs else 'mpo', args.sbs_order, args.sbs_width,
+                            args.name)
+    check_output(args.output, [name for name, _ in pairs], args.overwrite, args.output_format)
+    first = pairs[0][1]()  # fail on a bad first input before building the model
     net, scale, color_order = build_model(args)
     device = torch.device(args.device)
     net.to(device).eval()
     from tqdm import tqdm
 
     outputs = []
-    for i, (name, left_path, right_path) in enumerate(pairs):
-        left, right = first if i == 0 else read_pair(left_path, right_path)
+    for i, (name, read) in enumerate(pairs):
+        left, right = first if i == 0 else read()
         if color_order == 'rgb':
             left, right = left[..., ::-1], right[..., ::-1]
         lq = img2tensor(np.concatenate([left, right], axis=2))[None].to(device)
@@ -192,12 +248,17 @@ def run(argv=None):
         views = (sr[..., :3], sr[..., 3:])
         if color_order == 'rgb':
             views = tuple(v[..., ::-1] for v in views)
-        for suffix, view in zip(('L', 'R'), views):
-            path = os.path.join(args.output, f'{name}_{suffix}.png')
-            imwrite(np.ascontiguousarray(view), path)
+        views = tuple(np.ascontiguousarray(v) for v in views)
+        stretched = ''
+        if args.sbs and args.sbs_width == 'half':  # squeezed views: back to the scene's aspect
+            views = tuple(stereo_photo.unsqueeze(v) for v in views)
+            stretched = f', stretched to {views[0].shape[1]}x{views[0].shape[0]}'
+        for file, image in stereo_photo.output_images(name, *views, args.output_format, args.sbs_order).items():
+            path = os.path.join(args.output, file)
+            imwrite(image, path)
             outputs.append(path)
         print(f'{name}: {w}x{h} -> {w * scale}x{h * scale} (x{scale}, strips of {rows} rows + {args.overlap} '
-              f'overlap) -> {args.output}', flush=True)
+              f'overlap{stretched}) -> {args.output}', flush=True)
     return outputs
 
 
