@@ -83,10 +83,12 @@ class WandbSettings:
 
 
 def wandb_settings(opt):
-    """``WandbSettings`` of checked training options, or None: no ``logger:wandb:project``, ``mode: disabled``,
-    or a debug run (a name starting with ``debug``: BasicSR leaves those out of wandb as well)."""
+    """``WandbSettings`` of checked training options, or None: no ``logger:wandb:project``, mode ``disabled`` (in
+    the options, else in ``$WANDB_MODE``), or a debug run (a name starting with ``debug``: BasicSR leaves those out
+    of wandb as well)."""
     section = (opt.get('logger') or {}).get('wandb') or {}
-    if section.get('project') is None or section.get('mode') == 'disabled' or opt['name'].startswith('debug'):
+    mode = section.get('mode') or os.environ.get('WANDB_MODE')
+    if section.get('project') is None or mode == 'disabled' or opt['name'].startswith('debug'):
         return None
     config = {k: v for k, v in opt.items() if k not in ('opt_path', 'is_train', 'dist', 'rank', 'world_size')}
     return WandbSettings(project=section['project'], name=opt['name'], experiment_root=opt['path']['experiments_root'],

@@ -177,6 +177,7 @@ def test_bad_wandb_options_are_one_line_naming_the_key(override, expected, tmp_p
 
 def test_wandb_options_in_use(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv('WANDB_MODE', raising=False)
     assert wandb_settings(parse_train('logger:wandb={project: ~, resume_id: ~}')) is None  # the released files
     opt = parse_train('logger:wandb={project: stereo, entity: lab, mode: offline, resume_id: "0123abcd"}')
     settings = wandb_settings(opt)
@@ -186,15 +187,26 @@ def test_wandb_options_in_use(tmp_path, monkeypatch):
     assert settings.experiment_root == str(tmp_path / 'experiments' / opt['name'])
     assert settings.config['train'] == opt['train']
     assert wandb_settings(parse_train('logger:wandb={project: stereo, mode: disabled}')) is None
+    monkeypatch.setenv('WANDB_MODE', 'disabled')
+    assert wandb_settings(parse_train('logger:wandb:project=stereo')) is None
+    monkeypatch.delenv('WANDB_MODE')
     debug = parse_options(True, ['-opt', PLAIN_FILE, '--debug', '--force_yml', 'logger:wandb:project=stereo'],
                           registries=OPTION_CHECKS)[0]
     assert wandb_settings(debug) is None  # BasicSR leaves debug runs out of wandb too
+
+
+def test_a_misspelt_wandb_key_is_reported(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    parse_train('logger:wandb={project: ~, resume_di: abc}')
+    assert capsys.readouterr().err.strip() == (f'{PLAIN_FILE}: warning: unknown option logger:wandb:resume_di (did '
+                                               'you mean resume_id?); ignored')
 
 
 def test_without_the_wandb_package_train_py_refuses_in_one_line_before_writing(tmp_path, monkeypatch, capsys):
     """BasicSR stops at start with an ImportError when wandb is asked for and missing; here it is one line, exit 2,
     nothing written. mode: disabled needs no package."""
     monkeypatch.setitem(sys.modules, 'wandb', None)  # `import wandb` fails and find_spec finds nothing
+    monkeypatch.delenv('WANDB_MODE', raising=False)
     monkeypatch.chdir(tmp_path)
     train = load_script('train.py')
     code = run_main('train.py', train.run, ['-opt', PLAIN_FILE, '--force_yml', 'logger:wandb:project=stereo'])
