@@ -18,6 +18,7 @@ from basicsr.models.archs import define_network
 from basicsr.models.archs.ipassr_arch import ipassr_variant
 from basicsr.utils.checkpoint import CheckpointError, convert_weights, load_checkpoint, load_network, save_atomic
 from basicsr.utils.options import OptionError, parse
+import helpers
 from helpers import load_script
 
 TINY = {'type': 'NAFSSR', 'up_scale': 2, 'width': 8, 'num_blks': 2}
@@ -175,8 +176,6 @@ def test_weights_format_is_checked_with_the_options(tiny_stereo_root, tmp_path):
 def test_train_writes_safetensors_network_files(tiny_stereo_root, tmp_path):
     """A real train.py run; resuming reads the training state (.state), never a network file, so it is the same
     for either format."""
-    import helpers
-
     patches = os.path.join(tiny_stereo_root, 'patches_x2')
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=helpers.ROOT)
     env.pop('STEREO_SR_TRACEBACK', None)
@@ -199,3 +198,28 @@ def test_an_experiment_holding_only_safetensors_files_is_kept(tmp_path):
     assert not train.holds_results(str(tmp_path))
     (tmp_path / 'models' / 'net_g_1000.safetensors').write_bytes(b'x')
     assert train.holds_results(str(tmp_path))
+
+
+def test_every_weights_file_is_read_by_the_one_loader():
+    """``torch.load`` and the safetensors package appear only in basicsr/utils/checkpoint.py, so test.py, training's
+    pretrain_network_*, inference_stereo.py, export_onnx.py and the demo all read both formats through
+    ``load_checkpoint`` (read from the source with ``ast``)."""
+    import ast
+
+    found = []
+    roots = [os.path.join(helpers.ROOT, d) for d in ('basicsr', 'scripts')]
+    files = [os.path.join(helpers.ROOT, f) for f in ('train.py', 'test.py')]
+    files += [os.path.join(d, n) for root in roots for d, _, names in os.walk(root) for n in names if n.endswith('.py')]
+    for path in files:
+        if path.endswith(os.path.join('basicsr', 'utils', 'checkpoint.py')):
+            continue
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == 'load' and getattr(node.value, 'id', '') == 'torch':
+                found.append(f'{os.path.relpath(path, helpers.ROOT)}:{node.lineno} torch.load')
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ''] if isinstance(node, ast.ImportFrom) else []
+            found += [f'{os.path.relpath(path, helpers.ROOT)}:{node.lineno} {n}' for n in names
+                      if n.split('.')[0] == 'safetensors']
+    assert found == []
