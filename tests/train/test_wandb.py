@@ -7,7 +7,6 @@ blocks of chunks ``crc32 (4) | length (2) | kind (1) | data``; each record is a 
 import json
 import os
 import re
-import signal
 import struct
 import sys
 import time
