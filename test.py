@@ -119,6 +119,8 @@ def run_on_test_sets(opt, lock, progress):
         save_dir = os.path.join(opt['path']['visualization'], key) if get_path(opt, 'val:save_img', False) else None
         if save_dir:  # the report's crops: its bicubic and HR views are saved with the report
             images[key] = (loader.dataset, ds_opt.get('color_order', 'bgr'), os.path.relpath(save_dir, root))
+        if opt.get('manual_seed') is not None:  # networks that draw at test time (SCGLANet's hashing) repeat
+            torch.manual_seed(int(opt['manual_seed']))
         result = evaluate(net, loader, metrics_opt, device=device, save_dir=save_dir,
                           self_ensemble=bool(get_path(opt, 'val:self_ensemble', False)),
                           color_order=ds_opt.get('color_order', 'bgr'), amp_dtype=get_path(opt, 'val:amp_dtype'),
