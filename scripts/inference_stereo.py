@@ -109,9 +109,11 @@ def find_photos(path, kind, order='LR', width='full', name=None):
         files = [path]
     else:
         raise InputError(f'{path}: {flag}: no such file or folder')
+    if name and len(files) > 1:
+        raise InputError(f'--name names the result of one photo, but the {flag} folder {path} holds {len(files)}')
     for file in files:
         stereo_photo.probe(file, kind, width)
-    names = [name if name and len(files) == 1 else os.path.splitext(os.path.basename(f))[0] for f in files]
+    names = [name or os.path.splitext(os.path.basename(f))[0] for f in files]
     return [(n, (lambda f=f: stereo_photo.read_stereo_photo(f, kind, order, width))) for n, f in zip(names, files)]
 
 

@@ -219,3 +219,15 @@ def test_sbs_width_without_sbs_and_two_inputs_are_usage_errors(views, tmp_path, 
         assert err.value.code == 2
     err = capsys.readouterr().err
     assert '--sbs_width describes an --sbs input' in err and 'give one input: --left and --right, --input_dir' in err
+
+
+def test_name_is_for_one_photo(views, tmp_path):
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for stem in 'ab':
+        Image.fromarray(np.concatenate(views, axis=1)).save(folder / f'{stem}.png')
+    with pytest.raises(script.InputError, match=f'^--name names the result of one photo, but the --sbs folder '
+                                                f'{folder} holds 2$'):
+        script.run(['--sbs', str(folder), '--name', 'x', '--output', str(tmp_path / 'out'), '--arch', 'NAFSSR-T',
+                    '--scale', '2', '--weights', str(tmp_path / 'none.pth')])
+    assert not (tmp_path / 'out').exists()
