@@ -149,9 +149,9 @@ def test_zoo_models_whose_weights_are_present_are_offered(files, tmp_path):
     assert entries[0].opt_path == str(REPO / 'options/test/NAFSSR/NAFSSR-T_x4.yml')
     catalog = demo_app.Catalog(entries, 'cpu')
     assert catalog.scales() == [4] and catalog.labels(2) == []
-    result = demo_app.run_pair(catalog, 'NAFSSR-T_x4', str(files['moto_L.png']), str(files['moto_R.png']), None,
-                               str(tmp_path))
-    assert result.sr[0].shape == result.sr[1].shape == (192, 256, 3)
+    net, scale, color_order = catalog.get('NAFSSR-T_x4')  # its option file's network, with the file's weights
+    assert (type(net).__name__, scale, color_order) == ('NAFSSR', 4, 'bgr')
+    torch.testing.assert_close(net.state_dict(), torch.load(tmp_path / 'NAFSSR-T_4x.pth')['params'])
 
 
 @pytest.mark.parametrize('argv, message', [
