@@ -7,7 +7,7 @@ import sys
 import torch
 
 from host_sync_counter import StepCounter, device_waits
-from train_helpers import ROOT, base_options, child_env, run_train, write_options, train_cmd
+from train_helpers import ROOT, base_options, child_env, train_cmd, write_options
 import helpers
 
 sys.path.insert(0, ROOT)
