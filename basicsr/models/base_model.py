@@ -176,9 +176,11 @@ class BaseModel:
     def load_extra_state(self, state, path):
         """Restore what ``extra_state`` saved (``path``: the state file, for messages)."""
 
-    def network_file(self, label, net_label='g'):
-        """``models/net_<net_label>_<label>.pth``, or ``.safetensors`` with ``logger:weights_format: safetensors``."""
-        suffix = '.safetensors' if get_path(self.opt, 'logger:weights_format') == 'safetensors' else '.pth'
+    def network_file(self, label, net_label='g', weights_format=None):
+        """``models/net_<net_label>_<label>.pth``, or ``.safetensors`` with ``logger:weights_format: safetensors``
+        (or ``weights_format``)."""
+        weights_format = weights_format or get_path(self.opt, 'logger:weights_format')
+        suffix = '.safetensors' if weights_format == 'safetensors' else '.pth'
         return os.path.join(self.opt['path']['models'], f'net_{net_label}_{label}{suffix}')
 
     def save_network(self, label, extra=None, net_label='g'):

@@ -11,6 +11,7 @@ The discriminator judges each view on its own (``train:discriminator_input: view
 the left and the right views as separate images) or the stereo pair at once (``pair``: a 6-channel D, which can
 also judge stereo consistency).
 """
+import os
 from collections import OrderedDict
 
 import torch
@@ -19,7 +20,7 @@ from basicsr.models.archs.discriminator_arch import discriminator_fits
 from basicsr.models.base_model import release_state
 from basicsr.models.image_restoration_model import ImageRestorationModel
 from basicsr.utils.checkpoint import CheckpointError
-from basicsr.utils.options import OptionError, get_path
+from basicsr.utils.options import WEIGHTS_FORMATS, OptionError, get_path
 from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
 
 DISCRIMINATOR_INPUTS = {'views': 3, 'pair': 6}  # what D sees -> its input channels
@@ -141,7 +142,8 @@ class StereoSRGANModel(ImageRestorationModel):
         super().load_extra_state(state, path)
         if state.get('params_d') is None:
             # a run resumes its own states whatever path:pretrain_network_g says: fine-tuning needs another name
-            net_g = self.network_file(state.get('iter', '<iter>'), 'g')
+            files = [self.network_file(state.get('iter', '<iter>'), 'g', f) for f in (None, *WEIGHTS_FORMATS)]
+            net_g = next((f for f in files if os.path.exists(f)), files[0])  # the format that run wrote
             raise CheckpointError(f'{path}: has no discriminator weights (params_d): it was saved by another '
                                   f"model_type; to fine-tune its generator as a GAN, run under another name: "
                                   f"--force_yml name={self.opt['name']}_gan path:pretrain_network_g={net_g}")

@@ -223,3 +223,23 @@ def test_every_weights_file_is_read_by_the_one_loader():
             found += [f'{os.path.relpath(path, helpers.ROOT)}:{node.lineno} {n}' for n in names
                       if n.split('.')[0] == 'safetensors']
     assert found == []
+
+
+def test_the_gan_resume_hint_names_the_network_file_that_run_wrote(tiny_stereo_root, tmp_path):
+    """A GAN run meeting a fidelity run's state suggests fine-tuning from its last net_g file: the .safetensors
+    one when that run wrote safetensors, whatever this run's logger:weights_format."""
+    from basicsr.models import build_model
+
+    opt_path = _options(tmp_path, os.path.join(tiny_stereo_root, 'patches_x2'), 'gan', 4, weights_format='pth')
+    opt = yaml.safe_load(open(opt_path))
+    opt['model_type'] = 'StereoSRGANModel'
+    opt['network_d'] = {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 4}
+    opt['train'].update(optim_d={'type': 'AdamW', 'lr': 1e-3}, gan_opt={'type': 'GANLoss', 'gan_type': 'vanilla'})
+    with open(opt_path, 'w') as f:
+        yaml.safe_dump(opt, f)
+    model = build_model(parse(opt_path, root_path=str(tmp_path)))
+    models = tmp_path / 'experiments' / 'gan' / 'models'
+    models.mkdir(parents=True)
+    (models / 'net_g_7.safetensors').write_bytes(b'written by the fidelity run')
+    with pytest.raises(CheckpointError, match=f'path:pretrain_network_g={models / "net_g_7.safetensors"}$'):
+        model.load_extra_state({**model.extra_state(), 'iter': 7, 'params_d': None}, 'fid/7.state')
