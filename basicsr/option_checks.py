@@ -9,6 +9,7 @@ that only another model class reads (declared in the classes' ``OPTION_KEYS``: `
 """
 from basicsr.data.batch_augment import check_batch_augment
 from basicsr.metrics import check_metric_opt
+from basicsr.utils.lr_scheduler import SCHEDULER_REGISTRY
 from basicsr.utils.options import OptionError, check_declared_keys
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY, OPTIMIZER_REGISTRY
 
@@ -39,6 +40,7 @@ OPTION_CHECKS = {
     'train:consistency_opt:type': LOSS_REGISTRY,
     'train:optim_g:type': OPTIMIZER_REGISTRY,
     'train:optim_d:type': OPTIMIZER_REGISTRY,
+    'train:scheduler:type': SCHEDULER_REGISTRY,
     'val:metrics:*': check_metric_opt,
     'train:batch_augment': _batch_augment,
     '': _model_keys,  # the whole options, after model_type is known to be registered

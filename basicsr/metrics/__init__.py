@@ -7,30 +7,27 @@ import inspect  # noqa: E402
 from basicsr.metrics.psnr_ssim import (calculate_psnr, calculate_psnr_left, calculate_skimage_ssim,  # noqa: E402,F401
                                        calculate_skimage_ssim_left, calculate_ssim, calculate_ssim_left)
 from basicsr.metrics.stereo_consistency import calculate_stereo_consistency  # noqa: E402,F401
-from basicsr.utils.registry import METRIC_REGISTRY, BuildError, UnknownTypeError, check_kwargs  # noqa: E402
+from basicsr.utils.registry import METRIC_REGISTRY, BuildError  # noqa: E402
 
 
-OPTION_KEYS = ('type', 'better')  # keys of a val:metrics entry that are not keyword arguments of the metric
+ENTRY_KEYS = ('better',)  # keys of a val:metrics entry, besides type, that are not keyword arguments of the metric
 
 
 def check_metric_opt(metric_opt, key_path='val:metrics'):
-    """Check one ``val:metrics`` entry before any work is done; return the metric function.
+    """Check one ``val:metrics`` entry before any work is done, as ``Registry.build`` checks what it builds; return
+    the metric function.
 
     One-line errors name ``key_path``: no ``type``, an unknown metric (with close names), an unknown keyword, or
     what the metric's own ``check_options(kwargs, key_path)`` refuses (a missing weight file).
     """
-    if not isinstance(metric_opt, dict) or 'type' not in metric_opt:
-        raise UnknownTypeError(f'{key_path}: expected a mapping with a "type" key, got {metric_opt!r}')
-    fn = METRIC_REGISTRY.get(metric_opt['type'], key_path=f'{key_path}:type')
-    first, second = list(inspect.signature(fn).parameters)[:2]
-    better = metric_opt.get('better', 'higher')
-    if better not in ('higher', 'lower'):
-        raise BuildError(f'{key_path}:better: expected higher or lower, got {better!r}')
-    kwargs = {k: v for k, v in metric_opt.items() if k not in OPTION_KEYS}
-    check_kwargs(fn, {first: None, second: None, **kwargs}, key_path)
-    if hasattr(fn, 'check_options'):  # the metric's own early check, e.g. that LPIPS' backbone file exists
-        fn.check_options(kwargs, key_path)
-    return fn
+    return _resolve(metric_opt, key_path)[0]
+
+
+def _resolve(metric_opt, key_path):
+    """``(fn, kwargs)`` of a checked ``val:metrics`` entry."""
+    if isinstance(metric_opt, dict) and metric_opt.get('better', 'higher') not in ('higher', 'lower'):
+        raise BuildError(f"{key_path}:better: expected higher or lower, got {metric_opt['better']!r}")
+    return METRIC_REGISTRY.resolve(metric_opt, key_path, meta_keys=ENTRY_KEYS, img1=None, img2=None)
 
 
 def metric_better(metric_opt):
@@ -48,9 +45,8 @@ def calculate_metric(data, metric_opt, key_path='val:metrics'):
     other keys are the metric's keyword arguments. Images are uint8 HWC, 6 channels for a stereo pair. Other keys of
     ``data`` (``color_order``, ``disparity``) are passed to metrics whose signature takes them.
     """
-    fn = check_metric_opt(metric_opt, key_path)
+    fn, kwargs = _resolve(metric_opt, key_path)
     params = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in metric_opt.items() if k not in OPTION_KEYS}
     for key, value in data.items():
         if key not in ('img', 'img2') and key in params and key not in kwargs:
             kwargs[key] = value

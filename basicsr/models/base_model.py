@@ -22,10 +22,10 @@ from basicsr.models.optimizers import CAPTURABLE, FOREACH_CAPABLE
 from basicsr.utils.checkpoint import CheckpointError, load_network, save_atomic, weight_options
 from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.errors import shorten
-from basicsr.utils.lr_scheduler import build_scheduler, warmup_lrs
+from basicsr.utils.lr_scheduler import warmup_lrs
 from basicsr.utils.misc import get_rng_state, scan_states, set_rng_state
 from basicsr.utils.options import OptionError, get_path
-from basicsr.utils.registry import OPTIMIZER_REGISTRY, check_kwargs
+from basicsr.utils.registry import OPTIMIZER_REGISTRY, SCHEDULER_REGISTRY
 
 logger = logging.getLogger('basicsr')
 
@@ -125,13 +125,12 @@ class BaseModel:
         """The registered optimizer ``optim_opt['type']`` (``basicsr/models/optimizers.py``) over ``params``;
         appended to ``optimizers``."""
         optim_opt = dict(optim_opt)
-        cls = OPTIMIZER_REGISTRY.get(optim_opt.pop('type'), key_path=f'{key_path}:type')
-        check_kwargs(cls, dict(optim_opt, params=None), key_path)
+        cls, _ = OPTIMIZER_REGISTRY.resolve(optim_opt, key_path, params=None)
         if issubclass(cls, FOREACH_CAPABLE) and 'fused' not in optim_opt:
             optim_opt.setdefault('foreach', True)  # multi-tensor updates: same arithmetic, far fewer kernel calls
         if issubclass(cls, CAPTURABLE) and self.device.type == 'cuda' and not optim_opt.get('fused'):
             optim_opt.setdefault('capturable', True)  # step counters on the GPU: a skipped step rolls back there
-        optimizer = cls(params, **optim_opt)
+        optimizer = OPTIMIZER_REGISTRY.build(optim_opt, key_path, params=params)
         self.optimizers.append(optimizer)
         return optimizer
 
@@ -139,7 +138,7 @@ class BaseModel:
         """One schedule of ``sched_opt`` for each optimizer that has none yet (none when ``sched_opt`` is empty);
         a subclass that adds an optimizer calls it again."""
         if sched_opt:
-            self.schedulers += [build_scheduler(optimizer, sched_opt, key_path)
+            self.schedulers += [SCHEDULER_REGISTRY.build(sched_opt, key_path, optimizer=optimizer)
                                 for optimizer in self.optimizers[len(self.schedulers):]]
 
     def update_learning_rate(self, current_iter):

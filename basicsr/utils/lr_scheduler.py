@@ -3,18 +3,21 @@
 ``TrueCosineAnnealingLR`` is torch's ``CosineAnnealingLR`` under the release's name; ``MultiStepLR`` is torch's;
 ``CosineAnnealingRestartLR`` (BasicSR's cosine with restarts) is written here because torch has no equivalent with
 per-period lengths and restart weights. Linear warm-up (``train:warmup_iter``) is applied by the model on top.
+All are built by ``SCHEDULER_REGISTRY.build(opt['train']['scheduler'], 'train:scheduler', optimizer=optimizer)``.
 """
 import math
 
 from torch.optim import lr_scheduler as torch_sched
 
-from basicsr.utils.registry import check_kwargs
+from basicsr.utils.registry import SCHEDULER_REGISTRY
 
 
+@SCHEDULER_REGISTRY.register()
 class TrueCosineAnnealingLR(torch_sched.CosineAnnealingLR):
     """Cosine from the base lr to ``eta_min`` over ``T_max`` iterations (torch's ``CosineAnnealingLR``)."""
 
 
+@SCHEDULER_REGISTRY.register()
 class CosineAnnealingRestartLR(torch_sched.LRScheduler):
     """Cosine annealing restarted after each period.
 
@@ -43,23 +46,12 @@ class CosineAnnealingRestartLR(torch_sched.LRScheduler):
         return [self.eta_min + factor * (base - self.eta_min) for base in self.base_lrs]
 
 
+@SCHEDULER_REGISTRY.register()
 class MultiStepLR(torch_sched.MultiStepLR):
     """Multiply the lr by ``gamma`` at each of ``milestones`` (torch's ``MultiStepLR``)."""
 
 
-SCHEDULERS = {cls.__name__: cls for cls in (TrueCosineAnnealingLR, CosineAnnealingRestartLR, MultiStepLR)}
-SCHEDULERS['CosineAnnealingLR'] = TrueCosineAnnealingLR
-
-
-def build_scheduler(optimizer, scheduler_opt, key_path='train:scheduler'):
-    """Build the scheduler named by ``scheduler_opt['type']``; one-line errors naming ``key_path``."""
-    opt = dict(scheduler_opt)
-    name = opt.pop('type', None)
-    if name not in SCHEDULERS:
-        raise ValueError(f'{key_path}:type: expected one of {", ".join(sorted(SCHEDULERS))}, got {name!r}')
-    cls = SCHEDULERS[name]
-    check_kwargs(cls, dict(opt, optimizer=optimizer), key_path)
-    return cls(optimizer, **opt)
+SCHEDULER_REGISTRY.register(TrueCosineAnnealingLR, name='CosineAnnealingLR')  # torch's name, same schedule
 
 
 def warmup_lrs(initial_lrs, current_iter, warmup_iter):

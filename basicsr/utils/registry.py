@@ -5,9 +5,11 @@ A class registers itself where it is defined::
     @ARCH_REGISTRY.register()
     class NAFSSR(nn.Module): ...
 
-and ``ARCH_REGISTRY.build({'type': 'NAFSSR', 'width': 48}, key_path='network_g')`` builds it. Every error
-names the YAML key path so that a user knows which line of which file to fix.
+and ``ARCH_REGISTRY.build({'type': 'NAFSSR', 'width': 48}, 'network_g')`` builds it: networks, blocks,
+datasets, losses, optimizers and schedulers are all built this way, and metric entries are checked the same way
+(``resolve``). Every error names the YAML key path so that a user knows which line of which file to fix.
 """
+import contextvars
 import difflib
 import inspect
 
@@ -24,6 +26,27 @@ class OptionKeywordError(UserError, TypeError):
 
 class BuildError(UserError, ValueError):
     """A registered class refused the value of one of its options (its constructor raised ValueError)."""
+
+
+class OptionValueError(UserError, ValueError):
+    """A constructor argument with a bad value; ``arg`` names it so that ``Registry.build`` can put the YAML key
+    path in front (``network_g:train_size: ...``)."""
+
+    def __init__(self, arg, message):
+        super().__init__(f'{arg}: {message}')
+        self.arg = arg
+        self.message = message
+
+
+# the key path of the entry ``Registry.build`` is constructing, for the errors of what its constructor resolves
+_BUILDING = contextvars.ContextVar('building', default=None)
+
+
+def nested_key_path(arg):
+    """``arg`` under the key path being built (``intra_kwargs`` -> ``network_g:intra_kwargs``); ``arg`` alone when
+    the constructor was called directly."""
+    outer = _BUILDING.get()
+    return f'{outer}:{arg}' if outer else arg
 
 
 class Registry:
@@ -57,20 +80,37 @@ class Registry:
         raise UnknownTypeError(f'{where}unknown {self._name} type {name!r}.{hint} '
                        f"Registered: {', '.join(sorted(self._obj_map))}.")
 
-    def build(self, cfg, key_path, /, **extra):
-        """Build ``cfg['type']`` with the remaining keys of ``cfg`` (plus ``extra``) as keyword arguments."""
+    def resolve(self, cfg, key_path, /, meta_keys=(), **extra):
+        """Check the entry ``cfg`` (at ``key_path``) without building it; return ``(obj, kwargs)``.
+
+        ``cfg['type']`` must be registered and the other keys of ``cfg`` (less ``meta_keys``, read by the caller)
+        plus ``extra`` must fit its signature; an object with ``check_options(kwargs, key_path)`` checks their values
+        too (e.g. that a weight file exists). ``kwargs`` are the keys of ``cfg`` without ``type``, ``meta_keys`` and
+        ``extra``."""
         if not isinstance(cfg, dict) or 'type' not in cfg:
             raise UnknownTypeError(f'{key_path}: expected a mapping with a "type" key, got {cfg!r}')
-        kwargs = {k: v for k, v in cfg.items() if k != 'type'}
-        kwargs.update(extra)
         obj = self.get(cfg['type'], key_path=f'{key_path}:type')
-        check_kwargs(obj, kwargs, key_path)
+        kwargs = {k: v for k, v in cfg.items() if k != 'type' and k not in meta_keys}
+        check_kwargs(obj, {**kwargs, **extra}, key_path)
+        if hasattr(obj, 'check_options'):
+            obj.check_options(kwargs, key_path)
+        return obj, kwargs
+
+    def build(self, cfg, key_path, /, **extra):
+        """Build ``cfg['type']`` with the remaining keys of ``cfg`` (plus ``extra``) as keyword arguments; a bad value
+        is one line naming its key path (``OptionValueError``'s ``arg``, or ``nested_key_path`` in the constructor)."""
+        obj, kwargs = self.resolve(cfg, key_path, **extra)
+        token = _BUILDING.set(key_path)
         try:
-            return obj(**kwargs)
+            return obj(**kwargs, **extra)
+        except OptionValueError as err:
+            raise type(err)(f'{key_path}:{err.arg}', err.message) from None
         except UserError:
             raise
         except ValueError as err:  # constructors check their option values with ValueError
             raise BuildError(f"{key_path}: building {cfg['type']} failed: {err}") from err
+        finally:
+            _BUILDING.reset(token)
 
     def __contains__(self, name):
         return name in self._obj_map
@@ -118,4 +158,5 @@ DATASET_REGISTRY = Registry('dataset')
 MODEL_REGISTRY = Registry('model')
 LOSS_REGISTRY = Registry('loss')
 OPTIMIZER_REGISTRY = Registry('optimizer')
+SCHEDULER_REGISTRY = Registry('scheduler')
 METRIC_REGISTRY = Registry('metric')

@@ -190,3 +190,19 @@ def test_stereo_consistency_warns_when_nothing_can_be_matched():
     with pytest.warns(UserWarning, match='no pixel of this 6x8 pair could be matched'):
         value = calculate_metric({'img': img, 'img2': img}, {'type': 'calculate_stereo_consistency'})
     assert np.isnan(value)
+
+
+def test_metric_entries_are_checked_like_networks():
+    """A val:metrics entry goes through the registry's checks (Registry.resolve): an unknown metric names its key
+    path and the closest registered names, an unknown keyword its closest keyword."""
+    from basicsr.metrics import check_metric_opt
+    from basicsr.utils.registry import OptionKeywordError, UnknownTypeError
+
+    with pytest.raises(UnknownTypeError) as excinfo:
+        check_metric_opt({'type': 'calculate_psnr_lft'}, 'val:metrics:psnr')
+    assert str(excinfo.value).startswith("val:metrics:psnr:type: unknown metric type 'calculate_psnr_lft'. "
+                                         'Did you mean calculate_psnr_left')
+    with pytest.raises(OptionKeywordError, match=r'val:metrics:psnr:crop_boarder \(did you mean crop_border\?\)'):
+        check_metric_opt({'type': 'calculate_psnr', 'crop_boarder': 0}, 'val:metrics:psnr')
+    with pytest.raises(ValueError, match='val:metrics:psnr:better: expected higher or lower'):
+        check_metric_opt({'type': 'calculate_psnr', 'better': 'up'}, 'val:metrics:psnr')

@@ -8,9 +8,11 @@ import os
 import pytest
 import yaml
 
+import basicsr.models.optimizers  # noqa: F401  (registers the optimizers)
+import basicsr.utils.lr_scheduler  # noqa: F401  (registers the schedulers)
 from basicsr.utils.options import OptionError, apply_force_yml, check_types, parse
 from basicsr.utils.registry import (ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY,
-                                    Registry)
+                                    OPTIMIZER_REGISTRY, SCHEDULER_REGISTRY, Registry)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_FILE = os.path.join(ROOT, 'options', 'train', 'NAFSSR', 'NAFSSR-T_x4.yml')
@@ -18,7 +20,8 @@ TEST_FILE = os.path.join(ROOT, 'options', 'test', 'NAFSSR', 'NAFSSR-T_x4.yml')
 # what an entry point passes: every type: name of an option file, checked against the registry that holds it
 REGISTRIES = {'network_g:type': ARCH_REGISTRY, 'datasets:*:type': DATASET_REGISTRY, 'model_type': MODEL_REGISTRY,
               'train:pixel_opt:type': LOSS_REGISTRY, 'train:perceptual_opt:type': LOSS_REGISTRY,
-              'val:metrics:*:type': METRIC_REGISTRY}
+              'val:metrics:*:type': METRIC_REGISTRY, 'train:optim_g:type': OPTIMIZER_REGISTRY,
+              'train:scheduler:type': SCHEDULER_REGISTRY}
 
 
 def _one_line(exc_info):
@@ -127,6 +130,9 @@ def test_release_files_pass_the_type_check(tmp_path):
                                               'Did you mean PairedStereoImageDataset'),
     ('model_type=ImageRestorationModle', "model_type: unknown model type 'ImageRestorationModle'"),
     ('train:pixel_opt:type=MSELos', "train:pixel_opt:type: unknown loss type 'MSELos'. Did you mean MSELoss"),
+    ('train:optim_g:type=AdamV', "train:optim_g:type: unknown optimizer type 'AdamV'. Did you mean Adam"),
+    ('train:scheduler:type=TrueCosineAnnealing', "train:scheduler:type: unknown scheduler type "
+                                                 "'TrueCosineAnnealing'. Did you mean TrueCosineAnnealingLR"),
 ])
 def test_type_typos_are_found_when_the_options_are_read(tmp_path, override, message):
     with pytest.raises(OptionError) as exc:

@@ -5,9 +5,9 @@ gradient clipping at 0.01. Read through the project's parser and built by its ow
 import pytest
 import torch
 
-from basicsr.utils.lr_scheduler import build_scheduler
+import basicsr.utils.lr_scheduler  # noqa: F401  (registers the schedulers)
 from basicsr.utils.options import parse
-from basicsr.utils.registry import LOSS_REGISTRY, OPTIMIZER_REGISTRY
+from basicsr.utils.registry import LOSS_REGISTRY, OPTIMIZER_REGISTRY, SCHEDULER_REGISTRY
 from helpers import ROOT
 
 # (width, blocks, drop-path, iterations): MISSION.md's sizes, docs/training.md's iterations
@@ -45,7 +45,7 @@ def test_nafssr_option_file_is_the_release_recipe(size, scale, tmp_path):
     group = optimizer.param_groups[0]
     assert (group['lr'], group['betas'], group['weight_decay']) == (3e-3, (0.9, 0.9), 0.0)
 
-    scheduler = build_scheduler(optimizer, train['scheduler'], 'train:scheduler')
+    scheduler = SCHEDULER_REGISTRY.build(train['scheduler'], 'train:scheduler', optimizer=optimizer)
     assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)  # stepping tested in test_optimizer_step
     assert (scheduler.T_max, scheduler.eta_min) == (iters, 1e-7)  # one cosine over the whole run, down to 1e-7
     for t, expected in ((0, 3e-3), (iters // 2, (3e-3 + 1e-7) / 2), (iters, 1e-7)):

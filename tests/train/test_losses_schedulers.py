@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from basicsr.losses.losses import CharbonnierLoss, L1Loss, MSELoss, PerceptualLoss, PSNRLoss
-from basicsr.utils.lr_scheduler import build_scheduler, warmup_lrs
-from basicsr.utils.registry import LOSS_REGISTRY
+from basicsr.utils.lr_scheduler import warmup_lrs
+from basicsr.utils.registry import LOSS_REGISTRY, OPTIMIZER_REGISTRY, SCHEDULER_REGISTRY, UnknownTypeError
 
 PRED = torch.tensor([0.0, 0.5, 1.0, 0.25]).view(1, 1, 2, 2)
 TARGET = torch.tensor([0.5, 0.5, 0.0, 1.0]).view(1, 1, 2, 2)
@@ -90,7 +90,7 @@ def test_perceptual_loss_with_local_weights(tmp_path):
 def _lrs(opt, steps, base=1.0):
     param = torch.nn.Parameter(torch.zeros(1))
     optim = torch.optim.SGD([param], lr=base)
-    sched = build_scheduler(optim, opt)
+    sched = SCHEDULER_REGISTRY.build(opt, 'train:scheduler', optimizer=optim)
     out = [optim.param_groups[0]['lr']]
     for _ in range(steps):
         optim.step()
@@ -122,8 +122,9 @@ def test_linear_warmup_and_unknown_scheduler():
     assert warmup_lrs([2.0], 1, 4) == [0.5]
     assert warmup_lrs([2.0], 3, 4) == [1.5]
     assert warmup_lrs([2.0], 4, 4) is None and warmup_lrs([2.0], 1, -1) is None
-    with pytest.raises(ValueError, match='train:scheduler:type'):
-        _lrs({'type': 'Cosine'}, 1)
+    with pytest.raises(UnknownTypeError, match='train:scheduler:type: unknown scheduler type') as excinfo:
+        _lrs({'type': 'CosineAnnealingRestart'}, 1)
+    assert 'Did you mean CosineAnnealingRestartLR' in str(excinfo.value)
     with pytest.raises(TypeError, match='train:scheduler.T_maxx'):
         _lrs({'type': 'TrueCosineAnnealingLR', 'T_maxx': 3}, 1)
 
@@ -139,3 +140,27 @@ def test_cvhssr_compose_loss_matches_hand_values():
     mse = (0.25 + 0 + 1 + 0.5625) / 4
     assert ComposeLoss()(PRED, TARGET).item() == pytest.approx(mse + 0.01 * freq, rel=1e-6)
     assert 'ComposeLoss' in LOSS_REGISTRY  # the release's option files name it so
+
+
+def test_optimizers_and_schedulers_build_like_networks():
+    """One build path: an unknown optimizer or scheduler names its key path and the closest registered names, an
+    unknown keyword its closest keyword, a bad value its key path, as for ``network_g`` (test_define_network)."""
+    import basicsr.models.optimizers  # noqa: F401  (registers the optimizers)
+
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    with pytest.raises(UnknownTypeError) as excinfo:
+        OPTIMIZER_REGISTRY.build({'type': 'AdamV', 'lr': 1e-3}, 'train:optim_g', params=params)
+    assert str(excinfo.value).startswith("train:optim_g:type: unknown optimizer type 'AdamV'. Did you mean Adam")
+    with pytest.raises(TypeError, match=r'train:optim_g:betta \(did you mean betas\?\)'):
+        OPTIMIZER_REGISTRY.build({'type': 'AdamW', 'betta': [0.9, 0.9]}, 'train:optim_g', params=params)
+    with pytest.raises(ValueError, match='^train:optim_g: building AdamW failed: Invalid learning rate'):
+        OPTIMIZER_REGISTRY.build({'type': 'AdamW', 'lr': -1.0}, 'train:optim_g', params=params)
+    optimizer = OPTIMIZER_REGISTRY.build({'type': 'AdamW', 'lr': 1e-3}, 'train:optim_g', params=params)
+    with pytest.raises(UnknownTypeError) as excinfo:
+        SCHEDULER_REGISTRY.build({'type': 'MultiStep'}, 'train:scheduler', optimizer=optimizer)
+    assert 'Did you mean MultiStepLR' in str(excinfo.value)
+    with pytest.raises(TypeError, match=r'missing option train:scheduler:milestones for MultiStepLR'):
+        SCHEDULER_REGISTRY.build({'type': 'MultiStepLR'}, 'train:scheduler', optimizer=optimizer)
+    scheduler = SCHEDULER_REGISTRY.build({'type': 'CosineAnnealingLR', 'T_max': 4}, 'train:scheduler',
+                                         optimizer=optimizer)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) and scheduler.T_max == 4

@@ -1,22 +1,20 @@
 """Small building blocks shared by the NAFNet family (channel LayerNorm, SimpleGate), the option error, and the
-table of named sizes of every family (``NAFSSR-T``, ``CVHSSR-S``, ``EHFSSR-S``, ...)."""
+networks of the zoo's cards by name (``build_named('NAFSSR-T_x4')``, ``build_named('EHFSSR-S', 2)``)."""
+import copy
 import inspect
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.utils.errors import UserError
+from basicsr import zoo
+from basicsr.utils.registry import ARCH_REGISTRY, OptionValueError
 
 
-class ArchOptionError(UserError, ValueError):
-    """A constructor argument with a bad value; ``arg`` names it so that ``define_network`` can add the YAML
-    key path in front (``network_g.train_size: ...``)."""
-
-    def __init__(self, arg, message):
-        super().__init__(f'{arg}: {message}')
-        self.arg = arg
-        self.message = message
+class ArchOptionError(OptionValueError):
+    """A network's constructor argument with a bad value; ``arg`` names it so that ``ARCH_REGISTRY.build`` can put
+    the YAML key path in front (``network_g:train_size: ...``)."""
 
 
 class LayerNorm2d(nn.Module):
@@ -74,29 +72,57 @@ class SimpleGate(nn.Module):
 
 
 
-# 'NAFSSR-T' -> (class, constructor kwargs without up_scale); each family file registers its sizes
-NAMED_SIZES = {}
+# ------------------------------------------------------------------------------ the zoo's networks, by name
+class _NamedSizes(Mapping):
+    """``NAMED_SIZES['NAFSSR-T'] == (NAFSSR, {'width': 48, ...})``: every named size of the zoo's cards
+    (basicsr/zoo.py), its class from ``ARCH_REGISTRY`` and its constructor keywords besides ``up_scale``."""
+
+    def _table(self):
+        table = {}
+        for card in zoo.MODELS.values():
+            if card.size not in table:
+                table[card.size] = (ARCH_REGISTRY.get(card.arch), copy.deepcopy(card.kwargs))
+        return {**_UNCARDED, **table}
+
+    def __getitem__(self, name):
+        return self._table()[name]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self):
+        return len(self._table())
+
+
+NAMED_SIZES = _NamedSizes()
+_UNCARDED = {}  # sizes of a family whose cards are not in the zoo yet (register_sizes)
 
 
 def register_sizes(sizes):
-    """Record the named sizes of a family: ``{'NAFSSR-T': (NAFSSR, {'width': 48, ...}), ...}``."""
-    NAMED_SIZES.update(sizes)
+    """Named sizes of a family not yet in the zoo: ``{'X-L': (X, {...})}``; a zoo card replaces this."""
+    _UNCARDED.update(sizes)
 
 
-def build_named(name, scale, family=None, **overrides):
-    """The network of the named size ``name`` at up-scaling ``scale`` (``overrides`` change constructor keys).
-
-    ``name`` is written as the papers do (``NAFSSR-T``, ``EHFSSR-S``; ``_`` for ``-`` also accepted); with
-    ``family``, the size alone also works (``build_named('T', 4, family='NAFSSR')``) and only that family's names
-    are offered in the error.
-    """
-    key = name.replace('_', '-')
-    if family and not key.upper().startswith(family.upper()):
-        key = f'{family}-{key}'
-    known = [n for n in NAMED_SIZES if family is None or n == family or n.startswith(f'{family}-')]
-    match = next((n for n in known if n.upper() == key.upper()), None)
-    if match is None:
-        raise ValueError(f"unknown {family + ' ' if family else ''}size {name!r}; expected one of {', '.join(known)}")
-    cls, sizes = NAMED_SIZES[match]
-    scale_key = 'up_scale' if 'up_scale' in inspect.signature(cls).parameters else 'upscale'  # SwinFIR's spelling
-    return cls(**{scale_key: scale, **sizes, **overrides})
+def build_named(name, scale=None, **overrides):
+    """The network of zoo card ``name`` (``build_named('NAFSSR-T_x4')``), or of the named size ``name`` at
+    up-scaling ``scale`` (``build_named('NAFSSR-T', 3)``: its cards' network at any scale, released or not);
+    ``overrides`` change constructor keywords. Built through ``ARCH_REGISTRY`` from the card's ``arch`` and
+    ``kwargs`` (basicsr/zoo.py), with ``up_scale`` from the scale. Names as the papers write them (``EHFSSR-S``;
+    ``_`` for ``-`` and any case accepted); an unknown name is a ValueError listing the sizes."""
+    card = zoo.card(name)
+    if card is None:
+        uncarded = next((n for n in _UNCARDED if zoo.name_key(n) == zoo.name_key(name)), None)
+        if uncarded is None or scale is None:
+            raise ValueError(f"unknown size {name!r}; expected one of {', '.join(NAMED_SIZES)} (at a scale), or a "
+                             "zoo name such as NAFSSR-T_x4")
+        cls, kwargs = _UNCARDED[uncarded]
+        scale_key = 'up_scale' if 'up_scale' in inspect.signature(cls).parameters else 'upscale'
+        return cls(**{scale_key: scale, **kwargs, **overrides})
+    if zoo.name_key(name) == zoo.name_key(card.name):
+        if scale not in (None, card.scale):
+            raise ValueError(f'{card.name} is the x{card.scale} model; its size at x{scale} is {card.size}')
+        scale = card.scale
+    elif scale is None:
+        raise ValueError(f'{name}: give a scale (a named size is one network at any scale; the zoo has '
+                         f"{', '.join(c.name for c in zoo.MODELS.values() if c.size == card.size)})")
+    return ARCH_REGISTRY.get(card.arch)(up_scale=scale, **{**copy.deepcopy(card.kwargs), **overrides})

@@ -19,17 +19,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.models.archs.arch_util import ArchOptionError, build_named, register_sizes
+from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.tlsc import check_train_size, convert_global_pools, fast_max_reduction, tlsc_kernel_size
-from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY, check_kwargs
+from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY, check_kwargs, nested_key_path
 
 
 def resolve_block(kind, name, kwargs):
     """The constructor ``f(c)`` of the registered ``kind`` ('intra' or 'cross') block ``name`` with ``kwargs``.
 
-    Errors name the constructor argument (``intra_block``, ``intra_kwargs.<key>``).
+    Errors name the constructor argument (``intra_block``, ``intra_kwargs:<key>``), under the key path being built
+    (``network_g:intra_block``) when the network is built from options.
     """
-    cls = BLOCK_REGISTRY.get(name, key_path=f'{kind}_block')
+    cls = BLOCK_REGISTRY.get(name, key_path=nested_key_path(f'{kind}_block'))
     actual = getattr(cls, 'block_kind', kind)
     if actual != kind:
         raise ArchOptionError(f'{kind}_block', f'{name} is a {actual}-view block; expected a {kind}-view block')
@@ -37,7 +38,7 @@ def resolve_block(kind, name, kwargs):
     if not isinstance(kwargs, dict):
         raise ArchOptionError(f'{kind}_kwargs', f'expected a mapping of keyword arguments for {name}, '
                                                 f'got {kwargs!r}')
-    check_kwargs(partial(cls, 0), kwargs, f'{kind}_kwargs')
+    check_kwargs(partial(cls, 0), kwargs, nested_key_path(f'{kind}_kwargs'))
     return partial(cls, **kwargs)
 
 
@@ -152,20 +153,3 @@ class NAFSSR(nn.Module):
             feats = layer(*feats)
         out = torch.cat([self.up(f) for f in feats], dim=1) + inp_hr
         return out.contiguous()
-
-
-# The sizes of the paper (Table 1), by name; the up-scaling factor is chosen separately.
-NAFSSR_VARIANTS = {
-    'T': dict(width=48, num_blks=16, drop_path_rate=0.0),
-    'S': dict(width=64, num_blks=32, drop_path_rate=0.1),
-    'B': dict(width=96, num_blks=64, drop_path_rate=0.2),
-    'L': dict(width=128, num_blks=128, drop_path_rate=0.3),
-}
-
-
-register_sizes({f'NAFSSR-{size}': (NAFSSR, kwargs) for size, kwargs in NAFSSR_VARIANTS.items()})
-
-
-def nafssr_variant(name, scale, **overrides):
-    """``nafssr_variant('NAFSSR-T', 4)`` (or ``'T'``): the named size at up-scaling ``scale``."""
-    return build_named(name, scale, family='NAFSSR', **overrides)
