@@ -26,7 +26,8 @@ from helpers import load_script
 TINY = {'NAFSSR-T': dict(width=8, num_blks=1), 'CVHSSR-T': dict(width=8, num_blks=1),
         'EHFSSR': dict(dim=8, groups=1, num=1), 'EHFSSR-S': dict(dim=8, groups=1, num=1),
         'iPASSR': dict(width=8, growth=4, num_rdb=1, dense_layers=1, fusion_growth=4),
-        'SwinFIRSSR': dict(img_size=8, window_size=4, squeeze_factor=4, depths=[1], embed_dim=8, num_heads=[2])}
+        'SwinFIRSSR': dict(img_size=8, window_size=4, squeeze_factor=4, depths=[1], embed_dim=8, num_heads=[2]),
+        'SwinFSR-L': dict(img_size=(6, 10), window_size_h=3, window_size_w=5, depths=[2], embed_dim=8, num_heads=[2])}
 
 # Families not exported here, and why: SCGLANet's hashing attention draws random rotations (a QR decomposition) at
 # every forward pass, as its release does, so its export is refused with 'aten.linalg_qr has no ONNX form' (seen
@@ -164,6 +165,15 @@ def test_runner_in_strips_matches_pytorch(exported):
         assert ours.shape == theirs.shape == (74, 90, 6)
         assert np.abs(ours.astype(int) - theirs.astype(int)).max() <= 1  # float32 rounding at a .5 boundary at most
     assert torch.allclose(forward_stereo(runner, lq), forward_stereo(net, lq), atol=TOLERANCE)
+
+
+def test_timing_alternates_both_and_restores_torch_threads(exported):
+    net, path, _ = exported('NAFSSR-T')
+    threads = torch.get_num_threads()
+    torch_ms, onnx_ms = onnx_export.time_against_pytorch(net, OnnxStereoNetwork(str(path), threads=1), (9, 14),
+                                                         threads=1, repeats=2)
+    assert len(torch_ms) == len(onnx_ms) == 2 and min(torch_ms + onnx_ms) > 0
+    assert torch.get_num_threads() == threads
 
 
 @pytest.fixture(scope='module')
