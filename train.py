@@ -15,9 +15,8 @@ import torch
 from torch import distributed as dist
 
 import basicsr  # noqa: F401  (fills the registries)
-from basicsr.data import build_dataloader, build_dataset
-from basicsr.data.data_sampler import EnlargedSampler
-from basicsr.data.prefetch_dataloader import build_prefetcher, check_prefetch_mode
+from basicsr.data import build_loaders
+from basicsr.data.prefetch_dataloader import build_prefetcher
 from basicsr.models import build_model
 from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
@@ -28,7 +27,7 @@ from basicsr.utils.experiment import ExperimentLock, move_aside
 from basicsr.utils.logger import MessageLogger, get_root_logger, open_experiment_logger, wandb_settings
 from basicsr.utils.misc import (get_time_str, load_newest_state, rng_preserved, set_random_seed,
                                 tune_cpu_allocator)
-from basicsr.utils.options import OptionError, dict2str, get_path, parse_options
+from basicsr.utils.options import dict2str, get_path, parse_options
 
 
 class TrainingStopped(UserError, RuntimeError):
@@ -118,27 +117,6 @@ def claim_experiment(opt, resume_path):
             notes.append(f'removed {len(removed)} partial file(s) of an interrupted save in {paths[key]}: '
                          f'{", ".join(removed[:3])}')
     return notes
-
-
-def build_loaders(opt, seed, rank, world_size, num_gpu):
-    train_opt = opt['datasets']['train']
-    if check_prefetch_mode(train_opt.get('prefetch_mode')) == 'cuda' and num_gpu:
-        train_opt = dict(train_opt, pin_memory=train_opt.get('pin_memory', True))  # the loader pins each batch
-    train_set = build_dataset(train_opt, key_path='datasets:train')
-    sampler = EnlargedSampler(train_set, world_size, rank, ratio=train_opt.get('dataset_enlarge_ratio', 1),
-                              seed=seed)
-    batch = train_opt['batch_size_per_gpu']
-    if len(sampler) < batch:
-        raise OptionError(f"datasets:train:batch_size_per_gpu: {batch} is larger than the {len(sampler)} training "
-                          f"samples per process in {train_opt.get('dataroot_gt')}")
-    loader = build_dataloader(train_set, train_opt, num_gpu, world_size > 1, sampler=sampler, seed=seed)
-    val_loaders = []
-    for phase, ds_opt in opt['datasets'].items():
-        if phase.startswith('val'):
-            val_set = build_dataset(ds_opt, key_path=f'datasets:{phase}')
-            val_loaders.append((build_dataloader(val_set, ds_opt, num_gpu, world_size > 1, sampler=None, seed=seed),
-                                ds_opt))
-    return loader, sampler, val_loaders
 
 
 def train(opt, lock):

@@ -30,9 +30,9 @@ option file (``options/test/<family>/<name>.yml``) for inference and its trainin
 outside the repository (``--release_path``; for NAFSSR also a folder holding ``release_nafssr.py`` or
 ``NAFSSR_arch.py`` with its imports), built with the same
 ``network_g`` keys as ours (the constructor keys are the release's; iPASSR's ``Net(upscale_factor)``), called as its
-own code calls it (``release_callers``: iPASSR's two views, SwinFIR's test padding). Its training step is the
-release's model step (``ReleaseTrainStep``) with the losses and the optimizer of the same option file, the optimizer's
-own defaults (no ``foreach`` forced); inference is ``torch.no_grad()``. The same inputs are fed to both, so the two
+own code calls it, and trained with the release's model step (``basicsr/release_adapters.py``: iPASSR's two views,
+SwinFIR's test padding; the losses and the optimizer of the same option file, the optimizer's own defaults, no
+``foreach`` forced); inference is ``torch.no_grad()``. The same inputs are fed to both, so the two
 can be compared side by side. Checkouts: megvii-research/NAFNet, AlexZou14/CVHSSR, jianwensong/EHFSSR,
 YingqianWang/iPASSR, Zdafeng/SwinFIR (their own dependencies, e.g. einops, on the Python path).
 
@@ -42,15 +42,31 @@ A bad input (an unknown ``--model``, a missing or empty ``--release_path``, an o
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from basicsr.utils.errors import USER_ERROR_EXIT, UserError, run_main
+import torch
+import torch.distributed as dist
 
-ROOT = Path(__file__).resolve().parents[1]
+from basicsr import release_adapters
+from basicsr.data import build_loaders
+from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
+from basicsr.evaluation import forward_stereo
+from basicsr.models import build_model
+from basicsr.models.archs import define_network
+from basicsr.models.archs.complexity import count_macs
+from basicsr.release_adapters import ReleaseTrainStep, build_release_net, check_release_path, release_infer_fn
+from basicsr.toolbox import REPO, size_type, zoo_model, zoo_option_file
+from basicsr.utils.errors import USER_ERROR_EXIT, UserError, run_main
+from basicsr.utils.misc import tune_cpu_allocator
+from basicsr.utils.options import get_path, parse
+
+ROOT = Path(REPO)
 INFER_SIZES = ((93, 310), (128, 192))  # KITTI at x4 (375x1242 / 4) and a Flickr1024-like pair
 TRAIN_SIZE = (30, 90)  # LR training patch of the release
 
@@ -59,38 +75,16 @@ class BenchmarkError(UserError, ValueError):
     """A bad option of benchmark.py, or a worker's one-line refusal passed on."""
 
 
-def zoo_model(name):
-    """The zoo's entry ``name`` (``basicsr.zoo.MODELS``), or a one-line error naming the closest names."""
-    import difflib
-
-    from basicsr.zoo import MODELS
-    if name not in MODELS:
-        close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
-        hint = f"closest: {', '.join(close)}" if close else 'list: scripts/download_pretrained.py --list'
-        raise BenchmarkError(f'--model: unknown model {name!r}; expected a name of the zoo such as NAFSSR-T_x4 '
-                             f'({hint})')
-    return MODELS[name]
-
-
 def default_option_file(name, mode):
     """The option file of zoo model ``name`` for ``mode``: the zoo's test file, or the training file beside it."""
     model = zoo_model(name)
     if mode == 'infer':
-        return str(ROOT / model.option)
+        return zoo_option_file(model)
     folder = ROOT / 'options' / 'train' / model.family
     for stem in (name, f'{name}_s1'):
         if (folder / f'{stem}.yml').is_file():
             return str(folder / f'{stem}.yml')
     raise BenchmarkError(f'--model {name}: no training option file {folder}/{name}.yml; give one with -opt')
-
-
-def size_arg(text):
-    from basicsr.utils.misc import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as err:
-        raise BenchmarkError(f'--size: {err}') from None
 
 
 # ----------------------------------------------------------------------------------------------- measuring
@@ -112,111 +106,6 @@ def _reset_peak_rss():
         return False
 
 
-def count_macs(net, size):
-    """Multiply-accumulates of one forward on a (1, 6, h, w) pair (``basicsr.utils.complexity``)."""
-    from basicsr.models.archs.complexity import count_macs as count
-    return float(count(net, (6, *size)))
-
-
-def _pip_basicsr_stand_ins():
-    """The three pip-BasicSR helpers SwinFIR's arch files import (its checkout does not hold them)."""
-    import torch
-
-    class Registry:
-        def register(self, *args, **kwargs):
-            return lambda cls: cls
-
-    return {'basicsr.utils.registry': {'ARCH_REGISTRY': Registry()},
-            'basicsr.archs.arch_util': {'to_2tuple': lambda x: tuple(x) if isinstance(x, (list, tuple)) else (x, x),
-                                        'trunc_normal_': torch.nn.init.trunc_normal_}}
-
-
-# Released architecture files by network type: path in the authors' checkout, class name, stand-ins for what the
-# file imports from outside the checkout, and the release's own way of calling it (``release_callers``).
-RELEASE_ARCHS = {
-    'NAFSSR': ('basicsr/models/archs/NAFSSR_arch.py', 'NAFSSR', None),  # megvii-research/NAFNet
-    'CVHSSR': ('basicsr/models/archs/CVHSSR_arch.py', 'CVHSSR', None),  # AlexZou14/CVHSSR
-    'EHFSSR': ('basicsr/models/archs/EHFSSR_arch.py', 'EHFSSR', None),  # jianwensong/EHFSSR
-    'EHFSSR_S': ('basicsr/models/archs/EHFSSR_S_arch.py', 'EHFSSR_S', None),
-    'iPASSR': ('model.py', 'Net', None),  # YingqianWang/iPASSR
-    'SwinFIRSSR': ('swinfir/archs/swinfirssr_arch.py', 'SwinFIRSSR', _pip_basicsr_stand_ins),  # Zdafeng/SwinFIR
-}
-
-
-def release_callers(net_type, net, scale, window_size=None):
-    """The release network called as its own code calls it, on our (N, 6, h, w) pair: a module returning the
-    (N, 6, s*h, s*w) pair (and, for iPASSR in training, its attention maps and masks as ours does).
-
-    iPASSR: ``Net(left, right, is_training)``. SwinFIRSSR: its test mirror-pads to the multiple of the window
-    strictly above the size and crops the output; its training patches are whole windows (other sizes are padded
-    the same way here, so that any ``--size`` runs).
-    """
-    import torch
-
-    class Views(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, x, return_attention=False):
-            if net_type == 'iPASSR':
-                out = self.net(x[:, :3], x[:, 3:], 1 if self.training else 0)
-                sr = torch.cat(out[:2], 1)
-                return (sr, *out[2:]) if self.training and return_attention else sr
-            h, w = x.shape[-2:]
-            ws = window_size
-            if self.training and h % ws == 0 and w % ws == 0:
-                return self.net(x)
-            x = torch.cat([x, torch.flip(x, [2])], 2)[:, :, :(h // ws + 1) * ws, :]
-            x = torch.cat([x, torch.flip(x, [3])], 3)[:, :, :, :(w // ws + 1) * ws]
-            return self.net(x)[..., :h * scale, :w * scale]
-
-    return Views() if net_type in ('iPASSR', 'SwinFIRSSR') else net
-
-
-RELEASE_CODE = {'NAFSSR': 'megvii-research/NAFNet', 'CVHSSR': 'AlexZou14/CVHSSR', 'EHFSSR': 'jianwensong/EHFSSR',
-                'EHFSSR_S': 'jianwensong/EHFSSR', 'iPASSR': 'YingqianWang/iPASSR', 'SwinFIRSSR': 'Zdafeng/SwinFIR'}
-DEFAULT_RELEASE_PATH = '/tmp/release_nafssr'
-
-
-def check_release_path(net_type, release_path):
-    """A one-line ``BenchmarkError`` unless ``release_path`` is a checkout holding the released file of
-    ``net_type`` (checked before any worker starts; the import itself happens in the worker)."""
-    if net_type not in RELEASE_ARCHS:
-        raise BenchmarkError(f"--impl release: no released code known for network type {net_type}; known: "
-                             f"{', '.join(RELEASE_ARCHS)}")
-    relpath = RELEASE_ARCHS[net_type][0]
-    expected = f'expected a checkout of {RELEASE_CODE[net_type]} (the released {net_type}) holding {relpath}'
-    if not release_path or not str(release_path).strip():
-        raise BenchmarkError(f'--release_path: empty; {expected}')
-    path = Path(release_path)
-    if not path.is_dir():
-        default = ' (the default)' if str(release_path) == DEFAULT_RELEASE_PATH else ''
-        raise BenchmarkError(f'--release_path {path}{default}: no such folder; {expected}')
-    flat = net_type == 'NAFSSR' and any((path / f'{n}.py').is_file() for n in ('release_nafssr', 'NAFSSR_arch'))
-    if not (path / relpath).is_file() and not flat:
-        raise BenchmarkError(f'--release_path: {path / relpath}: not found; {expected}')
-
-
-def _release_class(net_type, release_path):
-    """The released class of ``net_type`` from the checkout ``release_path`` (imported unmodified, never copied)."""
-    import importlib
-
-    from basicsr.utils.release_import import ReleaseImportError, import_release_class
-    check_release_path(net_type, release_path)
-    path = Path(release_path)
-    relpath, cls_name, stand_ins = RELEASE_ARCHS[net_type]
-    if net_type == 'NAFSSR' and not (path / relpath).is_file():  # a flat scratch copy of the NAFSSR arch files
-        sys.path.insert(0, str(path))
-        for name in ('release_nafssr', 'NAFSSR_arch'):
-            if (path / f'{name}.py').is_file():
-                return importlib.import_module(name).NAFSSR
-    try:
-        return import_release_class(str(path), relpath, cls_name, stand_ins() if stand_ins else None)
-    except ReleaseImportError as err:
-        raise BenchmarkError(f'--release_path: {err}') from None
-
-
 def option_file(spec):
     """The option file of the measurement: ``-opt``, or the zoo model's file for the mode."""
     return spec.get('opt') or default_option_file(spec['model'], spec['mode'])
@@ -224,7 +113,6 @@ def option_file(spec):
 
 def parse_options(spec):
     """The option file with ``--force_yml`` applied, as train.py or test.py reads it."""
-    from basicsr.utils.options import parse
     return parse(option_file(spec), is_train=spec['mode'] == 'train', force_yml=spec.get('force_yml'),
                  root_path=spec['scratch'])
 
@@ -233,8 +121,6 @@ class OursTrainStep:
     """The project's training step: the training model's optimize_parameters, built from the option file."""
 
     def __init__(self, spec, device):
-        from basicsr.models import build_model
-
         opt = parse_options(spec)
         opt['num_gpu'] = 1 if device.type == 'cuda' else 0
         opt['dist'] = spec['world_size'] > 1
@@ -243,10 +129,7 @@ class OursTrainStep:
         self.iter = 0
         self.prefetcher = None
         self.data_ms = []
-        if spec.get('data'):  # batches from the option file's training set, through train.py's own loader
-            from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
-            from train import build_loaders
-
+        if spec.get('data'):  # the option file's training set through train.py's loaders (basicsr.data)
             self.train_opt = opt['datasets']['train']
             train_only = dict(opt, datasets={'train': self.train_opt})
             loader, self.sampler, _ = build_loaders(train_only, int(opt.get('manual_seed') or 0), spec['rank'],
@@ -274,117 +157,27 @@ class OursTrainStep:
         self(data['lq'], data['gt'])
 
 
-NAFNET_FORKS = ('NAFSSR', 'CVHSSR', 'EHFSSR', 'EHFSSR_S')  # releases built on NAFNet's BasicSR fork
-
-
-class ReleaseTrainStep:
-    """The released model's training step on the released network, with the losses and optimizer of the option file.
-
-    NAFNet's fork (NAFSSR, CVHSSR, EHFSSR): ``loss + 0 * sum(params)`` (for DDP's unused-parameter check) and
-    clipping at 0.01. iPASSR's train.py: the SR loss plus its four stereo losses on the attention maps, no clipping.
-    SwinFIR (pip BasicSR): no clipping, and the EMA copy updated after every step (``train:ema_decay``).
-    """
-
-    def __init__(self, net, opt, device, ddp=False):
-        import copy
-
-        import torch
-
-        import basicsr.losses  # noqa: F401  (registers the losses)
-        import basicsr.models.optimizers  # noqa: F401  (registers the optimizers)
-        from basicsr.models.ipassr_model import build_stereo_losses
-        from basicsr.utils.registry import LOSS_REGISTRY, OPTIMIZER_REGISTRY
-        self.torch = torch
-        self.net = net.to(device).train()
-        self.module = torch.nn.parallel.DistributedDataParallel(self.net) if ddp else self.net
-        train_opt = opt['train']
-        self.net_type = opt['network_g']['type']
-        self.scale = int(opt['scale'])
-        self.losses = [LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(device)
-                       for key in ('pixel_opt', 'freq_opt') if train_opt.get(key)]
-        self.stereo = build_stereo_losses(train_opt, device)
-        optim_opt = dict(train_opt['optim_g'])
-        self.opt = OPTIMIZER_REGISTRY.get(optim_opt.pop('type'))(self.net.parameters(), **optim_opt)
-        self.clip = 0.01 if self.net_type in NAFNET_FORKS and train_opt.get('use_grad_clip', True) else None
-        self.ema_decay = float(train_opt.get('ema_decay') or 0) if self.net_type not in NAFNET_FORKS else 0
-        self.ema = copy.deepcopy(self.net).eval() if self.ema_decay else None
-
-    def __call__(self, lq, gt):
-        torch = self.torch
-        self.opt.zero_grad()
-        if self.stereo:
-            from basicsr.models.ipassr_model import stereo_losses
-            sr, maps, masks = self.module(lq, True)
-            loss = sum(criterion(sr, gt) for criterion in self.losses)
-            loss = loss + sum(stereo_losses(self.stereo, sr, gt, maps, masks, lq, self.scale).values())
-        else:
-            out = self.module(lq)
-            loss = sum(criterion(out, gt) for criterion in self.losses)
-        if self.net_type in NAFNET_FORKS:
-            loss = loss + 0. * sum(p.sum() for p in self.net.parameters())
-        loss.backward()
-        if self.clip:
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)
-        self.opt.step()
-        if self.ema is not None:
-            with torch.no_grad():
-                for e, p in zip(self.ema.parameters(), self.net.parameters()):
-                    e.mul_(self.ema_decay).add_(p, alpha=1 - self.ema_decay)
-
-
-def build_release_net(spec, opt):
-    """The released network with ``network_g`` of ``opt`` (the constructor keys are the release's); a
-    ``train_size`` our constructor defaults is passed explicitly, so both build the same TLSC windows."""
-    import inspect
-
-    from basicsr.utils.registry import ARCH_REGISTRY
-    net_opt = dict(opt['network_g'])
-    net_type = net_opt.pop('type')
-    ours = inspect.signature(ARCH_REGISTRY.get(net_type)).parameters
-    if 'train_size' in ours and 'train_size' not in net_opt:
-        net_opt['train_size'] = tuple(ours['train_size'].default)
-    cls = _release_class(net_type, spec['release_path'])
-    if net_type == 'iPASSR':  # the release's Net(upscale_factor)
-        net_opt = {'upscale_factor': net_opt.pop('up_scale', opt['scale'])}
-    return release_callers(net_type, cls(**net_opt), int(opt['scale']), net_opt.get('window_size'))
-
-
 def build_our_net(spec):
     """``network_g`` of the option file, as test.py builds it."""
-    from basicsr.models.archs import define_network
     return define_network(parse_options(spec)['network_g'], key_path='network_g')
 
 
 def our_infer_fn(net, spec):
     """The forward test.py runs: basicsr.evaluation.forward_stereo (eval mode, torch.inference_mode), with the
     file's ``val:amp_dtype`` and ``val:self_ensemble``."""
-    from basicsr.evaluation import forward_stereo
-    from basicsr.utils.options import get_path
     opt = parse_options(spec)
     amp, ensemble = get_path(opt, 'val:amp_dtype'), bool(get_path(opt, 'val:self_ensemble', False))
     return lambda lq: forward_stereo(net, lq, ensemble, amp)
 
 
-def release_infer_fn(net):
-    import torch
-
-    def infer(lq):
-        with torch.no_grad():
-            return net(lq)
-    return infer
-
-
 def worker(spec):
     """Run one measurement in this process; return its result dict."""
-    import torch
     torch.set_num_threads(spec['threads'])
     if spec['impl'] == 'ours':  # what train.py, test.py and the inference script do first
-        from basicsr.utils.misc import tune_cpu_allocator
         tune_cpu_allocator()
     device = torch.device(spec['device'])
     rank, world = spec['rank'], spec['world_size']
     if world > 1:
-        import torch.distributed as dist
         dist.init_process_group('gloo')
     torch.manual_seed(0)
     h, w = spec['size']
@@ -396,7 +189,7 @@ def worker(spec):
     if spec['mode'] == 'train':
         if spec['impl'] == 'release':
             opt = parse_options(spec)
-            step = ReleaseTrainStep(build_release_net(spec, opt), opt, device, ddp=world > 1)
+            step = ReleaseTrainStep(build_release_net(opt, spec['release_path']), opt, device, ddp=world > 1)
         else:
             step = OursTrainStep(spec, device)
         net = step.net
@@ -406,15 +199,14 @@ def worker(spec):
             batch = int(train_set['batch_size_per_gpu'])
             h, w = int(train_set['gt_size_h']) // s, int(train_set['gt_size_w']) // s
     else:
-        net = (build_release_net(spec, parse_options(spec)) if spec['impl'] == 'release'
+        net = (build_release_net(parse_options(spec), spec['release_path']) if spec['impl'] == 'release'
                else build_our_net(spec)).to(device).eval()
         run_fn = release_infer_fn(net) if spec['impl'] == 'release' else our_infer_fn(net, spec)
         run = lambda: run_fn(lq)  # noqa: E731
 
-    macs = count_macs(net, (h, w)) * batch if rank == 0 and not spec.get('no_macs') else float('nan')
+    macs = float(count_macs(net, (6, h, w))) * batch if rank == 0 and not spec.get('no_macs') else float('nan')
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
     if world > 1:
-        import torch.distributed as dist
         sync_all = lambda: (sync(), dist.barrier())  # noqa: E731
     else:
         sync_all = sync
@@ -462,9 +254,7 @@ WORKER_ERROR = 'benchmark.py: error: '  # how run_main reports a worker's UserEr
 
 def run_measurement(spec, nproc=1):
     """Start ``nproc`` fresh worker processes for one measurement; return rank 0's result."""
-    import socket
     env = dict(os.environ, OMP_NUM_THREADS=str(spec['threads']), MKL_NUM_THREADS=str(spec['threads']))
-    env['PYTHONPATH'] = str(ROOT) + os.pathsep + env.get('PYTHONPATH', '')
     if nproc > 1:
         with socket.socket() as sock:
             sock.bind(('127.0.0.1', 0))
@@ -504,12 +294,13 @@ def main(argv=None):
                                    'default NAFSSR-T_x4, or the name of the -opt file)')
     p.add_argument('--mode', choices=('train', 'infer'), default='train')
     p.add_argument('--batch', type=int, help='train: 4 (the release per-GPU batch); infer: 1')
-    p.add_argument('--size', action='append', help='LR size HxW (repeatable); train: 30x90, '
-                                                   'infer: 93x310 and 128x192')
+    p.add_argument('--size', type=size_type, action='append', metavar='HxW',
+                   help='LR size HxW (repeatable); train: 30x90, infer: 93x310 and 128x192')
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--impl', choices=('ours', 'release'), default='ours')
-    p.add_argument('--release_path', default=DEFAULT_RELEASE_PATH,
-                   help=f"--impl release: a checkout of the model's released code (default {DEFAULT_RELEASE_PATH})")
+    p.add_argument('--release_path', default=release_adapters.DEFAULT_RELEASE_PATH,
+                   help="--impl release: a checkout of the model's released code (default "
+                        f'{release_adapters.DEFAULT_RELEASE_PATH})')
     p.add_argument('-opt', help='option file (default: the zoo model\'s test file for infer, its training file '
                                 'options/train/<family>/<model>.yml for train)')
     p.add_argument('--force_yml', nargs='+', default=[], help='a:b:c=value overrides of the option file')
@@ -528,7 +319,6 @@ def main(argv=None):
         print(json.dumps(worker(json.loads(args._worker))), flush=True)
         return
 
-    import tempfile
     if args.model is not None:
         zoo_model(args.model)  # a one-line exit for an unknown name, before any work
     label = args.model or (Path(args.opt).stem if args.opt else 'NAFSSR-T_x4')
@@ -541,7 +331,7 @@ def main(argv=None):
         args.force_yml = [*args.force_yml, f'datasets:train:batch_size_per_gpu={args.batch}']
     if args.nproc > 1 and args.mode != 'train':
         raise BenchmarkError('--nproc: scaling is measured for --mode train only')
-    sizes = [size_arg(s) for s in args.size] if args.size else (
+    sizes = args.size or (
         [TRAIN_SIZE] if args.mode == 'train' else list(INFER_SIZES))
     threads = args.threads or (1 if args.nproc > 1 else (os.cpu_count() or 1))
     base = dict(model=label, mode=args.mode, device=args.device,

@@ -1,11 +1,15 @@
-"""Datasets, samplers and data loaders; ``build_dataset`` / ``build_dataloader`` are the entry points."""
+"""Datasets, samplers and data loaders; ``build_dataset`` / ``build_dataloader`` are the entry points, and
+``build_loaders`` the loaders of a training run's options (train.py, scripts/benchmark.py --data)."""
 import functools
 import random
 
 import numpy as np
 import torch
 
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.data.prefetch_dataloader import check_prefetch_mode
 from basicsr.utils.dist_util import get_dist_info
+from basicsr.utils.options import OptionError
 from basicsr.utils.registry import DATASET_REGISTRY
 from basicsr.utils.scan import import_modules
 
@@ -64,3 +68,26 @@ def build_dataloader(dataset, dataset_opt, num_gpu, dist, sampler=None, seed=Non
     args['pin_memory'] = bool(dataset_opt.get('pin_memory', False))
     args['persistent_workers'] = bool(dataset_opt.get('persistent_workers', False)) and num_workers > 0
     return torch.utils.data.DataLoader(dataset, **args)
+
+
+def build_loaders(opt, seed, rank, world_size, num_gpu):
+    """``(train loader, its EnlargedSampler, [(val loader, its options)])`` of a training run's options: the
+    ``datasets:train`` entry (pinned batches for ``prefetch_mode: cuda`` on a GPU) and every ``datasets:val*``."""
+    train_opt = opt['datasets']['train']
+    if check_prefetch_mode(train_opt.get('prefetch_mode')) == 'cuda' and num_gpu:
+        train_opt = dict(train_opt, pin_memory=train_opt.get('pin_memory', True))  # the loader pins each batch
+    train_set = build_dataset(train_opt, key_path='datasets:train')
+    sampler = EnlargedSampler(train_set, world_size, rank, ratio=train_opt.get('dataset_enlarge_ratio', 1),
+                              seed=seed)
+    batch = train_opt['batch_size_per_gpu']
+    if len(sampler) < batch:
+        raise OptionError(f"datasets:train:batch_size_per_gpu: {batch} is larger than the {len(sampler)} training "
+                          f"samples per process in {train_opt.get('dataroot_gt')}")
+    loader = build_dataloader(train_set, train_opt, num_gpu, world_size > 1, sampler=sampler, seed=seed)
+    val_loaders = []
+    for phase, ds_opt in opt['datasets'].items():
+        if phase.startswith('val'):
+            val_set = build_dataset(ds_opt, key_path=f'datasets:{phase}')
+            val_loaders.append((build_dataloader(val_set, ds_opt, num_gpu, world_size > 1, sampler=None, seed=seed),
+                                ds_opt))
+    return loader, sampler, val_loaders

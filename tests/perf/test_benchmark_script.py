@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from basicsr import release_adapters
 from basicsr.utils.errors import run_main
 from basicsr.utils.options import get_path, parse
 from helpers import load_script, run
@@ -57,7 +58,7 @@ def test_release_without_a_checkout_is_one_line_before_any_worker(benchmark, tmp
                                                                   expected):
     default, empty = tmp_path / 'not_here', tmp_path / 'empty'
     empty.mkdir()
-    monkeypatch.setattr(benchmark, 'DEFAULT_RELEASE_PATH', str(default))
+    monkeypatch.setattr(release_adapters, 'DEFAULT_RELEASE_PATH', str(default))
     monkeypatch.setattr(benchmark, 'run_measurement', lambda *a: pytest.fail('a worker was started'))
     argv = ['--model', 'NAFSSR-T_x4', '--impl', 'release', '--size', '6x10']
     argv += [] if given is None else ['--release_path', str(empty) if given == 'empty' else given]
@@ -117,16 +118,17 @@ def test_release_implementation_side_by_side(benchmark, tmp_path):
                                str(tmp_path), '--size', '6x10', '--batch', '2', '--threads', '1', '--warmup', '0',
                                '--repeats', '1', '--json'])
         assert (rows[0]['impl'], rows[0]['model'], rows[0]['size']) == ('release', 'CVHSSR-T_x4', '6x10')
-    release = benchmark._release_class('CVHSSR', str(tmp_path))
+    release = release_adapters.release_class('CVHSSR', str(tmp_path))
     assert release.__module__ == 'basicsr.models.archs.CVHSSR_arch'
     import basicsr
     assert os.path.dirname(basicsr.__file__) == os.path.join(ROOT, 'basicsr')  # ours is back in place
 
 
-def test_release_path_without_the_arch_file_is_one_line(benchmark, tmp_path):
-    with pytest.raises(benchmark.BenchmarkError, match=r'--release_path: .*basicsr/models/archs/EHFSSR_S_arch.py: '
-                                                       r'not found; expected a checkout of jianwensong/EHFSSR'):
-        benchmark._release_class('EHFSSR_S', str(tmp_path))
+def test_release_path_without_the_arch_file_is_one_line(tmp_path):
+    with pytest.raises(release_adapters.ReleaseCheckoutError,
+                       match=r'--release_path: .*basicsr/models/archs/EHFSSR_S_arch.py: not found; expected a checkout '
+                             r'of jianwensong/EHFSSR'):
+        release_adapters.release_class('EHFSSR_S', str(tmp_path))
 
 
 def test_gpu_table_settings_are_real_options(tmp_path):
