@@ -46,7 +46,8 @@ class ImageRestorationModel(BaseModel):
     OPTION_KEYS = ('network_g', 'path:pretrain_network_g', 'path:strict_load_g', 'path:param_key_g', 'train:optim_g',
                    'train:pixel_opt', 'train:freq_opt', 'train:perceptual_opt', 'train:grad_clip_norm',
                    'train:use_grad_clip', 'train:use_amp', 'train:amp_dtype', 'train:mixup', 'train:mixup_beta',
-                   'train:batch_augment', 'train:max_nan_steps', 'train:ema_decay', 'train:find_unused_parameters')
+                   'train:batch_augment', 'train:max_nan_steps', 'train:ema_decay', 'train:find_unused_parameters',
+                   'val:tb_images')
 
     def __init__(self, opt):
         super().__init__(opt)

@@ -122,6 +122,10 @@ class ExperimentLogger:
     Every wandb row carries ``iter`` and every curve is drawn against it (``define_metric``): a run resumed from its
     last state repeats the iterations after it, which wandb's own step (always increasing) would drop."""
 
+    # the option keys that decide what it logs to (read by ``wandb_settings`` and train.py; see options.known_keys)
+    OPTION_KEYS = ('logger:use_tb_logger', 'logger:wandb:project', 'logger:wandb:entity', 'logger:wandb:mode',
+                   'logger:wandb:resume_id')
+
     def __init__(self, tb_dir=None, wandb=None, resuming=False):
         self.tb, self.wandb_run = None, None
         if tb_dir is not None:

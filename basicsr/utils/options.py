@@ -14,6 +14,7 @@ import yaml
 
 from basicsr.utils.amp import AMP_DTYPES
 from basicsr.utils.errors import UserError
+from basicsr.utils.registry import MODEL_REGISTRY
 
 
 WEIGHTS_FORMATS = ('pth', 'safetensors')  # logger:weights_format: net_<label>_<iter>.pth or .safetensors
@@ -120,28 +121,39 @@ def _require(opt, src, key_path, types, expected):
     return value
 
 
-# Keys read somewhere in the project, or present in the released option files, per section. Anything else in
-# these sections is most likely a typo: it is reported (never an error, so that option files written for
-# BasicSR or NAFNet with extra keys still run) and ignored. Which model reads a key is declared on the model class
-# (``OPTION_KEYS``, see ``check_declared_keys``); every declared key is listed here too (tested).
-KNOWN_KEYS = {
-    '': {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
-         'train', 'val',
-         'logger', 'dist_params', 'is_train', 'opt_path', 'launcher', 'dist', 'rank', 'world_size'},
-    'train': {'optim_g', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt', 'freq_opt', 'perceptual_opt', 'mixup',
-              'mixup_beta', 'grad_clip_norm', 'use_grad_clip', 'ema_decay', 'use_amp', 'amp_dtype', 'channels_last',
-              'compile', 'compile_mode', 'cudnn_benchmark', 'max_nan_steps', 'find_unused_parameters',
-              'optim_d', 'gan_opt', 'net_d_iters', 'net_d_init_iters', 'discriminator_input', 'batch_augment',
-              'photometric_opt', 'cycle_opt', 'smoothness_opt', 'consistency_opt'},
-    'val': {'val_freq', 'save_img', 'metrics', 'self_ensemble', 'amp_dtype', 'tb_images', 'grids', 'max_minibatch',
-            'trans_num', 'suffix', 'pbar', 'rgb2bgr', 'use_image'},
-    'logger': {'print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb', 'keep_last', 'weights_format'},
-    'logger:wandb': {'project', 'entity', 'resume_id', 'mode'},
-    'path': {'pretrain_network_g', 'strict_load_g', 'resume_state', 'param_key_g', 'param_key', 'root',
-             'pretrain_network_d', 'strict_load_d', 'param_key_d',
-             'experiments_root', 'results_root', 'models', 'training_states', 'log', 'visualization', 'tb_logger'},
-    'dist_params': {'backend', 'port'},
-}
+# The option keys the run itself reads: this module (``validate``, the paths ``parse`` fills in), the entry points
+# (train.py, test.py) and the process set-up (``dist_util``). The classes that read the other keys declare them in
+# ``OPTION_KEYS``: the model classes (``MODEL_REGISTRY``), the logger (``logger.ExperimentLogger``); ``known_keys``
+# puts the tables together, and anything else in these sections is reported as a typo (``unknown_keys``).
+RUN_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'is_train', 'opt_path', 'launcher',
+            'dist', 'rank', 'world_size', 'train:total_iter', 'val:val_freq', 'val:save_img', 'val:metrics',
+            'val:self_ensemble', 'val:amp_dtype', 'logger:print_freq', 'logger:save_checkpoint_freq',
+            'path:resume_state', 'path:param_key', 'path:root', 'path:experiments_root', 'path:results_root',
+            'path:models', 'path:training_states', 'path:log', 'path:visualization', 'path:tb_logger',
+            'dist_params:backend', 'dist_params:port')
+# Keys of the released NAFSSR option files that nothing here reads: accepted without a warning, so that those files
+# run unchanged (a key path listed here is never reported, never refused, and has no effect).
+RELEASE_ONLY_KEYS = ('val:grids', 'val:max_minibatch', 'val:trans_num', 'val:suffix', 'val:pbar', 'val:rgb2bgr',
+                     'val:use_image')
+# The sections whose keys are checked; a section's mapping values (train:optim_g) are checked by their registries.
+CHECKED_SECTIONS = ('', 'train', 'val', 'logger', 'logger:wandb', 'path', 'dist_params')
+
+
+def known_keys(readers=()):
+    """``{section: {key, ...}}`` for ``CHECKED_SECTIONS``: ``RUN_KEYS``, ``RELEASE_ONLY_KEYS`` and every key path
+    that a class of ``readers`` declares (``declared_keys``); a key path makes its sections known too
+    (``logger:wandb:project`` -> ``wandb`` in ``logger``, ``logger`` at the top level)."""
+    known = {section: set() for section in CHECKED_SECTIONS}
+    paths = set(RUN_KEYS) | set(RELEASE_ONLY_KEYS)
+    for cls in readers:
+        paths |= declared_keys(cls)
+    for path in paths:
+        parts = path.split(':')
+        for depth in range(len(parts)):
+            section = ':'.join(parts[:depth])
+            if section in known:
+                known[section].add(parts[depth])
+    return known
 
 
 def declared_keys(cls):
@@ -176,12 +188,21 @@ def check_declared_keys(opt, registry, key_path):
                           f"{'them' if len(keys) > 1 else 'it'}")
 
 
-def unknown_keys(opt):
-    """``['train:totl_iter (did you mean total_iter?)', ...]`` for keys no part of the project reads."""
+def key_readers():
+    """The classes that declare the option keys they read: the registered model classes (``MODEL_REGISTRY``, filled
+    when ``basicsr.models`` is imported, as every entry point does) and the experiment logger."""
+    from basicsr.utils.logger import ExperimentLogger  # imported here: the logger's modules import this one
+
+    return [ExperimentLogger, *(MODEL_REGISTRY.get(name) for name in MODEL_REGISTRY)]
+
+
+def unknown_keys(opt, readers=()):
+    """``['train:totl_iter (did you mean total_iter?)', ...]`` for keys that neither the run nor a class of
+    ``readers`` reads (see ``known_keys``)."""
     import difflib
 
     found = []
-    for section, known in KNOWN_KEYS.items():
+    for section, known in known_keys(readers).items():
         node = opt if not section else get_path(opt, section)
         if not isinstance(node, dict):
             continue
@@ -350,7 +371,7 @@ def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None, 
     if isinstance(opt.get('datasets'), dict):  # `datasets:test1=~` leaves a set of the file out
         for phase in [k for k, v in opt['datasets'].items() if v is None]:
             del opt['datasets'][phase]
-    unknown = unknown_keys(opt)
+    unknown = unknown_keys(opt, key_readers())
     if unknown and os.environ.get('RANK', '0') == '0':  # once per run, not once per process
         print(f"{opt_path}: warning: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
               'ignored', file=sys.stderr, flush=True)

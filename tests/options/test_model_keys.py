@@ -2,15 +2,20 @@
 ``OPTION_KEYS``) stops the run when the options are parsed, naming the class that would read it (the checks of
 ``logger:wandb`` are in tests/train/test_wandb.py)."""
 import glob
+import inspect
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from basicsr.data import LOADER_KEYS
 from basicsr.option_checks import OPTION_CHECKS
-from basicsr.utils.options import KNOWN_KEYS, OptionError, check_declared_keys, declared_keys, parse_options
-from basicsr.utils.registry import MODEL_REGISTRY, Registry
+from basicsr.utils.logger import ExperimentLogger
+from basicsr.utils.options import (CHECKED_SECTIONS, RELEASE_ONLY_KEYS, RUN_KEYS, OptionError, check_declared_keys,
+                                   declared_keys, get_path, key_readers, known_keys, parse_options, yaml_load)
+from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY, Registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GAN_FILE = os.path.join(ROOT, 'options', 'train', 'NAFSSR', 'sample_perceptual_x4.yml')
@@ -72,12 +77,50 @@ def test_a_null_key_counts_as_absent():
     assert opt['model_type'] == 'ImageRestorationModel'
 
 
+@pytest.mark.parametrize('path', OPTION_FILES, ids=lambda p: os.path.relpath(p, os.path.join(ROOT, 'options')))
+def test_every_key_of_the_option_files_is_declared_by_a_class_that_reads_it(path):
+    """Each key of an option file is declared by what reads it for that file's configuration: the run itself
+    (``RUN_KEYS``), the file's model class (not another model's), the logger, or its dataset class (its constructor
+    arguments and the loader keys); the deeper entries (``train:optim_g:lr``) are checked by their registries.
+    The only other keys are the released files' ``RELEASE_ONLY_KEYS``, accepted to run those files unchanged."""
+    opt = yaml_load(Path(path))
+    model = MODEL_REGISTRY.get(opt.get('model_type') or 'ImageRestorationModel')
+    declared = set(RUN_KEYS) | set(RELEASE_ONLY_KEYS) | declared_keys(model) | declared_keys(ExperimentLogger)
+    for section in CHECKED_SECTIONS:
+        node = opt if not section else get_path(opt, section)
+        for key in node if isinstance(node, dict) else ():
+            key_path = f'{section}:{key}' if section else key
+            assert key_path in declared or any(d.startswith(key_path + ':') for d in declared), (
+                f'{key_path} is read by no class for model_type {model.__name__}')
+    for phase, dataset in opt['datasets'].items():
+        accepted = set(inspect.signature(DATASET_REGISTRY.get(dataset['type'])).parameters) | set(LOADER_KEYS)
+        assert set(dataset) - {'type'} <= accepted, f'datasets:{phase}: {set(dataset) - {"type"} - accepted}'
+
+
+def test_a_key_that_no_class_declares_is_reported_and_one_another_model_reads_is_refused(capsys, monkeypatch):
+    """Removing a key from its class's declaration makes it a typo warning, and a key only another model declares
+    is refused: the warnings and refusals come from the declarations, not from a hand-kept list."""
+    monkeypatch.delenv('RANK', raising=False)
+    parse_train(PLAIN_FILE, 'train:mixup_betta=0.4')
+    assert capsys.readouterr().err.strip() == (f'{PLAIN_FILE}: warning: unknown option train:mixup_betta (did you '
+                                               'mean mixup_beta?); ignored')
+    model = MODEL_REGISTRY.get('ImageRestorationModel')
+    monkeypatch.setattr(model, 'OPTION_KEYS', tuple(k for k in model.OPTION_KEYS if k != 'train:pixel_opt'))
+    parse_train(PLAIN_FILE)  # its train:pixel_opt
+    assert capsys.readouterr().err.strip() == f'{PLAIN_FILE}: warning: unknown option train:pixel_opt; ignored'
+    monkeypatch.setattr(MODEL_REGISTRY.get('IPASSRModel'), 'OPTION_KEYS', ('train:pixel_opt',))
+    assert refusal(PLAIN_FILE) == (
+        'train:pixel_opt is read by IPASSRModel, but model_type is ImageRestorationModel; set model_type: '
+        'IPASSRModel or remove it')
+
+
 def test_every_declared_key_is_a_known_key():
-    """A key a model class declares is never reported as an unknown option (a typo) when its model reads it."""
-    for name in MODEL_REGISTRY:
-        for key in declared_keys(MODEL_REGISTRY.get(name)):
+    """A key a model class or the logger declares is never reported as an unknown option (a typo)."""
+    known = known_keys(key_readers())
+    for cls in key_readers():
+        for key in declared_keys(cls):
             section, _, last = key.rpartition(':')
-            assert last in KNOWN_KEYS[section], f'{name} declares {key}, which KNOWN_KEYS does not list'
+            assert last in known[section], f'{cls.__name__} declares {key}, which known_keys does not list'
 
 
 def test_subclasses_extend_the_keys_of_their_base():
