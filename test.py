@@ -21,12 +21,11 @@ import torch
 
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.evaluation import evaluate
+from basicsr.inference import network_from_options
 from basicsr.metrics import metric_better
-from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
 from basicsr.report_html import REPORT_FILE, write_run_report
 from basicsr.reports import format_report, result_keys, table_columns, with_left_variants, write_results
-from basicsr.utils.checkpoint import load_network, weight_options
 from basicsr.utils.dist_util import get_dist_info, init_dist, on_rank0
 from basicsr.utils.errors import UserError, run_main
 from basicsr.utils.experiment import ExperimentLock, move_aside
@@ -88,12 +87,7 @@ def run_on_test_sets(opt, lock, progress):
     device = torch.device('cuda', torch.cuda.current_device()) if use_cuda else torch.device('cpu')
     on_rank0(lock.acquire)  # a second run of the same name stops here, before reading or writing anything
 
-    weights, param_key, strict = weight_options(opt)
-    if not weights:
-        raise OptionError(f"{opt['opt_path']}: path:pretrain_network_g must name the checkpoint to test")
-    net = define_network(opt['network_g'], key_path='network_g')
-    load_network(net, weights, param_key, strict)
-    net.to(device)
+    net = network_from_options(opt).to(device)
 
     phases = [p for p in opt['datasets'] if p.startswith('test')] or list(opt['datasets'])
     for phase in phases:  # one network has one up-scaling factor: a set at another scale cannot be scored

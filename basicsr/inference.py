@@ -2,15 +2,18 @@
 (``demo.py``) share.
 
 - ``load_model`` builds the network of an option file or of a named zoo size and loads its weights;
+  ``network_from_options`` is its first half, for parsed options (test.py, scripts/reproduce_tables.py);
 - ``auto_strip_rows`` sizes the full-width strips of ``basicsr.evaluation.infer_in_strips`` to a memory budget.
 """
 import sys
 
 import torch
 
+from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
 from basicsr.utils.checkpoint import load_network, weight_options
 from basicsr.utils.errors import UserError
+from basicsr.utils.options import parse
 
 DEFAULT_MEMORY_GB = 5.0  # --max_memory_gb
 MIN_AUTO_ROWS = 8  # the smallest strip --max_memory_gb may choose
@@ -20,23 +23,29 @@ class InputError(UserError, ValueError):
     """A bad input pair or option; the message is one line naming the file or flag."""
 
 
+def network_from_options(opt, weights=None, weights_flag=None):
+    """``network_g`` of the parsed options ``opt`` with its weights loaded: the file ``weights`` (named
+    ``weights_flag`` in errors) or else ``path:pretrain_network_g``, read with ``path:param_key_g`` and
+    ``path:strict_load_g`` (``basicsr.utils.checkpoint.weight_options``)."""
+    file, param_key, strict = weight_options(opt)
+    if not (weights or file):
+        instead = f'; give {weights_flag}' if weights_flag else ''
+        raise InputError(f"{opt.get('opt_path', 'options')}: path:pretrain_network_g must name the network's "
+                         f'weights{instead}')
+    net = define_network(opt['network_g'], key_path='network_g')
+    return load_network(net, weights or file, param_key, strict,
+                        key_path=(weights_flag or 'weights') if weights else 'path:pretrain_network_g',
+                        arch_key='network_g:type', strict_key='path:strict_load_g')
+
+
 def load_model(opt_path=None, arch=None, scale=None, weights=None, param_key='params', color_order=None):
     """``(network, scale, color order)`` from an option file ``opt_path`` (``network_g``, ``scale``, and
     ``path:pretrain_network_g`` unless ``weights`` is given), or from a named size ``arch`` at ``scale`` with the
     checkpoint ``weights``. ``color_order`` (``'bgr'``/``'rgb'``) overrides what the option file or the family's
     released weights say. Errors name the command-line flag (``-opt``, ``--arch``, ``--weights``)."""
     if opt_path:
-        from basicsr.models.archs import define_network
-        from basicsr.utils.options import parse
-
         opt = parse(opt_path, is_train=False, registries=OPTION_CHECKS)
-        net = define_network(opt['network_g'], key_path='network_g')
-        file, opt_param_key, strict = weight_options(opt)
-        if not (weights or file):
-            raise InputError(f'{opt_path}: path:pretrain_network_g is empty; give --weights')
-        load_network(net, weights or file, opt_param_key, strict,
-                     key_path='--weights' if weights else 'path:pretrain_network_g', arch_key='network_g:type',
-                     strict_key='path:strict_load_g')
+        net = network_from_options(opt, weights, '--weights')
         datasets = list(opt['datasets'].values())
         return net, opt['scale'], color_order or (datasets[0].get('color_order', 'bgr') if datasets else 'bgr')
     if not (arch and scale and weights):

@@ -24,22 +24,18 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import torch
 
-import torch  # noqa: E402
-
-from basicsr import zoo  # noqa: E402
-from basicsr.data import build_dataloader, build_dataset  # noqa: E402
-from basicsr.data.layout import hr_dir, lr_dir  # noqa: E402
-from basicsr.evaluation import evaluate  # noqa: E402
-from basicsr.models.archs import define_network  # noqa: E402
-from basicsr.option_checks import OPTION_CHECKS  # noqa: E402
-from basicsr.reports import with_left_variants  # noqa: E402
-from basicsr.utils.checkpoint import load_network, weight_options  # noqa: E402
-from basicsr.utils.errors import UserError, run_main  # noqa: E402
-from basicsr.utils.options import OptionError, parse  # noqa: E402
+from basicsr import zoo
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.data.layout import hr_dir, lr_dir
+from basicsr.evaluation import evaluate
+from basicsr.inference import network_from_options
+from basicsr.option_checks import OPTION_CHECKS
+from basicsr.reports import with_left_variants
+from basicsr.toolbox import zoo_models, zoo_option_file
+from basicsr.utils.errors import UserError, run_main
+from basicsr.utils.options import OptionError, parse
 
 TOLERANCE = {'psnr': 0.01, 'ssim': 0.001, 'psnr_left': 0.01, 'ssim_left': 0.001}
 FIGURES = ('psnr', 'ssim', 'psnr_left', 'ssim_left')  # names of with_left_variants(DEFAULT_METRICS)
@@ -50,12 +46,7 @@ DEFAULTS = {'root': os.path.join('datasets', 'StereoSR', 'test'),
 
 
 class ReproduceError(UserError, ValueError):
-    """A bad option of reproduce_tables.py (an unknown model or set)."""
-
-
-def option_path(model):
-    """The test option file of ``model`` (``zoo.ZooModel.option``, relative to the repository)."""
-    return os.path.join(ROOT, model.option)
+    """A bad option of reproduce_tables.py (an unknown set, an --output that would lose rows)."""
 
 
 def dataset_options(opt, test_set, gt_root, lq_root, scale):
@@ -83,7 +74,7 @@ def plan(models, sets, root, weights_dir):
     here; a note for each missing option file, weight file or test set."""
     jobs, notes, missing_sets = [], [], {}
     for model in models:
-        option_file = option_path(model)
+        option_file = zoo_option_file(model)
         if not os.path.isfile(option_file):
             notes.append(f'{model.name}: skipped, its option file {model.option} is not here')
             continue
@@ -111,10 +102,7 @@ def measure(model, option_file, weights, sets, device, self_ensemble):
     """Rows ``{model, scale, set, pairs, measured, published, diff, status, per_pair, ...}`` of one model on its
     present test sets."""
     opt = parse(option_file, is_train=False, registries=OPTION_CHECKS)
-    _, param_key, strict = weight_options(opt)
-    net = define_network(opt['network_g'], key_path='network_g')
-    load_network(net, weights, param_key, strict)
-    net.to(device)
+    net = network_from_options(opt, weights, '--weights_dir').to(device)
     metrics_opt = with_left_variants(None)  # the protocol's figures, whatever the option file lists
     rows = []
     for test_set, gt_root, lq_root in sets:
@@ -215,9 +203,7 @@ def parse_args(argv=None):
 
 
 def run(args):
-    unknown = [m for m in args.models or () if m not in zoo.MODELS]
-    if unknown:
-        raise ReproduceError(f"--models: unknown {', '.join(unknown)}; the zoo has {', '.join(zoo.MODELS)}")
+    models = zoo_models(args.models, '--models')
     unknown = [s for s in args.sets or () if s not in zoo.TEST_SETS]
     if unknown:
         raise ReproduceError(f"--sets: unknown {', '.join(unknown)}; expected some of {', '.join(zoo.TEST_SETS)}")
@@ -225,7 +211,6 @@ def run(args):
         raise OptionError(f'--root {args.root}: not a folder (expected <Set>/hr, <Set>/lr_x4, ...)')
     if os.path.isdir(args.output):
         raise OptionError(f'--output {args.output}: is a folder; expected the path of a JSON file')
-    models = [zoo.MODELS[m] for m in args.models] if args.models else list(zoo.MODELS.values())
     sets = args.sets or list(zoo.TEST_SETS)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 

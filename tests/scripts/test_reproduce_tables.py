@@ -175,7 +175,9 @@ def test_unknown_model_or_set_is_one_line(setup, capsys):
     assert capsys.readouterr().err.strip() == ('reproduce_tables.py: error: --sets: unknown KITTI2015; expected some '
                                                'of Tiny, Absent')
     assert script.main(argv + ['--models', 'TINY-T_x3']) == 2
-    assert 'error: --models: unknown TINY-T_x3; the zoo has TINY-T_x4' in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == ("reproduce_tables.py: error: --models: unknown model 'TINY-T_x3'; "
+                                               'expected a name of the zoo such as NAFSSR-T_x4 (closest: TINY-T_x4, '
+                                               'TINY-T_x2)')
 
 
 def test_the_zoo_and_the_option_files_agree():
