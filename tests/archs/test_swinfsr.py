@@ -174,3 +174,29 @@ def test_bad_options_are_one_line_naming_the_key():
             define_network({'type': 'SwinFSR', **opt})
     with pytest.raises(ValueError, match='multiple of 4'):
         SwinFSRSCAM(6)
+
+
+OPTION_FILES = sorted((Path(__file__).resolve().parents[2] / 'options').glob('*/SwinFSR/*.yml'))
+
+
+@pytest.mark.parametrize('path', OPTION_FILES, ids=[f'{p.parent.parent.name}/{p.name}' for p in OPTION_FILES])
+def test_option_files_parse_and_build_the_released_size(path, tmp_path):
+    from basicsr.option_checks import OPTION_CHECKS
+    from basicsr.utils.options import parse
+
+    # (every key being read by some class: tests/options/test_model_keys.py, for every option file)
+    opt = parse(path, is_train=path.parent.parent.name == 'train', root_path=tmp_path, registries=OPTION_CHECKS)
+    assert opt['scale'] == opt['network_g']['up_scale'] == 4
+    with torch.device('meta'):
+        net = define_network(opt['network_g'])
+    assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNT_X4
+    assert all(d.get('color_order') == 'rgb' for d in opt['datasets'].values())  # the release reads with PIL
+    if 'train' in opt:  # the release's train.py: Adam 1e-4, L1 of each view summed, batch 1 of 30 x 90 LR crops
+        train, data = opt['train'], opt['datasets']['train']
+        assert train['optim_g'] == {'type': 'Adam', 'lr': 1e-4, 'weight_decay': 0, 'betas': [0.9, 0.999]}
+        assert train['pixel_opt'] == {'type': 'L1Loss', 'loss_weight': 2.0, 'reduction': 'mean'}
+        assert (data['gt_size_h'], data['gt_size_w'], data['batch_size_per_gpu']) == (120, 360, 1)
+        assert train['total_iter'] == 300 * 800 and train['warmup_iter'] == 15 * 800
+    else:
+        assert opt['path']['param_key_g'] == 'state_dict'
+        assert opt['path']['pretrain_network_g'].endswith('experiments/pretrained_models/SwinFSR-L_x4.pth.tar')
