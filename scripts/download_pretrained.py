@@ -17,7 +17,6 @@ folder holding the files under their release names); the checks are the same. Do
 library's ``urllib`` only.
 """
 import argparse
-import difflib
 import hashlib
 import http.client
 import os
@@ -28,12 +27,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from basicsr import zoo  # noqa: E402
-from basicsr.utils.errors import UserError, run_main  # noqa: E402
+from basicsr import zoo
+from basicsr.toolbox import zoo_models
+from basicsr.utils.errors import UserError, run_main
 
 DEFAULT_DEST = os.path.join('experiments', 'pretrained_models')
 CHUNK = 1 << 20
@@ -227,18 +223,6 @@ def list_models(dest=DEFAULT_DEST, out=None):
         print('  '.join(f'{v:<{w}}' for v, w in zip(row, widths)) + '  ' + row[-1], file=out)
 
 
-def select(names):
-    """The zoo models named ``names``; an unknown name is one line with the close matches."""
-    models = []
-    for name in names:
-        if name not in zoo.MODELS:
-            close = difflib.get_close_matches(name, zoo.MODELS, n=3, cutoff=0.5)
-            hint = f" Did you mean {', '.join(close)}?" if close else ''
-            raise DownloadError(f"unknown model {name!r}.{hint} Known: {', '.join(zoo.MODELS)}")
-        models.append(zoo.MODELS[name])
-    return models
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('models', nargs='*', metavar='MODEL', help='zoo names, e.g. CVHSSR-T_x4 (see --list)')
@@ -261,7 +245,7 @@ def run(args):
         list_models(args.dest)
         if not (args.models or args.all):
             return 0
-    models = list(zoo.MODELS.values()) if args.all else select(args.models)
+    models = zoo_models([] if args.all else args.models, 'MODEL')
     remove_stale_parts(args.dest)
     for model in models:
         download(model, args.dest, mirror=args.mirror, timeout=args.timeout)

@@ -21,26 +21,16 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from basicsr.models.archs import define_network  # noqa: E402
-from basicsr.models.archs import complexity  # noqa: E402
-from basicsr.utils.errors import run_main  # noqa: E402
-from basicsr.utils.misc import parse_size  # noqa: E402
-from basicsr.utils.options import OptionError, get_path, yaml_load  # noqa: E402
+from basicsr.models.archs import complexity, define_network
+from basicsr.toolbox import size_type, zoo_model, zoo_option_file
+from basicsr.utils.errors import run_main
+from basicsr.utils.options import OptionError, get_path, yaml_load
 
 DEFAULT_PATCH = (30, 90)  # LR training patch of the stereo SR protocol
 KITTI_HR = (375, 1242)  # KITTI 2012/2015 image size
 BUDGET_SIZE = (180, 320)  # NTIRE 2024 stereo SR: the budget is for one 320x180 (w x h) LR pair
 BUDGET_PARAMS, BUDGET_MACS = 1_000_000, 400 * 10**9
 BUDGET_NAME = 'NTIRE 2024 budget (1M params, 400 GMACs at 180x320)'
-
-
-def size_arg(text):
-    try:
-        return parse_size(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def default_sizes(opt, opt_path):
@@ -74,29 +64,17 @@ def budget_verdict(params, pair_macs):
     return f"exceeds: {', '.join(over)}" if over else 'fits'
 
 
-def zoo_option_file(name):
-    """The test option file of zoo model ``name``; an unknown name is a one-line error with the closest ones."""
-    import difflib
-
-    from basicsr.zoo import MODELS
-    if name not in MODELS:
-        close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
-        raise OptionError(f'--model: unknown model {name!r}; expected a name of the zoo'
-                          + (f" (closest: {', '.join(close)})" if close else ''))
-    return str(Path(__file__).resolve().parents[1] / MODELS[name].option)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument('-opt', '--opt', help='option YAML file with a network_g section')
     which.add_argument('--model', help='a name of the zoo (basicsr/zoo.py: NAFSSR-T_x4, CVHSSR-T_x4, EHFSSR_S_x4, '
                                        '...): its test option file')
-    parser.add_argument('--size', type=size_arg, action='append', metavar='HxW',
+    parser.add_argument('--size', type=size_type, action='append', metavar='HxW',
                         help='LR input size of one view; repeat for several (default: training patch and KITTI)')
     args = parser.parse_args(argv)
     if args.model is not None:
-        args.opt = zoo_option_file(args.model)
+        args.opt = zoo_option_file(zoo_model(args.model))
     if not os.path.isfile(args.opt):
         raise OptionError(f'{args.opt}: option file not found')
     opt = yaml_load(Path(args.opt))

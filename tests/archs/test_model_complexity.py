@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from basicsr.models.archs import define_network
+from basicsr.toolbox import ToolInputError
 from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +74,6 @@ def test_zoo_name_uses_its_test_option_file(capsys):
 
 def test_unknown_zoo_name_is_one_line():
     script = load_script('scripts/model_complexity.py')
-    with pytest.raises(script.OptionError, match=r"^--model: unknown model 'CVHSSR-T_x3'; expected a name of the zoo "
-                                                  r"\(closest: CVHSSR-T_x4, CVHSSR-T_x2"):
+    with pytest.raises(ToolInputError, match=r"^--model: unknown model 'CVHSSR-T_x3'; expected a name of the zoo "
+                                             r"such as NAFSSR-T_x4 \(closest: CVHSSR-T_x4, CVHSSR-T_x2"):
         script.main(['--model', 'CVHSSR-T_x3'])

@@ -196,8 +196,8 @@ def test_list_and_unknown_names(tiny_zoo, tmp_path, capsys):
     assert 'missing' in nafssr and 'manual: https://drive.google.com/' in nafssr
     code, _, err = _run(capsys, 'TINY_x4')
     assert code == 2
-    assert _error_line(err).startswith("download_pretrained.py: error: unknown model 'TINY_x4'. Did you mean "
-                                       'TINY-T_x4?')
+    assert _error_line(err) == ("download_pretrained.py: error: MODEL: unknown model 'TINY_x4'; expected a name of "
+                                'the zoo such as NAFSSR-T_x4 (closest: TINY-T_x4)')
 
 
 # ------------------------------------------------------------------ the zoo's table itself (basicsr/zoo.py)
