@@ -50,6 +50,7 @@ def load_model(opt_path=None, arch=None, scale=None, weights=None, param_key='pa
         return net, opt['scale'], color_order or (datasets[0].get('color_order', 'bgr') if datasets else 'bgr')
     if not (arch and scale and weights):
         raise InputError('give a model: -opt <option file>, or --arch NAFSSR-T --scale 4 --weights <file.pth>')
+    from basicsr import zoo
     from basicsr.models.archs import arch_util
 
     try:
@@ -57,8 +58,9 @@ def load_model(opt_path=None, arch=None, scale=None, weights=None, param_key='pa
     except ValueError as err:
         raise InputError(f'--arch: {err}') from None
     load_network(net, weights, param_key, key_path='--weights', arch_key='--arch')
-    # the channel order the family's released weights were trained with (RGB for iPASSR and SwinFIRSSR)
-    return net, scale, color_order or getattr(net, 'released_color_order', 'bgr')
+    # the channel order the size's released weights were trained with (its zoo card: RGB for iPASSR, SwinFIRSSR, ...)
+    card = zoo.card(arch)  # None for a size not yet carded (register_sizes)
+    return net, scale, color_order or (card.color_order if card else getattr(net, 'released_color_order', 'bgr'))
 
 
 def strip_bytes_per_row(net, width, scale):

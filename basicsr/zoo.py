@@ -60,9 +60,16 @@ class Weights:
 
 @dataclass(frozen=True)
 class ZooModel:
-    """One released model at one scale. ``name`` is the stem of ``option``, its test option file (relative to the
-    repository), which loads ``experiments/pretrained_models/<weights.file>``; ``params_m``: parameters in
-    millions as published (``None``: not published); ``code``: the authors' repository."""
+    """The card of one released model at one scale (``NAFSSR-T_x4``): everything that names it, in one place.
+
+    ``name`` is the stem of ``option``, its test option file (relative to the repository), which loads
+    ``experiments/pretrained_models/<weights.file>``; ``params_m``: parameters in millions as published (``None``:
+    not published); ``code``: the authors' repository. ``arch`` (an ``ARCH_REGISTRY`` type) and ``kwargs`` (its
+    constructor keywords besides ``up_scale``, which is ``scale``) are the network, equal to the ``network_g`` of the
+    test option file; ``size`` names that network at any scale (``NAFSSR-T``: ``build_named('NAFSSR-T', 3)``).
+    ``color_order``: the channel order the weights were trained with (``'bgr'`` or ``'rgb'``); ``train``: its
+    training option files, stages in order; ``macs_g``: GMACs of one 320x180 LR stereo pair (``None``: not counted).
+    """
     name: str
     family: str
     scale: int
@@ -70,6 +77,12 @@ class ZooModel:
     weights: Weights
     code: str
     option: str
+    arch: str | None = None
+    kwargs: dict = field(default_factory=dict, hash=False)
+    size: str | None = None
+    color_order: str = 'bgr'
+    train: tuple = ()
+    macs_g: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,67 +121,112 @@ _NAFSSR_WEIGHTS = {  # megvii-research/NAFNet docs/StereoSR.md: gdrive id, Baidu
 _NAFSSR_PARAMS_M = {('T', 4): 0.46, ('S', 4): 1.56, ('B', 4): 6.80, ('L', 4): 23.83,
                     ('T', 2): 0.45, ('S', 2): 1.54, ('B', 2): 6.77, ('L', 2): 23.79}
 
+# The networks of the released sizes: constructor keywords besides up_scale (the paper's Table 1 and the release's
+# option files; the train_size of its training patches drives TLSC at test time). A size is the same network at any
+# scale: build_named('NAFSSR-T', 3) is NAFSSR-T at x3, with no released weights.
+_TLSC = dict(train_size=[1, 6, 30, 90], drop_out_rate=0.0)
+_NAFSSR_KWARGS = {'T': dict(width=48, num_blks=16, drop_path_rate=0.0, **_TLSC),
+                  'S': dict(width=64, num_blks=32, drop_path_rate=0.1, **_TLSC),
+                  'B': dict(width=96, num_blks=64, drop_path_rate=0.2, **_TLSC),
+                  'L': dict(width=128, num_blks=128, drop_path_rate=0.3, **_TLSC)}
+_SWINFIRSSR_KWARGS = dict(in_chans=3, img_size=64, window_size=16, compress_ratio=3, squeeze_factor=30, conv_scale=0.01,
+                          overlap_ratio=0.5, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6,
+                          mlp_ratio=2, upsampler='pixelshuffle', resi_connection='SFB')
+_SCGLANET_KWARGS = dict(width=128, num_blks=[16, 16, 32, 32, 32], drop_path_rate=0.1, temperature=2.0, **_TLSC)
+
+# GMACs of one 320x180 LR stereo pair (basicsr.models.archs.complexity on the network of the card, counted on the
+# meta device: `python scripts/model_complexity.py --model <name> --size 180x320`); tests/test_zoo.py recounts some
+_MACS_G = {'NAFSSR-T_x4': 85.8, 'NAFSSR-S_x4': 259.4, 'NAFSSR-B_x4': 976.9, 'NAFSSR-L_x4': 3141.8,
+           'NAFSSR-T_x2': 84.0, 'NAFSSR-S_x2': 257.0, 'NAFSSR-B_x2': 973.3, 'NAFSSR-L_x2': 3137.0,
+           'CVHSSR-T_x2': 102.9, 'CVHSSR-T_x4': 104.7, 'CVHSSR-S_x2': 315.0, 'CVHSSR-S_x4': 317.4,
+           'EHFSSR_S_x2': 114.0, 'EHFSSR_S_x4': 115.8, 'EHFSSR_x2': 202.7, 'EHFSSR_x4': 205.1,
+           'iPASSR_x2': 162.1, 'iPASSR_x4': 170.2, 'SwinFIRSSR_x2': 3636.5, 'SwinFIRSSR_x4': 3715.4,
+           'SCGLANet-L_x4': 3502.1, 'SCGLAGAN-L_x4': 3502.1, 'SCGLANet-L_Track3_x4': 3502.1}
+
+
+def _card(name, family, scale, params_m, weights, code, size, arch, kwargs, color_order='bgr', train=()):
+    """The card of released model ``name``: its test option file is ``options/test/<family>/<name>.yml``,
+    ``train`` the stems of its training files (stages in order) under ``options/train/<family>/``."""
+    return ZooModel(name, family, scale, params_m, weights, code, f'options/test/{family}/{name}.yml', arch=arch,
+                    kwargs=kwargs, size=size, color_order=color_order, macs_g=_MACS_G.get(name),
+                    train=tuple(f'options/train/{family}/{stem}.yml' for stem in train))
+
+
+def _github_card(name, family, scale, params_m, repo, commit, path, size_bytes, sha256, git_blob, **card):
+    return _card(name, family, scale, params_m, _github(repo, commit, path, size_bytes, sha256, git_blob), repo,
+                 **card)
+
+
 _MODELS = [
-    *(ZooModel(f'NAFSSR-{size}_x{scale}', 'NAFSSR', scale, _NAFSSR_PARAMS_M[size, scale],
-               _nafssr(f'NAFSSR-{size}_{scale}x.pth', *_NAFSSR_WEIGHTS[size, scale]), 'megvii-research/NAFNet',
-               f'options/test/NAFSSR/NAFSSR-{size}_x{scale}.yml')
+    *(_card(f'NAFSSR-{size}_x{scale}', 'NAFSSR', scale, _NAFSSR_PARAMS_M[size, scale],
+            _nafssr(f'NAFSSR-{size}_{scale}x.pth', *_NAFSSR_WEIGHTS[size, scale]), 'megvii-research/NAFNet',
+            f'NAFSSR-{size}', 'NAFSSR', _NAFSSR_KWARGS[size], train=(f'NAFSSR-{size}_x{scale}',))
       for scale in (2, 4) for size in 'TSBL'),
-    # sizes, sha256 and blob ids computed from the files of the pinned commit
-    ZooModel('CVHSSR-T_x2', 'CVHSSR', 2, 0.66, _github(
-        'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Tx2.pth', 2939321,
-        '29b5b8643274730102baaf1fe83711bd2d3c67a1c2aaa0bfe06c03da33e764c3', '2017246d2f8b4bf8d88ed5a1b74ca802d97be165'),
-        'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-T_x2.yml'),
-    ZooModel('CVHSSR-T_x4', 'CVHSSR', 4, 0.68, _github(
-        'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Tx4.pth', 3001721,
-        'ae8a06b4c2a9fe5fa295fed210adcdffa9535891f68abfc5442bbcf3e0e5daac', '0e3cfdd56b2603d0d47768e46bc882dc8ee310dd'),
-        'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-T_x4.yml'),
-    # the S files are in git too, but larger than the snapshot we read: only their blob ids are known
-    ZooModel('CVHSSR-S_x2', 'CVHSSR', 2, 2.22, _github(
-        'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Sx2.pth', git_blob='f313e6014ad013785689a952fdb563917f45b299'),
-        'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-S_x2.yml'),
-    ZooModel('CVHSSR-S_x4', 'CVHSSR', 4, 2.24, _github(
-        'AlexZou14/CVHSSR', CVHSSR_COMMIT, 'ckpt/CVHSSR_Sx4.pth', git_blob='f4f3b8378b89583319378d787ba9cd5d3bcbfd09'),
-        'AlexZou14/CVHSSR', 'options/test/CVHSSR/CVHSSR-S_x4.yml'),
-    ZooModel('EHFSSR_S_x2', 'EHFSSR', 2, 0.63, _github(
-        'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x2.pth', 2820991,
-        '4be9b0377d77437f3dadcf3b0a55e66dbcc0b84525f221af452405ffae766a12', '96cd8e2890b8a0a0fc349619b4fb97d186459415'),
-        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_S_x2.yml'),
-    ZooModel('EHFSSR_S_x4', 'EHFSSR', 4, 0.64, _github(
-        'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_S_x4.pth', 2883391,
-        'ed43b200c58f93945abb4cc65954e16dbf63f0a3d5c5d6293b53e6e135be7d0b', 'abeeb11bb64ebbb9c140cfe2bea8376f9296cc49'),
-        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_S_x4.yml'),
-    ZooModel('EHFSSR_x2', 'EHFSSR', 2, 1.19, _github(
-        'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x2.pth',
-        git_blob='af099822b5f5b5b8df51af567a5eeabf6f4f1cf4'),
-        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_x2.yml'),
-    ZooModel('EHFSSR_x4', 'EHFSSR', 4, 1.21, _github(
-        'jianwensong/EHFSSR', EHFSSR_COMMIT, 'experiments/pretrained_models/EHFSSR_x4.pth',
-        git_blob='9002ac49a3008c336b94ecb8e29e287cc3a23077'),
-        'jianwensong/EHFSSR', 'options/test/EHFSSR/EHFSSR_x4.yml'),
-    # in git, larger than the snapshot we read (.pth.tar: {'epoch', 'state_dict'}): only their blob ids are known
-    ZooModel('iPASSR_x2', 'iPASSR', 2, 1.37, _github(
-        'YingqianWang/iPASSR', IPASSR_COMMIT, 'log/iPASSR_2xSR.pth.tar',
-        git_blob='c1cc0b0add952b3f614922b4a208223678f2d848'), 'YingqianWang/iPASSR', 'options/test/iPASSR/iPASSR_x2.yml'),
-    ZooModel('iPASSR_x4', 'iPASSR', 4, 1.42, _github(
-        'YingqianWang/iPASSR', IPASSR_COMMIT, 'log/iPASSR_4xSR.pth.tar',
-        git_blob='f25dc7567e5016beaf86cbc0bbac04c747e9d8c6'), 'YingqianWang/iPASSR', 'options/test/iPASSR/iPASSR_x4.yml'),
-    # one Google Drive folder / Baidu share for all SwinFIR weights: manual downloads (names of its test options)
-    ZooModel('SwinFIRSSR_x2', 'SwinFIRSSR', 2, 23.94, Weights(file='SwinFIRSSR_SSRx2.pth', manual=SWINFIR_DRIVE),
-             'Zdafeng/SwinFIR', 'options/test/SwinFIRSSR/SwinFIRSSR_x2.yml'),
-    ZooModel('SwinFIRSSR_x4', 'SwinFIRSSR', 4, 24.09, Weights(file='SwinFIRSSR_SSRx4.pth', manual=SWINFIR_DRIVE),
-             'Zdafeng/SwinFIR', 'options/test/SwinFIRSSR/SwinFIRSSR_x4.yml'),
-]
-# SCGLANet (NTIRE 2023, all three tracks): Baidu only, manual downloads; one generator size, SCGLANet-L
-_MODELS += [
-    ZooModel('SCGLANet-L_x4', 'SCGLANet', 4, 25.29, Weights(file='scglanet_x4_Track1.pth', manual=SCGLANET_BAIDU),
-             'fzuzyb/SCGLANet', 'options/test/SCGLANet/SCGLANet-L_x4.yml'),
-    ZooModel('SCGLAGAN-L_x4', 'SCGLANet', 4, None, Weights(file='scglagan_x4_Track2.pth', manual=SCGLANET_BAIDU),
-             'fzuzyb/SCGLANet', 'options/test/SCGLANet/SCGLAGAN-L_x4.yml'),
-    ZooModel('SCGLANet-L_Track3_x4', 'SCGLANet', 4, None,
-             Weights(file='scglanet_x4_Track3.pth', manual=SCGLANET_BAIDU),
-             'fzuzyb/SCGLANet', 'options/test/SCGLANet/SCGLANet-L_Track3_x4.yml'),
+    # CVHSSR's sizes are NAFSSR's (its option files). Sizes, sha256 and blob ids computed from the files of the pinned
+    # commit; the S files are in git too, but larger than the snapshot we read: only their blob ids are known
+    *(_github_card(f'CVHSSR-{size}_x{scale}', 'CVHSSR', scale, params_m, 'AlexZou14/CVHSSR', CVHSSR_COMMIT,
+                   f'ckpt/CVHSSR_{size}x{scale}.pth', size_bytes, sha256, blob, size=f'CVHSSR-{size}', arch='CVHSSR',
+                   kwargs=_NAFSSR_KWARGS[size], train=(f'CVHSSR-{size}_x{scale}',))
+      for size, scale, params_m, size_bytes, sha256, blob in (
+          ('T', 2, 0.66, 2939321, '29b5b8643274730102baaf1fe83711bd2d3c67a1c2aaa0bfe06c03da33e764c3',
+           '2017246d2f8b4bf8d88ed5a1b74ca802d97be165'),
+          ('T', 4, 0.68, 3001721, 'ae8a06b4c2a9fe5fa295fed210adcdffa9535891f68abfc5442bbcf3e0e5daac',
+           '0e3cfdd56b2603d0d47768e46bc882dc8ee310dd'),
+          ('S', 2, 2.22, None, None, 'f313e6014ad013785689a952fdb563917f45b299'),
+          ('S', 4, 2.24, None, None, 'f4f3b8378b89583319378d787ba9cd5d3bcbfd09'))),
+    # the full-size files are larger than the snapshot we read: only their blob ids are known
+    *(_github_card(f'{stem}_x{scale}', 'EHFSSR', scale, params_m, 'jianwensong/EHFSSR', EHFSSR_COMMIT,
+                   f'experiments/pretrained_models/{stem}_x{scale}.pth', size_bytes, sha256, blob,
+                   size=stem.replace('_', '-'), arch=stem, kwargs=dict(dim=48 if stem == 'EHFSSR_S' else 64, groups=5,
+                                                                       num=6),
+                   train=(f'{stem}_x{scale}_s1', f'{stem}_x{scale}_s2'))
+      for stem, scale, params_m, size_bytes, sha256, blob in (
+          ('EHFSSR_S', 2, 0.63, 2820991, '4be9b0377d77437f3dadcf3b0a55e66dbcc0b84525f221af452405ffae766a12',
+           '96cd8e2890b8a0a0fc349619b4fb97d186459415'),
+          ('EHFSSR_S', 4, 0.64, 2883391, 'ed43b200c58f93945abb4cc65954e16dbf63f0a3d5c5d6293b53e6e135be7d0b',
+           'abeeb11bb64ebbb9c140cfe2bea8376f9296cc49'),
+          ('EHFSSR', 2, 1.19, None, None, 'af099822b5f5b5b8df51af567a5eeabf6f4f1cf4'),
+          ('EHFSSR', 4, 1.21, None, None, '9002ac49a3008c336b94ecb8e29e287cc3a23077'))),
+    # in git, larger than the snapshot we read (.pth.tar: {'epoch', 'state_dict'}): only their blob ids are known.
+    # RGB views (the release reads with PIL); its test never calls eval(): the attention's BatchNorm uses each test
+    # image's statistics (test_bn_stats: input), which training's validation does not
+    *(_github_card(f'iPASSR_x{scale}', 'iPASSR', scale, params_m, 'YingqianWang/iPASSR', IPASSR_COMMIT,
+                   f'log/iPASSR_{scale}xSR.pth.tar', None, None, blob, size='iPASSR', arch='iPASSR',
+                   kwargs=dict(test_bn_stats='input'), color_order='rgb', train=(f'iPASSR_x{scale}',))
+      for scale, params_m, blob in ((2, 1.37, 'c1cc0b0add952b3f614922b4a208223678f2d848'),
+                                    (4, 1.42, 'f25dc7567e5016beaf86cbc0bbac04c747e9d8c6'))),
+    # one Google Drive folder / Baidu share for all SwinFIR weights: manual downloads (names of its test options);
+    # RGB views (its dataset converts BGR to RGB)
+    *(_card(f'SwinFIRSSR_x{scale}', 'SwinFIRSSR', scale, params_m,
+            Weights(file=f'SwinFIRSSR_SSRx{scale}.pth', manual=SWINFIR_DRIVE), 'Zdafeng/SwinFIR', 'SwinFIRSSR',
+            'SwinFIRSSR', _SWINFIRSSR_KWARGS, color_order='rgb', train=(f'SwinFIRSSR_x{scale}',))
+      for scale, params_m in ((2, 23.94), (4, 24.09))),
+    # SCGLANet (NTIRE 2023, all three tracks): Baidu only, manual downloads; one generator size, SCGLANet-L; RGB views
+    # (its stereo reader converts BGR to RGB). Track 2 (perceptual) has no training file: it lacks an LPIPS loss here
+    *(_card(name, 'SCGLANet', 4, params_m, Weights(file=file, manual=SCGLANET_BAIDU), 'fzuzyb/SCGLANet', 'SCGLANet-L',
+            'SCGLANet', _SCGLANET_KWARGS, color_order='rgb', train=train)
+      for name, params_m, file, train in (
+          ('SCGLANet-L_x4', 25.29, 'scglanet_x4_Track1.pth', ('SCGLANet-L_x4_s1', 'SCGLANet-L_x4_s2')),
+          ('SCGLAGAN-L_x4', None, 'scglagan_x4_Track2.pth', ()),
+          ('SCGLANet-L_Track3_x4', None, 'scglanet_x4_Track3.pth', ('SCGLANet-L_Track3_x4',)))),
 ]
 MODELS = {m.name: m for m in _MODELS}
+
+
+def name_key(name):
+    """How names are compared: ``_`` for ``-``, any case (``EHFSSR_S`` is ``EHFSSR-S``)."""
+    return name.replace('_', '-').upper()
+
+
+def card(name):
+    """The card named ``name`` (``NAFSSR-T_x4``), else the first card of the named size ``name`` (``NAFSSR-T``,
+    ``ehfssr_s``), else None; names compared by ``name_key``."""
+    by_key = {}
+    for model in MODELS.values():
+        by_key.setdefault(name_key(model.name), model)
+    for model in MODELS.values():
+        by_key.setdefault(name_key(model.size or model.name), model)
+    return by_key.get(name_key(name))
 
 # (Left+Right)/2 PSNR/SSIM per set, in TEST_SETS order: ((psnr, ssim), ...), with their source.
 _STEREO = {

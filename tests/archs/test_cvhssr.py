@@ -7,7 +7,8 @@ import torch
 import yaml
 
 from basicsr.models.archs import define_network
-from basicsr.models.archs.cvhssr_arch import CHIMB, CVHSSR, CVHSSR_VARIANTS, CVIM, cvhssr_variant
+from basicsr.models.archs.arch_util import NAMED_SIZES, build_named
+from basicsr.models.archs.cvhssr_arch import CHIMB, CVHSSR, CVIM
 from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.models.archs.scam import SCAM
 from basicsr.utils.checkpoint import CheckpointError, load_network
@@ -69,19 +70,20 @@ def test_fixture_covers_global_and_local_pooling(fixture):
 @pytest.mark.parametrize('variant,scale', sorted(RELEASED_COUNTS))
 def test_parameter_counts_of_the_released_sizes(variant, scale):
     with torch.device('meta'):  # no memory, no initialisation: counting only
-        net = cvhssr_variant(f'CVHSSR-{variant}', scale)
+        net = build_named(f'CVHSSR-{variant}', scale)
     assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNTS[(variant, scale)]
 
 
 def test_variant_table():
     # the release's option files: T (48, 16, drop-path 0), S (64, 32, drop-path 0.1)
-    assert CVHSSR_VARIANTS == {'T': dict(width=48, num_blks=16, drop_path_rate=0.0),
-                               'S': dict(width=64, num_blks=32, drop_path_rate=0.1)}
+    tlsc = dict(train_size=[1, 6, 30, 90], drop_out_rate=0.0)
+    assert NAMED_SIZES['CVHSSR-T'] == (CVHSSR, dict(width=48, num_blks=16, drop_path_rate=0.0, **tlsc))
+    assert NAMED_SIZES['CVHSSR-S'] == (CVHSSR, dict(width=64, num_blks=32, drop_path_rate=0.1, **tlsc))
     with torch.device('meta'):
-        net = cvhssr_variant('S', 2, num_blks=3)
+        net = build_named('CVHSSR-S', 2, num_blks=3)
     assert len(net.body) == 3 and net.body[0].drop_rate == 0.1 and net.up_scale == 2
     with pytest.raises(ValueError, match='CVHSSR-T, CVHSSR-S'):
-        cvhssr_variant('CVHSSR-L', 4)
+        build_named('CVHSSR-L', 4)
 
 
 def test_the_release_network_g_mapping_builds_unchanged():
@@ -101,15 +103,15 @@ def test_the_release_network_g_mapping_builds_unchanged():
 
 def test_a_checkpoint_of_another_size_is_one_line_naming_the_first_mismatch(tmp_path):
     path = tmp_path / 'CVHSSR_Tx4.pth'
-    torch.save({'params': cvhssr_variant('T', 4).state_dict()}, path)  # the release's format
-    load_network(cvhssr_variant('T', 4), path)  # fits
+    torch.save({'params': build_named('CVHSSR-T', 4).state_dict()}, path)  # the release's format
+    load_network(build_named('CVHSSR-T', 4), path)  # fits
     with pytest.raises(CheckpointError) as excinfo:
-        load_network(cvhssr_variant('T', 2), path)
+        load_network(build_named('CVHSSR-T', 2), path)
     text = str(excinfo.value)
     assert '\n' not in text and str(path) in text
     assert 'up.0.weight (48, 48, 3, 3) (network: (12, 48, 3, 3))' in text  # x4 file into a x2 network
     with pytest.raises(CheckpointError) as excinfo:
-        load_network(cvhssr_variant('S', 4), path)
+        load_network(build_named('CVHSSR-S', 4), path)
     assert 'intro.weight (48, 3, 3, 3) (network: (64, 3, 3, 3))' in str(excinfo.value)  # first in network order
 
 

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 import basicsr.models.archs.ehfssr_arch as ehfssr_arch
 from basicsr.models.archs import define_network
-from basicsr.models.archs.ehfssr_arch import (EHFSSR_VARIANTS, EHFBlock, EHFCrossAttention, EHFSSR_S, ehfssr_variant,
-                                              reflect_pad_to_multiple)
+from basicsr.models.archs.arch_util import NAMED_SIZES, build_named
+from basicsr.models.archs.ehfssr_arch import EHFSSR, EHFBlock, EHFCrossAttention, EHFSSR_S, reflect_pad_to_multiple
 from basicsr.utils.checkpoint import CheckpointError, load_network
 
 FIXTURE = Path(__file__).parent / 'data' / 'release_ehfssr_tiny.pt'
@@ -73,18 +73,17 @@ def test_fixture_covers_padding_shifts_and_the_disparity_band(fixture):
 @pytest.mark.parametrize('variant,scale', sorted(RELEASED_COUNTS))
 def test_parameter_counts_of_the_released_sizes(variant, scale):
     with torch.device('meta'):  # no memory, no initialisation: counting only
-        net = ehfssr_variant(variant, scale)
+        net = build_named(variant, scale)
     assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNTS[(variant, scale)]
 
 
 def test_variant_table_matches_the_release_option_files():
-    cls, sizes = EHFSSR_VARIANTS['EHFSSR-S']
-    assert cls is EHFSSR_S and sizes == dict(dim=48, groups=5, num=6)  # options/test/EHFSSR_S/*.yml
-    assert EHFSSR_VARIANTS['EHFSSR'][1] == dict(dim=64, groups=5, num=6)
+    assert NAMED_SIZES['EHFSSR-S'] == (EHFSSR_S, dict(dim=48, groups=5, num=6))  # options/test/EHFSSR/EHFSSR_S_*.yml
+    assert NAMED_SIZES['EHFSSR'] == (EHFSSR, dict(dim=64, groups=5, num=6))
     with torch.device('meta'):
-        assert ehfssr_variant('EHFSSR_S', 2).up_scale == 2
-    with pytest.raises(ValueError, match='EHFSSR, EHFSSR-S'):
-        ehfssr_variant('EHFSSR-L', 4)
+        assert build_named('EHFSSR_S', 2).up_scale == 2
+    with pytest.raises(ValueError, match='EHFSSR-S, EHFSSR'):
+        build_named('EHFSSR-L', 4)
 
 
 def test_release_format_file_of_another_size_is_refused_in_one_line(tmp_path):

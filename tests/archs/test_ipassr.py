@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from basicsr.losses.parallax_loss import ConsistencyLoss, CycleLoss, PhotometricLoss, SmoothnessLoss, lr_residual
 from basicsr.models.archs import define_network
-from basicsr.models.archs.ipassr_arch import BiPAM, ResidualDenseBlock, iPASSR, ipassr_variant
+from basicsr.models.archs.arch_util import build_named
+from basicsr.models.archs.ipassr_arch import BiPAM, ResidualDenseBlock, iPASSR
 from basicsr.utils.checkpoint import CheckpointError, load_network
 
 DATA = Path(__file__).parent / 'data'
@@ -119,7 +120,7 @@ def test_losses_and_gradients_equal_one_step_of_the_release_train_py(fixture):
 @pytest.mark.parametrize('scale', sorted(RELEASED_COUNTS))
 def test_parameter_counts_of_the_released_sizes(scale):
     with torch.device('meta'):  # no memory, no initialisation: counting only
-        net = ipassr_variant(scale)
+        net = build_named('iPASSR', scale)
     assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNTS[scale]
     # the release's 119 state-dict names (its BatchNorm's running averages included)
     assert len(net.state_dict()) == 119 and 'pam.bn.num_batches_tracked' in net.state_dict()
@@ -146,11 +147,11 @@ def test_a_released_pth_tar_loads_directly(tmp_path, prefix, legacy):
 def test_a_bad_release_file_is_one_line_naming_it(tmp_path):
     path = tmp_path / 'iPASSR_4xSR.pth.tar'
     with torch.device('meta'):
-        x4 = ipassr_variant(4)
+        x4 = build_named('iPASSR', 4)
     torch.save({'epoch': 80, 'state_dict': {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in
                                             x4.state_dict().items()}}, path)
     with pytest.raises(CheckpointError) as excinfo:
-        load_network(ipassr_variant(2), str(path), param_key='state_dict')
+        load_network(build_named('iPASSR', 2), str(path), param_key='state_dict')
     text = str(excinfo.value)
     assert '\n' not in text and str(path) in text
     assert 'upscale.0.weight (1024, 64, 1, 1) (network: (256, 64, 1, 1))' in text  # a x4 file into the x2 network
@@ -158,7 +159,7 @@ def test_a_bad_release_file_is_one_line_naming_it(tmp_path):
     with open(evil, 'wb') as f:
         pickle.dump({'epoch': 1, 'state_dict': {'x': Path('/')}}, f)  # an object: loading would run code
     with pytest.raises(CheckpointError, match='evil.pth.tar') as excinfo:
-        load_network(ipassr_variant(2), str(evil), param_key='state_dict')
+        load_network(build_named('iPASSR', 2), str(evil), param_key='state_dict')
     assert '\n' not in str(excinfo.value)
 
 
@@ -248,7 +249,7 @@ def test_converter_writes_our_layout_and_refuses_other_files(tmp_path, capsys):
     convert = load_script('scripts/convert_ipassr.py')
     torch.manual_seed(0)
     with torch.device('meta'):
-        shapes = ipassr_variant(4).state_dict()
+        shapes = build_named('iPASSR', 4).state_dict()
     source = {k: torch.randn(v.shape) if v.is_floating_point() else torch.zeros((), dtype=v.dtype)
               for k, v in shapes.items()}
     torch.save({'epoch': 80, 'state_dict': source}, tmp_path / 'iPASSR_4xSR.pth.tar',
@@ -258,7 +259,7 @@ def test_converter_writes_our_layout_and_refuses_other_files(tmp_path, capsys):
     assert 'iPASSR x4 weights' in capsys.readouterr().out
     params = torch.load(target, weights_only=True)['params']
     assert params.keys() == source.keys() and all(torch.equal(params[k], v) for k, v in source.items())
-    load_network(ipassr_variant(4), str(target))  # our layout, default key 'params', strict
+    load_network(build_named('iPASSR', 4), str(target))  # our layout, default key 'params', strict
     torch.save({'epoch': 1, 'state_dict': {'intro.weight': torch.zeros(3)}}, tmp_path / 'other.pth.tar')
     assert convert.main([str(tmp_path / 'other.pth.tar'), str(tmp_path / 'x.pth')]) == 2
     assert 'other.pth.tar: not an iPASSR checkpoint' in capsys.readouterr().err

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from basicsr.models.archs import define_network
-from basicsr.models.archs.nafssr_arch import NAFSSR_VARIANTS, nafssr_variant
+from basicsr.models.archs.arch_util import NAMED_SIZES, build_named
 from basicsr.utils.checkpoint import load_state_dict, save_atomic
 
 # Parameter counts of the released NAFSSR sizes: the NAFSSR paper's Table 1 rounds the x4 ones (0.46M, 1.56M, 6.80M,
@@ -19,17 +19,19 @@ RELEASED_COUNTS = {
 @pytest.mark.parametrize('variant,scale', sorted(RELEASED_COUNTS))
 def test_parameter_counts_of_the_released_sizes(variant, scale):
     with torch.device('meta'):  # no memory, no initialisation: counting only
-        net = nafssr_variant(f'NAFSSR-{variant}', scale)
+        net = build_named(f'NAFSSR-{variant}', scale)
     assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNTS[(variant, scale)]
 
 
 def test_variant_table_and_names():
-    assert NAFSSR_VARIANTS['S'] == dict(width=64, num_blks=32, drop_path_rate=0.1)  # paper Table 1, release options
+    # paper Table 1, release options (the zoo's card)
+    assert NAMED_SIZES['NAFSSR-S'][1] == dict(width=64, num_blks=32, drop_path_rate=0.1, train_size=[1, 6, 30, 90],
+                                              drop_out_rate=0.0)
     with torch.device('meta'):
-        net = nafssr_variant('B', 2, num_blks=3)
+        net = build_named('NAFSSR-B', 2, num_blks=3)
     assert len(net.body) == 3 and net.body[0].drop_rate == 0.2 and net.up_scale == 2  # B: drop-path 0.2 (release)
     with pytest.raises(ValueError, match='NAFSSR-T, NAFSSR-S, NAFSSR-B, NAFSSR-L'):
-        nafssr_variant('NAFSSR-XL', 4)
+        build_named('NAFSSR-XL', 4)
 
 
 def test_state_dict_names_and_shapes_of_nafssr_t_x4():

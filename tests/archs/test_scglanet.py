@@ -9,7 +9,9 @@ import yaml
 from basicsr.models.archs import define_network
 from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.models.archs.scam import SCAM
-from basicsr.models.archs.scglanet_arch import SCATM, SCGLA, SCGLANET_VARIANTS, SCGLANet, scglanet_variant
+from basicsr import zoo
+from basicsr.models.archs.arch_util import build_named
+from basicsr.models.archs.scglanet_arch import SCATM, SCGLA, SCGLANet
 from basicsr.utils.checkpoint import CheckpointError, load_network
 
 FIXTURE = Path(__file__).parent / 'data' / 'release_scglanet_tiny.pt'
@@ -104,16 +106,15 @@ def test_fixture_covers_padding_the_bucket_cap_and_both_poolings(fixture):
 @pytest.mark.parametrize('scale', sorted(RELEASED_COUNTS))
 def test_parameter_counts_of_the_released_size(scale):
     with torch.device('meta'):
-        net = scglanet_variant('SCGLANet-L', scale)
+        net = build_named('SCGLANet-L', scale)
     assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNTS[scale]
 
 
 def test_the_release_network_g_mapping_builds_unchanged():
     with torch.device('meta'):
-        net = define_network(yaml.safe_load(RELEASE_NETWORK_G)['network_g'])
+        net = define_network(release := yaml.safe_load(RELEASE_NETWORK_G)['network_g'])
     assert isinstance(net, SCGLANet) and net.up_scale == 4 and net.num_blks == (16, 16, 32, 32, 32)
-    assert SCGLANET_VARIANTS['L'] == dict(width=128, num_blks=(16, 16, 32, 32, 32), drop_path_rate=0.1,
-                                          temperature=2.0)
+    assert {k: v for k, v in release.items() if k not in ('type', 'up_scale')} == zoo.MODELS['SCGLANet-L_x4'].kwargs
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     # the release's names: SCATM keeps SCAM's; SCGLA between the groups, its fc mapping 128 channels to 144 slots
     assert shapes['body5.31.module.fusion.l_proj1.weight'] == (128, 128, 1, 1)

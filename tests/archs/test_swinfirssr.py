@@ -6,14 +6,17 @@ import pytest
 import torch
 import yaml
 
+from basicsr import zoo
 from basicsr.models.archs import define_network
 from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.models.archs.scam import explicit_row_attention
-from basicsr.models.archs.swinfirssr_arch import (SFB, SWINFIRSSR_RELEASED, SwinFIRSSR, SwinFIRSCAM, SwinHAB,
-                                                  mirror_pad, shifted_window_groups, swinfirssr_released)
+from basicsr.models.archs.arch_util import build_named
+from basicsr.models.archs.swinfirssr_arch import (SFB, SwinFIRSSR, SwinFIRSCAM, SwinHAB, mirror_pad,
+                                                  shifted_window_groups)
 from basicsr.utils.checkpoint import CheckpointError, load_network
 
 FIXTURE = Path(__file__).parent / 'data' / 'release_swinfirssr_tiny.pt'
+RELEASED = zoo.MODELS['SwinFIRSSR_x4'].kwargs  # the released size, its card in basicsr/zoo.py
 
 # Parameter counts of the released sizes, counted by instantiating the release's own swinfirssr_arch.py
 # (Zdafeng/SwinFIR at d08db641) with the network_g of its options/test/SwinFIRSSR/SwinFIRSSR_SSRx{2,4}.yml; they are
@@ -121,16 +124,16 @@ def test_fixture_covers_shifts_padding_and_the_overlap(fixture):
 @pytest.mark.parametrize('scale', sorted(RELEASED_COUNTS))
 def test_parameter_counts_of_the_released_sizes(scale):
     with torch.device('meta'):  # no memory, no initialisation: counting only
-        net = swinfirssr_released(scale)
+        net = build_named('SwinFIRSSR', scale)
     assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNTS[scale]
 
 
 def test_the_release_network_g_mapping_builds_unchanged():
     opt = yaml.safe_load(RELEASE_NETWORK_G)['network_g']
-    assert {k: v for k, v in opt.items() if k not in ('type', 'upscale')} == SWINFIRSSR_RELEASED
+    assert {k: v for k, v in opt.items() if k not in ('type', 'upscale')} == RELEASED
     with torch.device('meta'):
         net = define_network(opt)
-    assert isinstance(net, SwinFIRSSR) and net.upscale == 4 and len(net.layers) == 6 and net.shift_size == 8
+    assert isinstance(net, SwinFIRSSR) and net.up_scale == 4 and len(net.layers) == 6 and net.shift_size == 8
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     # the release's names and shapes (its params_ema files hold exactly these, buffers included)
     assert shapes['relative_position_index_SA'] == (256, 256)
@@ -145,27 +148,39 @@ def test_the_release_network_g_mapping_builds_unchanged():
     assert len(shapes) == 2 + 2 + 2 + 6 * (6 * 21 + 13 + 12 + 12) + 2 + 2 + 2 + 4 + 2
 
 
+def test_the_scale_is_up_scale_and_the_release_spelling_is_the_same_network():
+    small = dict(img_size=8, window_size=4, embed_dim=8, depths=[1], num_heads=[2], squeeze_factor=4)
+    with torch.device('meta'):
+        ours, release = SwinFIRSSR(up_scale=4, **small), SwinFIRSSR(upscale=4, **small)
+    assert ours.up_scale == release.up_scale == 4
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in release.state_dict().items()}
+    with pytest.raises(ValueError, match=r"^upscale: the release's spelling of up_scale: give one of them"):
+        SwinFIRSSR(up_scale=4, upscale=4, **small)
+    with pytest.raises(ValueError, match=r'^upscale: expected a power of 2 or 3, got 5$'):
+        SwinFIRSSR(upscale=5, **small)
+
+
 def test_a_params_ema_checkpoint_loads_strictly_and_another_size_is_one_line(tmp_path):
-    cfg = dict(SWINFIRSSR_RELEASED, embed_dim=12, depths=[1, 1], num_heads=[2, 2], window_size=4, img_size=8,
+    cfg = dict(RELEASED, embed_dim=12, depths=[1, 1], num_heads=[2, 2], window_size=4, img_size=8,
                squeeze_factor=4)
     path = tmp_path / 'SwinFIRSSR_SSRx4.pth'
-    source = SwinFIRSSR(upscale=4, **cfg)
+    source = SwinFIRSSR(up_scale=4, **cfg)
     torch.save({'params': {}, 'params_ema': source.state_dict()}, path)  # the release's BasicSR format
-    net = load_network(SwinFIRSSR(upscale=4, **cfg), path, param_key='params_ema')
+    net = load_network(SwinFIRSSR(up_scale=4, **cfg), path, param_key='params_ema')
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), source.state_dict().values()))
     with pytest.raises(CheckpointError) as excinfo:
-        load_network(SwinFIRSSR(upscale=2, **cfg), path, param_key='params_ema')
+        load_network(SwinFIRSSR(up_scale=2, **cfg), path, param_key='params_ema')
     text = str(excinfo.value)
     assert '\n' not in text and str(path) in text
     assert '2 unexpected (e.g. upsample.2.weight)' in text  # a x4 file in a x2 network: one step too many
     with pytest.raises(CheckpointError) as excinfo:
-        load_network(SwinFIRSSR(upscale=4, **{**cfg, 'window_size': 8}), path, param_key='params_ema')
+        load_network(SwinFIRSSR(up_scale=4, **{**cfg, 'window_size': 8}), path, param_key='params_ema')
     assert 'relative_position_index_SA (16, 16) (network: (64, 64))' in str(excinfo.value)  # first in network order
 
 
 def test_any_input_size_and_the_padding_rules():
     torch.manual_seed(0)
-    net = SwinFIRSSR(upscale=2, img_size=8, window_size=4, embed_dim=8, depths=[1], num_heads=[2],
+    net = SwinFIRSSR(up_scale=2, img_size=8, window_size=4, embed_dim=8, depths=[1], num_heads=[2],
                      squeeze_factor=4, resi_connection='SFB').eval()
     assert net.padding(8, 13) == (4, 3)  # eval: the release's test rule, a whole window more at a multiple
     net.train()
@@ -290,7 +305,7 @@ def test_option_files_parse_and_build_the_released_sizes(path, tmp_path):
     opt = parse(path, is_train=path.parent.parent.name == 'train', root_path=tmp_path, registries=OPTION_CHECKS)
     assert unknown_keys(opt) == []
     scale = int(path.stem.split('_x')[-1])
-    assert opt['scale'] == opt['network_g']['upscale'] == scale
+    assert opt['scale'] == opt['network_g']['up_scale'] == scale
     with torch.device('meta'):
         net = define_network(opt['network_g'])
     assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNTS[scale]

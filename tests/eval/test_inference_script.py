@@ -238,7 +238,7 @@ def test_unknown_arch_lists_the_names(tmp_path):
     for view in 'LR':
         imwrite(np.zeros((8, 8, 3), np.uint8), tmp_path / f'p_{view}.png')
     with pytest.raises(script.InputError, match=r"^--arch: unknown size 'CVHSSR-X'; expected one of NAFSSR-T, .*CVHSSR-T, "
-                                         r"CVHSSR-S, EHFSSR, EHFSSR-S"):
+                                         r"CVHSSR-S, EHFSSR-S, EHFSSR"):
         script.run(['--left', str(tmp_path / 'p_L.png'), '--right', str(tmp_path / 'p_R.png'), '--output',
                     str(tmp_path / 'out'), '--arch', 'CVHSSR-X', '--scale', '4', '--weights', str(tmp_path / 'w.pth')])
 

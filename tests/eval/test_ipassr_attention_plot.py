@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from basicsr.models.archs.ipassr_arch import attention_disparity, ipassr_variant
+from basicsr.models.archs.arch_util import build_named
+from basicsr.models.archs.ipassr_arch import attention_disparity
 from basicsr.utils.img_util import imwrite
 from helpers import load_script
 
@@ -40,7 +41,7 @@ def test_attention_command_writes_the_figure(tmp_path, weights):
     args = ['attention', '--pair', str(tmp_path / 'pair'), '--scale', '2', '--output', str(tmp_path / 'a.png')]
     if weights:  # a file in the release's layout, as log/iPASSR_2xSR.pth.tar
         torch.manual_seed(0)
-        torch.save({'epoch': 80, 'state_dict': ipassr_variant(2).state_dict()}, tmp_path / 'iPASSR_2xSR.pth.tar')
+        torch.save({'epoch': 80, 'state_dict': build_named('iPASSR', 2).state_dict()}, tmp_path / 'iPASSR_2xSR.pth.tar')
         args += ['--weights', str(tmp_path / 'iPASSR_2xSR.pth.tar'), '--disparity', 'argmax']
     assert plot_results.main(args) == 0
     figure = cv2.imread(str(tmp_path / 'a.png'))

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from basicsr.models.archs.arch_util import build_named
-from basicsr.models.archs.ipassr_arch import ipassr_variant
 from basicsr.utils.checkpoint import CheckpointError, save_atomic
 from basicsr.utils.img_util import imread, imwrite
 from helpers import load_script
@@ -33,7 +32,7 @@ def _one_line_exit_2(cmd, cwd):
 
 def test_test_py_refuses_a_non_strict_load_of_another_family(tiny_stereo_root, tmp_path):
     weights = tmp_path / 'iPASSR_x2.pth'
-    save_atomic({'params': ipassr_variant(2).state_dict()}, weights)
+    save_atomic({'params': build_named('iPASSR', 2).state_dict()}, weights)
     test_set = Path(tiny_stereo_root) / 'test' / 'Tiny'
     opt = {'name': 'wrong_family', 'model_type': 'ImageRestorationModel', 'scale': 2, 'num_gpu': 0,
            'datasets': {'test0': {'name': 'Tiny', 'type': 'PairedStereoImageDataset',

@@ -154,10 +154,10 @@ def test_non_strict_load_needs_half_of_the_network_or_of_the_file(tiny_data, tmp
 
 def test_weights_of_another_family_are_refused_naming_it(tiny_data, tmp_path):
     """iPASSR's weights share no tensor with NAFSSR: loading them non-strictly would test an untrained network."""
-    from basicsr.models.archs.ipassr_arch import ipassr_variant
+    from basicsr.models.archs.arch_util import build_named
     from basicsr.utils.checkpoint import load_network
 
-    save_atomic({'params': ipassr_variant(2).state_dict()}, tmp_path / 'ipassr.pth')
+    save_atomic({'params': build_named('iPASSR', 2).state_dict()}, tmp_path / 'ipassr.pth')
     expected = (r'^path:pretrain_network_g: .*ipassr\.pth: holds a stereo SR network \(iPASSR x2\), not NAFSSR '
                 r'\(network_g:type\): set network_g:type to iPASSR; the zoo tests iPASSR x2 with '
                 r'options/test/iPASSR/iPASSR_x2\.yml \(')
@@ -167,9 +167,9 @@ def test_weights_of_another_family_are_refused_naming_it(tiny_data, tmp_path):
 
 
 def test_train_refuses_a_pretrain_file_of_another_family_before_writing(tiny_data, tmp_path):
-    from basicsr.models.archs.ipassr_arch import ipassr_variant
+    from basicsr.models.archs.arch_util import build_named
 
-    save_atomic({'params': ipassr_variant(2).state_dict()}, tmp_path / 'ipassr.pth')
+    save_atomic({'params': build_named('iPASSR', 2).state_dict()}, tmp_path / 'ipassr.pth')
     opt = _opt(tiny_data, 'other_family', {'pretrain_network_g': str(tmp_path / 'ipassr.pth'), 'strict_load_g': False})
     result = run_train(write_options(tmp_path, opt), tmp_path)
     assert result.returncode == 2, result.stderr[-3000:]

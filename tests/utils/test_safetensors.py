@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from basicsr.models.archs import define_network
-from basicsr.models.archs.ipassr_arch import ipassr_variant
+from basicsr.models.archs.arch_util import build_named
 from basicsr.utils.checkpoint import CheckpointError, convert_weights, load_checkpoint, load_network, save_atomic
 from basicsr.utils.options import OptionError, parse
 import helpers
@@ -76,7 +76,7 @@ def test_one_state_dict_is_a_plain_safetensors_state_dict(release_pth, tmp_path)
 
 
 def test_ipassr_release_layout_converts_to_params(tmp_path):
-    net = ipassr_variant(2)
+    net = build_named('iPASSR', 2)
     state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in net.state_dict().items()}
     tar, st = tmp_path / 'iPASSR_2xSR.pth.tar', tmp_path / 'iPASSR_2xSR.safetensors'
     save_atomic({'epoch': 80, 'state_dict': state}, tar)
@@ -103,7 +103,7 @@ def test_load_network_reads_safetensors_with_param_key(release_pth, tmp_path):
 
 def test_safetensors_of_another_family_is_named(tmp_path):
     st = tmp_path / 'iPASSR_x2.safetensors'
-    save_atomic({'params': ipassr_variant(2).state_dict()}, st)
+    save_atomic({'params': build_named('iPASSR', 2).state_dict()}, st)
     with pytest.raises(CheckpointError) as err:
         load_network(define_network(dict(TINY)), st, 'params', strict=False)
     assert str(err.value).startswith(f'path:pretrain_network_g: {st}: holds a stereo SR network (iPASSR x2), not '

@@ -103,12 +103,14 @@ def register_sizes(sizes):
     _UNCARDED.update(sizes)
 
 
-def build_named(name, scale=None, **overrides):
+def build_named(name, scale=None, family=None, **overrides):
     """The network of zoo card ``name`` (``build_named('NAFSSR-T_x4')``), or of the named size ``name`` at
     up-scaling ``scale`` (``build_named('NAFSSR-T', 3)``: its cards' network at any scale, released or not);
     ``overrides`` change constructor keywords. Built through ``ARCH_REGISTRY`` from the card's ``arch`` and
     ``kwargs`` (basicsr/zoo.py), with ``up_scale`` from the scale. Names as the papers write them (``EHFSSR-S``;
     ``_`` for ``-`` and any case accepted); an unknown name is a ValueError listing the sizes."""
+    if family and not zoo.name_key(name).startswith(zoo.name_key(family)):  # ('L', family='SwinFSR'): until carded
+        name = f'{family}-{name}'
     card = zoo.card(name)
     if card is None:
         uncarded = next((n for n in _UNCARDED if zoo.name_key(n) == zoo.name_key(name)), None)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.models.archs.arch_util import LayerNorm2d, SimpleGate, build_named, register_sizes
+from basicsr.models.archs.arch_util import LayerNorm2d, SimpleGate
 from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.models.archs.scam import row_cross_attention
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
@@ -159,18 +159,3 @@ class CVHSSR(NAFSSR):
                          fusion_from=fusion_from, fusion_to=fusion_to, intra_block=intra_block,
                          intra_kwargs=intra_kwargs, cross_block=cross_block, cross_kwargs=cross_kwargs,
                          channels_last=channels_last)
-
-
-# The sizes of the paper and of the released option files, by name; the up-scaling factor is chosen separately.
-CVHSSR_VARIANTS = {
-    'T': dict(width=48, num_blks=16, drop_path_rate=0.0),
-    'S': dict(width=64, num_blks=32, drop_path_rate=0.1),
-}
-
-
-register_sizes({f'CVHSSR-{size}': (CVHSSR, kwargs) for size, kwargs in CVHSSR_VARIANTS.items()})
-
-
-def cvhssr_variant(name, scale, **overrides):
-    """``cvhssr_variant('CVHSSR-T', 4)`` (or ``'T'``): the named size at up-scaling ``scale``."""
-    return build_named(name, scale, family='CVHSSR', **overrides)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.models.archs.arch_util import ArchOptionError, LayerNorm2d, build_named, register_sizes
+from basicsr.models.archs.arch_util import ArchOptionError, LayerNorm2d
 from basicsr.models.archs.scam import explicit_attention_requested
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
@@ -550,18 +550,3 @@ class EHFSSR_S(EHFSSR):
 
     def __init__(self, up_scale=4, dim=48, groups=5, num=6):
         super().__init__(up_scale=up_scale, dim=dim, groups=groups, num=num)
-
-
-# The released sizes (options/test of the release), by name; the up-scaling factor is chosen separately.
-EHFSSR_VARIANTS = {
-    'EHFSSR': (EHFSSR, dict(dim=64, groups=5, num=6)),
-    'EHFSSR-S': (EHFSSR_S, dict(dim=48, groups=5, num=6)),
-}
-
-
-register_sizes(EHFSSR_VARIANTS)
-
-
-def ehfssr_variant(name, scale, **overrides):
-    """``ehfssr_variant('EHFSSR-S', 4)`` (``EHFSSR_S`` also accepted): the released size at up-scaling ``scale``."""
-    return build_named(name, scale, family='EHFSSR', **overrides)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.models.archs.arch_util import ArchOptionError, register_sizes
+from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
 VALIDITY_SHARPNESS = 5.0  # masks are tanh(5 * V), as in the release
@@ -240,7 +240,6 @@ class iPASSR(nn.Module):  # noqa: N801  (the paper's and the release's spelling)
         channels_last: run the features channels-last in memory (same results; faster convolutions on CPUs and
             GPUs, and the attention's permutes become free views); the output is contiguous either way.
     """
-    released_color_order = 'rgb'  # the released weights were trained on RGB views (the release reads with PIL)
 
     def __init__(self, up_scale=4, width=64, growth=24, dense_layers=4, num_rdb=4, fusion_growth=32, groups=4,
                  test_bn_stats='input', channels_last=True):
@@ -286,11 +285,3 @@ class iPASSR(nn.Module):  # noqa: N801  (the paper's and the release's spelling)
         for view, pair in enumerate(((feat_l, out_l), (feat_r, out_r))):
             out[:, 3 * view:3 * view + 3] += self.upscale(self.reconstruct(self.fusion(torch.cat(pair, dim=1)))[0])
         return (out, maps, masks) if return_attention else out
-
-
-register_sizes({'iPASSR': (iPASSR, {})})
-
-
-def ipassr_variant(scale, **overrides):
-    """The released iPASSR at up-scaling ``scale`` (2: 1,377,931 parameters; 4: 1,427,851)."""
-    return iPASSR(up_scale=scale, **overrides)

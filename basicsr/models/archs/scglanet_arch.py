@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.models.archs.arch_util import ArchOptionError, build_named, register_sizes
+from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.nafnet_arch import NAFBlock
 from basicsr.models.archs.nafssr_arch import DropPath, StereoBlock
 from basicsr.models.archs.scam import SCAM
@@ -237,16 +237,3 @@ class SCGLANet(nn.Module):
                 feats = layer(*feats)
         out = torch.cat([self.up(f) for f in feats], dim=1) + inp_hr
         return out.contiguous()
-
-
-# The released size (its option files for all three NTIRE 2023 tracks; the paper's SCGLANet-L); s chosen separately.
-SCGLANET_VARIANTS = {
-    'L': dict(width=128, num_blks=(16, 16, 32, 32, 32), drop_path_rate=0.1, temperature=2.0),
-}
-
-register_sizes({f'SCGLANet-{size}': (SCGLANet, kwargs) for size, kwargs in SCGLANET_VARIANTS.items()})
-
-
-def scglanet_variant(name, scale, **overrides):
-    """``scglanet_variant('SCGLANet-L', 4)`` (or ``'L'``): the named size at up-scaling ``scale``."""
-    return build_named(name, scale, family='SCGLANet', **overrides)

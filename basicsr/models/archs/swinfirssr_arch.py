@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from basicsr.models.archs.arch_util import ArchOptionError, register_sizes
+from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.scam import explicit_attention_requested, row_cross_attention
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
@@ -452,9 +452,10 @@ def _positive_int(arg, value, least=1):
 @ARCH_REGISTRY.register()
 class SwinFIRSSR(nn.Module):
     """SwinFIRSSR stereo super-resolution network. Arguments are the release's (its option files' ``network_g``
-    keys work unchanged):
+    keys work unchanged), but for the scale, which is ``up_scale`` as in every network here:
 
-        upscale: up-sampling factor s (a power of 2, or 3).
+        up_scale: up-sampling factor s (a power of 2, or 3); ``upscale``: the release's spelling of it, accepted for
+            its option files (giving both is refused).
         in_chans: channels per view (3: RGB, from which the release's mean is subtracted).
         img_size, patch_size: training patch side and patch size (1); blocks shift their windows only when
             img_size / patch_size > window_size (the release's rule).
@@ -474,15 +475,19 @@ class SwinFIRSSR(nn.Module):
         upsampler: 'pixelshuffle' (the only one of the released models).
         resi_connection: 'SFB', '1conv' or 'identity'.
     """
-    released_color_order = 'rgb'  # the released weights were trained on RGB views (its dataset converts BGR to RGB)
 
     def __init__(self, img_size=64, patch_size=1, in_chans=3, embed_dim=96, depths=(6, 6, 6, 6),
                  num_heads=(6, 6, 6, 6), window_size=7, compress_ratio=3, squeeze_factor=30, conv_scale=0.01,
                  overlap_ratio=0.5, mlp_ratio=4., qkv_bias=True, qk_scale=None, drop_rate=0., attn_drop_rate=0.,
-                 drop_path_rate=0.1, ape=False, patch_norm=True, use_checkpoint=False, upscale=2, img_range=1.,
-                 upsampler='pixelshuffle', resi_connection='1conv'):
+                 drop_path_rate=0.1, ape=False, patch_norm=True, use_checkpoint=False, up_scale=None, img_range=1.,
+                 upsampler='pixelshuffle', resi_connection='1conv', upscale=None):
         super().__init__()
-        for arg, value, least in (('upscale', upscale, 1), ('in_chans', in_chans, 1), ('embed_dim', embed_dim, 1),
+        if up_scale is not None and upscale is not None:
+            raise ArchOptionError('upscale', f'the release\'s spelling of up_scale: give one of them, got up_scale '
+                                  f'{up_scale!r} and upscale {upscale!r}')
+        scale_arg, up_scale = ('up_scale', up_scale) if upscale is None else ('upscale', upscale)
+        up_scale = 2 if up_scale is None else up_scale  # the release's default
+        for arg, value, least in ((scale_arg, up_scale, 1), ('in_chans', in_chans, 1), ('embed_dim', embed_dim, 1),
                                   ('window_size', window_size, 2), ('img_size', img_size, 1),
                                   ('patch_size', patch_size, 1)):
             _positive_int(arg, value, least)
@@ -497,8 +502,8 @@ class SwinFIRSSR(nn.Module):
                 raise ArchOptionError(f'num_heads[{i}]', f'{heads} heads do not divide embed_dim {embed_dim}')
         if upsampler != 'pixelshuffle':
             raise ArchOptionError('upsampler', f"expected 'pixelshuffle' (the released models'), got {upsampler!r}")
-        if upscale & (upscale - 1) and upscale != 3:
-            raise ArchOptionError('upscale', f'expected a power of 2 or 3, got {upscale}')
+        if up_scale & (up_scale - 1) and up_scale != 3:
+            raise ArchOptionError(scale_arg, f'expected a power of 2 or 3, got {up_scale}')
         if resi_connection not in ('SFB', '1conv', 'identity'):
             raise ArchOptionError('resi_connection', f"expected 'SFB', '1conv' or 'identity', got {resi_connection!r}")
         if ape:
@@ -510,7 +515,7 @@ class SwinFIRSSR(nn.Module):
         if (overlap_win - window_size) % 2:
             raise ArchOptionError('overlap_ratio', f'window_size * overlap_ratio = {overlap_win - window_size} '
                                   'must be even (the overlapping windows are centred)')
-        self.upscale = upscale
+        self.up_scale = up_scale
         self.img_range = img_range
         self.window_size = window_size
         # the release shifts windows only when the training patch is larger than a window
@@ -541,7 +546,7 @@ class SwinFIRSSR(nn.Module):
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, padding=1)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, padding=1),
                                                   nn.LeakyReLU(inplace=True))
-        steps = [2] * int(math.log2(upscale)) if upscale != 3 else [3]
+        steps = [2] * int(math.log2(up_scale)) if up_scale != 3 else [3]
         self.upsample = nn.Sequential(*[m for r in steps
                                         for m in (nn.Conv2d(num_feat, r * r * num_feat, 3, padding=1),
                                                   nn.PixelShuffle(r))])
@@ -583,7 +588,7 @@ class SwinFIRSSR(nn.Module):
         x = self.conv_after_body(_conv_view(self.features(_tokens(x_first)))) + x_first
         x = self.conv_last(self.upsample(self.conv_before_upsample(x)))
         x = x / self.img_range + self.mean
-        s = self.upscale
+        s = self.up_scale
         return torch.cat(x.chunk(2, dim=0), dim=1)[:, :, :h * s, :w * s].contiguous()
 
     def features(self, x):
@@ -625,17 +630,3 @@ class SwinHAB(nn.Module):
         t = _tokens(mirror_pad(x, -h % ws, -w % ws))
         groups = shifted_window_groups(t.shape[1], t.shape[2], ws, self.shift, x.device)
         return _conv_view(self.hab(t, self.rpi, groups))[:, :, :h, :w]
-
-
-# The released size (options/test/SwinFIRSSR of the release); the up-scaling factor is chosen separately.
-SWINFIRSSR_RELEASED = dict(img_size=64, in_chans=3, window_size=16, compress_ratio=3, squeeze_factor=30,
-                           conv_scale=0.01, overlap_ratio=0.5, img_range=1., depths=[6] * 6, embed_dim=180,
-                           num_heads=[6] * 6, mlp_ratio=2, upsampler='pixelshuffle', resi_connection='SFB')
-
-
-register_sizes({'SwinFIRSSR': (SwinFIRSSR, SWINFIRSSR_RELEASED)})
-
-
-def swinfirssr_released(scale, **overrides):
-    """The released SwinFIRSSR at up-scaling ``scale`` (2 or 4 were released)."""
-    return SwinFIRSSR(upscale=scale, **{**SWINFIRSSR_RELEASED, **overrides})
