@@ -34,17 +34,17 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from basicsr.metrics import calculate_psnr  # noqa: E402
-from basicsr.utils import visualize  # noqa: E402
-from basicsr.utils.errors import UserError, run_main  # noqa: E402
-from basicsr.utils.img_util import imread  # noqa: E402
-
+from basicsr.data.layout import LR_VIEWS
+from basicsr.metrics import calculate_psnr
+from basicsr.toolbox import read_views, size_type, zoo_option_file
+from basicsr.utils import visualize
+from basicsr.utils.errors import UserError, run_main
+from basicsr.utils.img_util import imread
 
 
 class PlotInputError(UserError, ValueError):
     """A missing or unreadable input of the plots; the message names the file or flag."""
+
 
 def compare(args):
     from basicsr.utils.matlab_functions import imresize
@@ -127,14 +127,13 @@ def zoo_points(test_set, scale, size, measured_json=None):
             raise PlotInputError(f'{measured_json}: cannot read the rows of reproduce_tables.py\'s JSON ({err})'
                                  ) from None
         measured = {(r['model'], r['set']): r['measured']['psnr'] for r in rows}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     points = []
     for model in zoo.MODELS.values():
         published = getattr(zoo.published(model.name, test_set), 'psnr', None)
         got = measured.get((model.name, test_set))
         if model.scale != scale or (published is None and got is None):
             continue
-        option = os.path.join(root, model.option)
+        option = zoo_option_file(model)
         if not os.path.isfile(option):
             print(f'note: {model.name}: left out, its option file {model.option} is not here', file=sys.stderr)
             continue
@@ -195,12 +194,7 @@ def attention_plot(args):
     from basicsr.models.archs.ipassr_arch import attention_disparity, iPASSR
     from basicsr.utils.checkpoint import load_network
 
-    views = []
-    for v in (0, 1):
-        path = os.path.join(args.pair, f'lr{v}.png')
-        if not os.path.isfile(path):
-            raise PlotInputError(f'--pair: {path} not found (expected a folder with lr0.png and lr1.png)')
-        views.append(imread(path))
+    views = read_views(args.pair, LR_VIEWS, '--pair')
     net = iPASSR(up_scale=args.scale)
     if args.weights:
         load_network(net, args.weights, param_key='state_dict' if args.weights.endswith('.tar') else 'params',
@@ -237,14 +231,6 @@ def attention_plot(args):
     print(args.output)
     return args.output
 
-def _size(text):
-    from basicsr.utils.misc import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Comparison pictures and metric plots.')
@@ -275,7 +261,7 @@ def parse_args(argv=None):
     z = sub.add_parser('zoo', help='the model zoo: published (and measured) PSNR against MACs')
     z.add_argument('--set', default='KITTI2015', help='test set of the PSNR (default KITTI2015)')
     z.add_argument('--scale', type=int, default=4, help='up-scaling factor (default 4)')
-    z.add_argument('--size', type=_size, default=(180, 320), metavar='HxW',
+    z.add_argument('--size', type=size_type, default=(180, 320), metavar='HxW',
                    help='LR size of one view for the MACs (default 180x320, the NTIRE 2024 budget size)')
     z.add_argument('--measured', help="results/reproduce_tables.json: add the figures measured here")
     z.add_argument('--output', required=True, help='output PNG')
