@@ -118,19 +118,33 @@ def result_keys(entries):
     return keys
 
 
+def _write_atomic(path, write, newline=None):
+    """Write a text file through ``write(file)`` into a temporary file beside ``path``, then ``os.replace`` it in:
+    a failure (a full disk, a value that cannot be written) leaves the earlier ``path`` whole and no temporary."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    try:
+        with open(tmp, 'w', newline=newline, encoding='utf-8') as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def write_results(results_root, entries):
     """Write ``metrics.json`` (dataset -> metric -> value), ``metrics_per_pair.json`` (dataset -> pair -> metric
     -> value) and ``metrics.csv`` (one row per dataset plus one average row per scale, with timings) into
-    ``results_root``. ``entries``: ``[(dataset name, scale, EvalResult)]``; see ``result_keys`` for the keys."""
+    ``results_root``, each file atomically. ``entries``: ``[(dataset name, scale, EvalResult)]``; see
+    ``result_keys`` for the keys."""
     os.makedirs(results_root, exist_ok=True)
     keys = result_keys(entries)
     summary = {key: dict(result) for key, (_, _, result) in zip(keys, entries)}
     per_pair = {key: result.per_pair for key, (_, _, result) in zip(keys, entries)}
     for filename, content in (('metrics.json', summary), ('metrics_per_pair.json', per_pair)):
-        with open(os.path.join(results_root, filename), 'w', encoding='utf-8') as f:
-            json.dump(content, f, indent=2)
+        _write_atomic(os.path.join(results_root, filename), lambda f, content=content: json.dump(content, f, indent=2))
     metric_names = list(dict.fromkeys(m for _, _, result in entries for m in result))
-    with open(os.path.join(results_root, 'metrics.csv'), 'w', newline='', encoding='utf-8') as f:
+
+    def write_csv(f):
         writer = csv.writer(f)
         writer.writerow(['dataset', 'scale', 'pairs', *metric_names, 'seconds', 'pairs_per_s'])
         for scale in dict.fromkeys(scale for _, scale, _ in entries):
@@ -141,3 +155,5 @@ def write_results(results_root, entries):
             averages = [np.mean([r[m] for _, r in group]) if all(m in r for _, r in group) else ''
                         for m in metric_names]
             writer.writerow(['Average', scale, sum(r.num_pairs for _, r in group), *averages, '', ''])
+
+    _write_atomic(os.path.join(results_root, 'metrics.csv'), write_csv, newline='')

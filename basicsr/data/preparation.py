@@ -139,14 +139,17 @@ def write_folder_atomic(final_dir, images):
     tmp = os.path.join(parent, f'{layout.TMP_PREFIX}{name}-{os.getpid()}')
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    for stem, img in images.items():
-        imwrite(np.ascontiguousarray(img), layout.view_file(tmp, stem), mkdir=False)
     try:
-        os.rename(tmp, final_dir)
-    except OSError:
-        if not os.path.isdir(final_dir):
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)  # someone else finished it first
+        for stem, img in images.items():
+            imwrite(np.ascontiguousarray(img), layout.view_file(tmp, stem), mkdir=False)
+        try:
+            os.rename(tmp, final_dir)
+        except OSError:
+            if not os.path.isdir(final_dir):
+                raise
+            # someone else finished it first
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed write (a full disk, Ctrl-C) leaves no half folder
 
 
 def _is_stale_tmp(name):
