@@ -38,7 +38,6 @@ from contextlib import contextmanager
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 if __name__ == '__main__':
     # One thread (set before torch is imported; train.py inherits it): on a 2-core machine shared with other work,
     # two OpenMP threads made a step ~10x slower, spinning while waiting for each other; the loader's worker
@@ -204,11 +203,9 @@ def score_network(opt, weights, loader, metrics):
     import torch
 
     from basicsr.evaluation import evaluate
-    from basicsr.models.archs import define_network
-    from basicsr.utils.checkpoint import load_state_dict
+    from basicsr.inference import network_from_options
 
-    net = define_network(dict(opt['network_g']), key_path='network_g')
-    net.load_state_dict(load_state_dict(weights))
+    net = network_from_options(opt, weights)
     save_dir = os.path.join('results', opt['name'], 'visualization')
     result = evaluate(net, loader, metrics, device=torch.device('cpu'), save_dir=save_dir, show_progress=False)
     return {name: float(result[name]) for name in metrics}, save_dir
@@ -218,10 +215,11 @@ def score_images(dataset, metrics):
     """Scores of MATLAB-bicubic up-sampling of the LR pair and of the HR pair itself (the floor of the stereo
     consistency), on the first pair of ``dataset``."""
     from basicsr.metrics import calculate_metric
+    from basicsr.utils.img_util import tensor2img
     from basicsr.utils.matlab_functions import imresize
 
     sample = dataset[0]
-    lq, gt = ((sample[k].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8) for k in ('lq', 'gt'))
+    lq, gt = tensor2img(sample['lq']), tensor2img(sample['gt'])
     scale = gt.shape[0] // lq.shape[0]
     bicubic = np.concatenate([imresize(lq[..., :3], scale), imresize(lq[..., 3:], scale)], axis=2)
     scores = {'bicubic': {}, 'HR': {}}
@@ -239,23 +237,22 @@ def score_draws(opt, weights, count):
     import torch
 
     from basicsr.data.degradations import degrade_pair, load_degradation, pair_generator
+    from basicsr.data.layout import HR_VIEWS
+    from basicsr.inference import network_from_options
     from basicsr.metrics import calculate_psnr
-    from basicsr.models.archs import define_network
-    from basicsr.utils.checkpoint import load_state_dict
-    from basicsr.utils.img_util import imread
+    from basicsr.toolbox import read_views
+    from basicsr.utils.img_util import tensor2img
     from basicsr.utils.matlab_functions import imresize
 
-    net = define_network(dict(opt['network_g']), key_path='network_g').eval()
-    net.load_state_dict(load_state_dict(weights))
-    pair = os.path.join(TEST_SET, 'hr', TEST_PAIR)
-    hr = [imread(os.path.join(pair, f'hr{v}.png')) for v in (0, 1)]
+    net = network_from_options(opt, weights).eval()
+    hr = read_views(os.path.join(TEST_SET, 'hr', TEST_PAIR), HR_VIEWS)
     degradation, scale = load_degradation(os.path.join(ROOT, DEGRADATION)), int(opt['scale'])
     ours, bicubic = [], []
     for k in range(count):
         lr = degrade_pair(*hr, scale, degradation, pair_generator(k, TEST_PAIR))
         with torch.no_grad():
             x = torch.from_numpy(np.concatenate(lr, axis=2).transpose(2, 0, 1)[None].astype(np.float32) / 255)
-            sr = (net(x)[0].clamp(0, 1).numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
+            sr = tensor2img(net(x))
         ours.append(np.mean([calculate_psnr(sr[..., 3 * v:3 * v + 3], hr[v]) for v in (0, 1)]))
         bicubic.append(np.mean([calculate_psnr(imresize(lr[v], scale), hr[v]) for v in (0, 1)]))
     return float(np.mean(ours)), float(np.mean(bicubic)), int(np.sum(np.array(ours) > np.array(bicubic)))
