@@ -11,7 +11,7 @@ import warnings
 import torch
 import torch.distributed as dist
 
-from basicsr.utils.errors import UserError
+from basicsr.utils.errors import UserError, one_line
 
 
 def choose_backend(requested=None, use_cuda=None):
@@ -94,22 +94,36 @@ def master_only(func):
     return wrapper
 
 
+class RankZeroFailed(UserError, RuntimeError):
+    """Rank 0 failed in a step that every rank waits for; the other ranks stop with this line (rank 0's own output
+    has its error and, for a bug, its traceback)."""
+
+
 def on_rank0(func, *args):
-    """Run ``func`` on rank 0 only; every rank returns its result or raises its ``UserError`` (so that all
-    processes stop together instead of waiting at the next collective call)."""
+    """Run ``func`` on rank 0 only; every rank returns its result or stops with it: a ``UserError`` is raised on
+    every rank, any other error (a bug, Ctrl-C) keeps its traceback on rank 0 and stops the other ranks with one
+    ``RankZeroFailed`` line, so that no process is left waiting at the next collective call."""
     rank, world = get_dist_info()
     result, error = None, None
     if rank == 0:
         try:
             result = func(*args)
-        except UserError as err:
+        except BaseException as err:  # re-raised below, once the other ranks have been told
             error = err
     if world > 1:
-        box = [(result, str(error) if error else None)]
+        failure = None
+        if isinstance(error, UserError):
+            failure = ('user', str(error))
+        elif error is not None:
+            failure = ('other', f'{type(error).__name__}: {one_line(error)}' if str(error) else type(error).__name__)
+        box = [(None if error else result, failure)]
         dist.broadcast_object_list(box, src=0)
-        result, message = box[0]
-        if rank != 0 and message:
-            raise UserError(message)
+        result, failure = box[0]
+        if rank != 0 and failure:
+            kind, message = failure
+            if kind == 'user':
+                raise UserError(message)
+            raise RankZeroFailed(f"rank 0 failed ({message}); rank 0's own output has the details")
     if error is not None:
         raise error
     return result
