@@ -59,8 +59,7 @@ def load_model(opt_path=None, arch=None, scale=None, weights=None, param_key='pa
         raise InputError(f'--arch: {err}') from None
     load_network(net, weights, param_key, key_path='--weights', arch_key='--arch')
     # the channel order the size's released weights were trained with (its zoo card: RGB for iPASSR, SwinFIRSSR, ...)
-    card = zoo.card(arch)  # None for a size not yet carded (register_sizes)
-    return net, scale, color_order or (card.color_order if card else getattr(net, 'released_color_order', 'bgr'))
+    return net, scale, color_order or zoo.card(arch).color_order
 
 
 def strip_bytes_per_row(net, width, scale):

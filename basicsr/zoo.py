@@ -13,8 +13,8 @@ averaged over the pairs of the set.
 
 Released weights in git are pinned to a commit (``url``) and checked by size and sha256, computed from the files
 of that commit; for files in git whose bytes we have not had, git's own blob id (``git_blob``, from the commit's
-tree) is the check. NAFSSR's and SwinFIRSSR's weights are on Google Drive and Baidu only, SCGLANet's on Baidu only:
-manual downloads.
+tree) is the check. NAFSSR's and SwinFIRSSR's weights are on Google Drive and Baidu only, SCGLANet's on Baidu only,
+SwinFSR's on Google Drive only: manual downloads.
 """
 from dataclasses import dataclass, field
 
@@ -42,6 +42,9 @@ SCGLANET_COMMIT = '3ad03227ef18f7f6253f01a3e7e88fd96f51a9f6'  # fzuzyb/SCGLANet,
 # fzuzyb/SCGLANet README at 3ad0322: one Baidu share for the NTIRE 2023 models of all three tracks (file names of its
 # test option files: scglanet_x4_Track1.pth, scglagan_x4_Track2.pth, scglanet_x4_Track3.pth)
 SCGLANET_BAIDU = ('https://pan.baidu.com/s/1ELaFEP2dzOR6q9suxjDLWg?pwd=rrhy',)
+# GoKerrChen/SwinFSR README at 04dd212: one Google Drive folder for its three NTIRE 2023 models (perceptual_loss,
+# slowftcam, scam) and their results
+SWINFSR_DRIVE = ('https://drive.google.com/drive/folders/10N-ctXAUbJ4bfQJZmMJDSSa9odL3fj_S?usp=sharing',)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ _NAFSSR_KWARGS = {'T': dict(width=48, num_blks=16, drop_path_rate=0.0, **_TLSC),
 _SWINFIRSSR_KWARGS = dict(in_chans=3, img_size=64, window_size=16, compress_ratio=3, squeeze_factor=30, conv_scale=0.01,
                           overlap_ratio=0.5, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6,
                           mlp_ratio=2, upsampler='pixelshuffle', resi_connection='SFB')
+_SWINFSR_KWARGS = dict(img_size=[30, 90], embed_dim=180, depths=[6] * 12, num_heads=[6] * 12, window_size_h=6,
+                       window_size_w=15, mlp_ratio=2.0, drop_path_rate=0.2)
 _SCGLANET_KWARGS = dict(width=128, num_blks=[16, 16, 32, 32, 32], drop_path_rate=0.1, temperature=2.0, **_TLSC)
 
 # GMACs of one 320x180 LR stereo pair (basicsr.models.archs.complexity on the network of the card, counted on the
@@ -141,7 +146,7 @@ _MACS_G = {'NAFSSR-T_x4': 85.8, 'NAFSSR-S_x4': 259.4, 'NAFSSR-B_x4': 976.9, 'NAF
            'CVHSSR-T_x2': 102.9, 'CVHSSR-T_x4': 104.7, 'CVHSSR-S_x2': 315.0, 'CVHSSR-S_x4': 317.4,
            'EHFSSR_S_x2': 114.0, 'EHFSSR_S_x4': 115.8, 'EHFSSR_x2': 202.7, 'EHFSSR_x4': 205.1,
            'iPASSR_x2': 162.1, 'iPASSR_x4': 170.2, 'SwinFIRSSR_x2': 3636.5, 'SwinFIRSSR_x4': 3715.4,
-           'SCGLANet-L_x4': 3502.1, 'SCGLAGAN-L_x4': 3502.1, 'SCGLANet-L_Track3_x4': 3502.1}
+           'SCGLANet-L_x4': 3502.1, 'SCGLAGAN-L_x4': 3502.1, 'SCGLANet-L_Track3_x4': 3502.1, 'SwinFSR-L_x4': 3440.9}
 
 
 def _card(name, family, scale, params_m, weights, code, size, arch, kwargs, color_order='bgr', train=()):
@@ -209,6 +214,11 @@ _MODELS = [
           ('SCGLANet-L_x4', 25.29, 'scglanet_x4_Track1.pth', ('SCGLANet-L_x4_s1', 'SCGLANet-L_x4_s2')),
           ('SCGLAGAN-L_x4', None, 'scglagan_x4_Track2.pth', ()),
           ('SCGLANet-L_Track3_x4', None, 'scglanet_x4_Track3.pth', ('SCGLANet-L_Track3_x4',)))),
+    # SwinFSR (NTIRE 2023 track 1): Google Drive only, manual download, saved under the name its test option file
+    # loads; the network of its train.py (centred SCAM; its "scam" model adds scam: plain); the release's dicts load
+    # with param_key_g state_dict; RGB views (it reads with PIL); its parameter count was not published
+    _card('SwinFSR-L_x4', 'SwinFSR', 4, None, Weights(file='SwinFSR-L_x4.pth.tar', manual=SWINFSR_DRIVE),
+          'GoKerrChen/SwinFSR', 'SwinFSR-L', 'SwinFSR', _SWINFSR_KWARGS, color_order='rgb', train=('SwinFSR-L_x4',)),
 ]
 MODELS = {m.name: m for m in _MODELS}
 

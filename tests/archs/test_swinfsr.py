@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from basicsr.models.archs import define_network
+from basicsr.models.archs.arch_util import NAMED_SIZES, build_named
 from basicsr.models.archs.scam import SCAM
-from basicsr.models.archs.arch_util import build_named
-from basicsr.models.archs.swinfsr_arch import (FFB, SWINFSR_VARIANTS, SwinFSR, SwinFSRSCAM, relative_index,
+from basicsr.models.archs.swinfsr_arch import (FFB, SwinFSR, SwinFSRSCAM, relative_index,
                                                shifted_window_mask)
 from basicsr.utils.checkpoint import CheckpointError, load_network
 
@@ -115,7 +115,7 @@ def test_parameter_count_and_names_of_the_released_size():
     with torch.device('meta'):
         net = build_named('SwinFSR-L', 4)
     assert sum(p.numel() for p in net.parameters()) == RELEASED_COUNT_X4
-    assert SWINFSR_VARIANTS['L']['depths'] == (6,) * 12 and SWINFSR_VARIANTS['L']['drop_path_rate'] == 0.2
+    assert NAMED_SIZES['SwinFSR-L'][1]['depths'] == [6] * 12 and NAMED_SIZES['SwinFSR-L'][1]['drop_path_rate'] == 0.2
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     # the release's names: 12 stages of 6 blocks, 6 x 15 windows (bias table 11 x 29), the mask of a 30 x 90 patch
     assert shapes['layers.11.blk.residual_group.blocks.5.attn.relative_position_bias_table'] == (11 * 29, 6)

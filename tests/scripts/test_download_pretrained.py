@@ -216,6 +216,8 @@ def test_zoo_links_are_pinned_and_checkable():
             assert w.url is None and len(w.manual) == 2, model.name
         elif model.family == 'SCGLANet':  # one Baidu share for all three tracks (its README at 3ad0322)
             assert w.url is None and w.manual == zoo.SCGLANET_BAIDU, model.name
+        elif model.family == 'SwinFSR':  # one Google Drive folder for its three models (its README at 04dd212)
+            assert w.url is None and w.manual == zoo.SWINFSR_DRIVE, model.name
         else:
             assert re.fullmatch(r'https://github\.com/[\w-]+/[\w-]+/raw/[0-9a-f]{40}/[\w/.-]+', w.url), w.url
             assert w.url.endswith('/' + w.file) and script.checks(w), model.name

@@ -1,7 +1,6 @@
 """Small building blocks shared by the NAFNet family (channel LayerNorm, SimpleGate), the option error, and the
 networks of the zoo's cards by name (``build_named('NAFSSR-T_x4')``, ``build_named('EHFSSR-S', 2)``)."""
 import copy
-import inspect
 from collections.abc import Mapping
 
 import torch
@@ -71,7 +70,6 @@ class SimpleGate(nn.Module):
         return a * b
 
 
-
 # ------------------------------------------------------------------------------ the zoo's networks, by name
 class _NamedSizes(Mapping):
     """``NAMED_SIZES['NAFSSR-T'] == (NAFSSR, {'width': 48, ...})``: every named size of the zoo's cards
@@ -82,7 +80,7 @@ class _NamedSizes(Mapping):
         for card in zoo.MODELS.values():
             if card.size not in table:
                 table[card.size] = (ARCH_REGISTRY.get(card.arch), copy.deepcopy(card.kwargs))
-        return {**_UNCARDED, **table}
+        return table
 
     def __getitem__(self, name):
         return self._table()[name]
@@ -95,31 +93,18 @@ class _NamedSizes(Mapping):
 
 
 NAMED_SIZES = _NamedSizes()
-_UNCARDED = {}  # sizes of a family whose cards are not in the zoo yet (register_sizes)
 
 
-def register_sizes(sizes):
-    """Named sizes of a family not yet in the zoo: ``{'X-L': (X, {...})}``; a zoo card replaces this."""
-    _UNCARDED.update(sizes)
-
-
-def build_named(name, scale=None, family=None, **overrides):
+def build_named(name, scale=None, **overrides):
     """The network of zoo card ``name`` (``build_named('NAFSSR-T_x4')``), or of the named size ``name`` at
     up-scaling ``scale`` (``build_named('NAFSSR-T', 3)``: its cards' network at any scale, released or not);
     ``overrides`` change constructor keywords. Built through ``ARCH_REGISTRY`` from the card's ``arch`` and
     ``kwargs`` (basicsr/zoo.py), with ``up_scale`` from the scale. Names as the papers write them (``EHFSSR-S``;
     ``_`` for ``-`` and any case accepted); an unknown name is a ValueError listing the sizes."""
-    if family and not zoo.name_key(name).startswith(zoo.name_key(family)):  # ('L', family='SwinFSR'): until carded
-        name = f'{family}-{name}'
     card = zoo.card(name)
     if card is None:
-        uncarded = next((n for n in _UNCARDED if zoo.name_key(n) == zoo.name_key(name)), None)
-        if uncarded is None or scale is None:
-            raise ValueError(f"unknown size {name!r}; expected one of {', '.join(NAMED_SIZES)} (at a scale), or a "
-                             "zoo name such as NAFSSR-T_x4")
-        cls, kwargs = _UNCARDED[uncarded]
-        scale_key = 'up_scale' if 'up_scale' in inspect.signature(cls).parameters else 'upscale'
-        return cls(**{scale_key: scale, **kwargs, **overrides})
+        raise ValueError(f"unknown size {name!r}; expected one of {', '.join(NAMED_SIZES)} (at a scale), or a zoo "
+                         "name such as NAFSSR-T_x4")
     if zoo.name_key(name) == zoo.name_key(card.name):
         if scale not in (None, card.scale):
             raise ValueError(f'{card.name} is the x{card.scale} model; its size at x{scale} is {card.size}')

@@ -78,7 +78,7 @@ def _kind(cls):
     if 'discriminator' in cls.__module__:
         return 'discriminator'
     stereo = cls.__name__ in {c.__name__ for c, _ in NAMED_SIZES.values()}
-    takes_scale = {'up_scale', 'upscale'} & set(inspect.signature(cls).parameters)
+    takes_scale = 'up_scale' in inspect.signature(cls).parameters
     return 'stereo SR network' if stereo or takes_scale else 'restoration network'
 
 

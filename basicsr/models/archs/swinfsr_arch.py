@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from basicsr.models.archs.arch_util import ArchOptionError, register_sizes
+from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.scam import SCAM, explicit_attention_requested, row_cross_attention
 from basicsr.models.archs.swinfirssr_arch import Mlp
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
@@ -333,7 +333,6 @@ class SwinFSR(nn.Module):
         scam: 'centred' (``SwinFSRSCAM``, swin_cam_ffc.py, the network of the release's train.py) or 'plain'
             (NAFSSR's ``SCAM``, swin_scam_ffc.py).
     """
-    released_color_order = 'rgb'  # the release reads its views with PIL
 
     def __init__(self, up_scale=None, img_size=(30, 90), patch_size=1, in_chans=3, embed_dim=180, depths=(6,) * 12,
                  num_heads=(6,) * 12, window_size_h=6, window_size_w=15, mlp_ratio=2., qkv_bias=True,
@@ -443,12 +442,3 @@ class SwinFSR(nn.Module):
         x = self.conv_last(torch.cat([self.last_drop(v) for v in x.chunk(2, dim=0)], dim=0))
         x = x / self.img_range + self.mean
         return torch.cat(x.chunk(2, dim=0), dim=1)[:, :, :h * s, :w * s] + inp_hr
-
-
-# The released size (the network of the release's train.py and inference.py); the up-scaling factor is separate.
-SWINFSR_VARIANTS = {
-    'L': dict(img_size=(30, 90), embed_dim=180, depths=(6,) * 12, num_heads=(6,) * 12, window_size_h=6,
-              window_size_w=15, mlp_ratio=2., drop_path_rate=0.2),
-}
-
-register_sizes({f'SwinFSR-{size}': (SwinFSR, kwargs) for size, kwargs in SWINFSR_VARIANTS.items()})
