@@ -10,13 +10,12 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from basicsr.data import build_dataloader, build_dataset  # noqa: E402
-from basicsr.data.data_sampler import EnlargedSampler  # noqa: E402
-from basicsr.data.lmdb_util import make_lmdb_from_folder  # noqa: E402
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.data.lmdb_util import make_lmdb_from_folder
+from basicsr.data.sample import make_sample
+from basicsr.toolbox import REPO
+from basicsr.utils.errors import run_main
 
 
 def throughput(opt, num_workers, num_batches):
@@ -42,11 +41,9 @@ def main():
     args = parser.parse_args()
     patches = args.patches
     if patches is None:
-        sample = os.path.join(ROOT, 'datasets', 'sample')
+        sample = os.path.join(REPO, 'datasets', 'sample')
         patches = os.path.join(sample, f'patches_x{args.scale}')
         if not os.path.isdir(patches):
-            sys.path.insert(0, os.path.join(ROOT, 'scripts', 'data_preparation'))
-            from make_sample import make_sample
             make_sample(sample)
     s = args.scale
     base = {'type': 'PairedStereoImageDataset', 'phase': 'train', 'scale': s, 'name': 'bench',
@@ -62,7 +59,8 @@ def main():
         for name, opt in backends.items():
             for workers in (1, 2):
                 print(f'{name:<12} {workers:>7} {throughput(opt, workers, args.batches):>10.0f}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main('benchmark_data.py', main))

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from basicsr.utils.errors import run_main
+
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
     'train': {'fp32': [], 'bf16': ['train:use_amp=true', 'train:amp_dtype=bf16'],
@@ -110,5 +112,10 @@ def main(argv=None):
     return rows
 
 
+def cli(argv=None):
+    main(argv)
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main('benchmark_gpu.py', cli))

@@ -8,14 +8,11 @@ The conversion is optional: the option files of options/test/iPASSR load the rel
 (``path:param_key_g: state_dict``).
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from basicsr.models.archs.ipassr_arch import iPASSR  # noqa: E402
-from basicsr.utils.checkpoint import CheckpointError, load_network, load_state_dict, save_atomic  # noqa: E402
-from basicsr.utils.errors import run_main  # noqa: E402
+from basicsr.models.archs.ipassr_arch import iPASSR
+from basicsr.utils.checkpoint import CheckpointError, load_network, load_state_dict, save_atomic
+from basicsr.utils.errors import run_main
 
 
 def convert(source, target):

@@ -9,13 +9,9 @@ import argparse
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from basicsr.data.lmdb_util import make_lmdb_from_folder  # noqa: E402
-from basicsr.data.preparation import PreparationError  # noqa: E402
-from basicsr.utils.errors import run_main  # noqa: E402
+from basicsr.data.lmdb_util import make_lmdb_from_folder
+from basicsr.data.preparation import PreparationError
+from basicsr.utils.errors import run_main
 
 
 def plan(src, out_dir=None):

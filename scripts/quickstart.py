@@ -7,25 +7,30 @@
    ``quickstart: NAFSSR <psnr> dB vs bicubic <psnr> dB on <pair> (x4)``.
 """
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
 
 import numpy as np
+import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.data.sample import make_sample
+from basicsr.evaluation import evaluate
+from basicsr.inference import network_from_options
+from basicsr.metrics import calculate_metric
+from basicsr.utils.errors import run_main
+from basicsr.utils.img_util import tensor2img
+from basicsr.utils.matlab_functions import imresize
+from basicsr.utils.misc import scan_states
+from basicsr.utils.options import parse
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # datasets/, experiments/, results/ go here
 OPT = os.path.join('options', 'train', 'NAFSSR', 'quickstart_x4.yml')
 
 
 def build_sample():
-    spec = importlib.util.spec_from_file_location(
-        'make_sample', os.path.join(ROOT, 'scripts', 'data_preparation', 'make_sample.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    counts = module.make_sample(os.path.join(ROOT, 'datasets', 'sample'))
+    counts = make_sample(os.path.join(ROOT, 'datasets', 'sample'))
     print('sample:', ', '.join(f'{k}: {v}' for k, v in counts.items()), flush=True)
 
 
@@ -38,23 +43,12 @@ def train(extra):
 
 
 def test(opt):
-    import torch
-
-    from basicsr.data import build_dataloader, build_dataset
-    from basicsr.evaluation import evaluate
-    from basicsr.metrics import calculate_metric
-    from basicsr.models.archs import define_network
-    from basicsr.utils.checkpoint import load_state_dict
-    from basicsr.utils.matlab_functions import imresize
-    from basicsr.utils.misc import scan_states
-
     total = int(opt['train']['total_iter'])
     weights = os.path.join(opt['path']['models'], f'net_g_{total}.pth')
     if not os.path.isfile(weights):
         newest = scan_states(opt['path']['training_states'])
         sys.exit(f'quickstart: {weights} not found (newest state: {newest[0][1] if newest else "none"})')
-    net = define_network(dict(opt['network_g']), key_path='network_g')
-    net.load_state_dict(load_state_dict(weights))
+    net = network_from_options(opt, weights)
     ds_opt = dict(opt['datasets']['val'], phase='test')
     dataset = build_dataset(ds_opt, key_path='datasets:val')
     loader = build_dataloader(dataset, ds_opt, 0, False)
@@ -64,8 +58,7 @@ def test(opt):
                       show_progress=False, desc='quickstart test')
 
     sample = dataset[0]
-    lq = (sample['lq'].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
-    gt = (sample['gt'].numpy().transpose(1, 2, 0) * 255).round().astype(np.uint8)
+    lq, gt = tensor2img(sample['lq']), tensor2img(sample['gt'])
     scale = int(opt['scale'])
     bicubic = np.concatenate([imresize(lq[:, :, :3], scale), imresize(lq[:, :, 3:], scale)], axis=2)
     bicubic_psnr = calculate_metric({'img': bicubic, 'img2': gt}, metric)
@@ -81,16 +74,11 @@ def main():
     os.environ.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))
     build_sample()
     train(args.force_yml)
-
-    import basicsr  # noqa: F401
-    from basicsr.utils.options import parse
-
     opt = parse(OPT, is_train=True, force_yml=args.force_yml, root_path=ROOT)
     ours, bicubic, pair, scale = test(opt)
     print(f'quickstart: NAFSSR {ours:.2f} dB vs bicubic {bicubic:.2f} dB on {pair} (x{scale})')
-    if ours <= bicubic:
-        sys.exit(1)
+    return 0 if ours > bicubic else 1
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main('quickstart.py', main))

@@ -21,13 +21,9 @@ import sys
 import time
 import zipfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from basicsr.utils.errors import run_main  # noqa: E402
-from basicsr.data.preparation import (REPLACE_FLAG, PairSource, PreparationError, execute,  # noqa: E402
-                                      find_pairs, plan_test_set, plan_training_patches)
+from basicsr.data.preparation import (REPLACE_FLAG, PairSource, PreparationError, execute, find_pairs,
+                                      plan_test_set, plan_training_patches)
+from basicsr.utils.errors import run_main
 
 SCALES = (2, 4)
 

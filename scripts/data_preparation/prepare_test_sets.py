@@ -35,14 +35,10 @@ import os
 import re
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from basicsr.data.degradations import load_degradation  # noqa: E402
-from basicsr.data.preparation import (REPLACE_FLAG, PairSource, PreparationError, execute,  # noqa: E402
-                                      plan_degraded_lr, plan_test_set)
-from basicsr.utils.errors import run_main  # noqa: E402
+from basicsr.data.degradations import load_degradation
+from basicsr.data.preparation import (REPLACE_FLAG, PairSource, PreparationError, execute, plan_degraded_lr,
+                                      plan_test_set)
+from basicsr.utils.errors import run_main
 
 SETS = {  # name: (output name, left folder, right folder, default count)
     'kitti2012': ('KITTI2012', 'colored_0', 'colored_1', 20),
