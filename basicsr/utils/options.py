@@ -196,13 +196,13 @@ def key_readers():
     return [ExperimentLogger, *(MODEL_REGISTRY.get(name) for name in MODEL_REGISTRY)]
 
 
-def unknown_keys(opt, readers=()):
+def unknown_keys(opt, readers=None):
     """``['train:totl_iter (did you mean total_iter?)', ...]`` for keys that neither the run nor a class of
-    ``readers`` reads (see ``known_keys``)."""
+    ``readers`` (default: ``key_readers()``) reads (see ``known_keys``)."""
     import difflib
 
     found = []
-    for section, known in known_keys(readers).items():
+    for section, known in known_keys(key_readers() if readers is None else readers).items():
         node = opt if not section else get_path(opt, section)
         if not isinstance(node, dict):
             continue
@@ -371,7 +371,7 @@ def parse(opt_path, is_train=True, force_yml=None, debug=False, root_path=None, 
     if isinstance(opt.get('datasets'), dict):  # `datasets:test1=~` leaves a set of the file out
         for phase in [k for k, v in opt['datasets'].items() if v is None]:
             del opt['datasets'][phase]
-    unknown = unknown_keys(opt, key_readers())
+    unknown = unknown_keys(opt)
     if unknown and os.environ.get('RANK', '0') == '0':  # once per run, not once per process
         print(f"{opt_path}: warning: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
               'ignored', file=sys.stderr, flush=True)
