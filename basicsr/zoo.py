@@ -216,8 +216,9 @@ _MODELS = [
           ('SCGLANet-L_Track3_x4', None, 'scglanet_x4_Track3.pth', ('SCGLANet-L_Track3_x4',)))),
     # SwinFSR (NTIRE 2023 track 1): Google Drive only, manual download, saved under the name its test option file
     # loads; the network of its train.py (centred SCAM; its "scam" model adds scam: plain); the release's dicts load
-    # with param_key_g state_dict; RGB views (it reads with PIL); its parameter count was not published
-    _card('SwinFSR-L_x4', 'SwinFSR', 4, None, Weights(file='SwinFSR-L_x4.pth.tar', manual=SWINFSR_DRIVE),
+    # with param_key_g state_dict; RGB views (it reads with PIL); 26.75M parameters: the community list (S), the
+    # release's own class counts 26,754,672 at x4
+    _card('SwinFSR-L_x4', 'SwinFSR', 4, 26.75, Weights(file='SwinFSR-L_x4.pth.tar', manual=SWINFSR_DRIVE),
           'GoKerrChen/SwinFSR', 'SwinFSR-L', 'SwinFSR', _SWINFSR_KWARGS, color_order='rgb', train=('SwinFSR-L_x4',)),
 ]
 MODELS = {m.name: m for m in _MODELS}
@@ -263,6 +264,8 @@ _STEREO = {
     'EHFSSR_x4': ('S', (None, None), (26.82, .8233), (29.87, .8540), (23.99, .7525)),
     'EHFSSR_S_x2': ('S', (31.46, .9279), (31.13, .9377), (35.51, .9530), (29.31, .9182)),
     'EHFSSR_x2': ('S', (31.58, .9296), (31.21, .9390), (35.71, .9545), (29.51, .9210)),
+    # SwinFSR (CVPRW 2023): the community list gives PSNR only, and no KITTI2012 figure
+    'SwinFSR-L_x4': ('S', (None, None), (27.00, None), (32.73, None), (24.19, None)),
 }
 # Left PSNR (64 leftmost columns cropped) on KITTI2012, KITTI2015, Middlebury, from the NAFSSR paper.
 _LEFT = {
@@ -273,6 +276,8 @@ _LEFT = {
 _LEFT_SSIM = {'SCGLANet-L_x4': (.8204, .8268, .8628)}
 _LEFT_SOURCE = {'SCGLANet-L_x4': 'S'}  # default: the NAFSSR paper
 _NOTES = {
+    ('SwinFSR-L_x4', 'Middlebury'): ('32.73 dB is 2.3 dB above every other x4 model on Middlebury (30.44 at most): '
+                                     'most likely another protocol or another Middlebury set, not comparable',),
     # SwinFIR's only evaluation path (its test option files) crops `scale` border pixels before PSNR/SSIM
     **{(f'SwinFIRSSR_x{scale}', test_set): (
         *(('PSNR from the SwinFIR README; SSIM from the community list (S)',) if scale == 4 else ()),
