@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from basicsr.toolbox import size_type
 from basicsr.utils.errors import UserError, run_main
 
 
@@ -36,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument('--output', required=True, help='the .onnx file to write (its folder is created)')
     p.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (default {OPSET})')
     speed = p.add_argument_group('speed (after the export)')
-    speed.add_argument('--time', type=size_arg, metavar='HxW',
+    speed.add_argument('--time', type=size_type, metavar='HxW',
                        help='time one pair of this LR size in PyTorch and in onnxruntime, on the CPU, alternating')
     speed.add_argument('--threads', type=int, default=1, help='CPU threads of both for --time (default 1)')
     speed.add_argument('--repeats', type=int, default=3, help='timed runs of each for --time (default 3)')
@@ -44,15 +45,6 @@ def parse_args(argv=None):
     if args.threads < 1 or args.repeats < 1:
         p.error('--threads and --repeats must be >= 1')
     return args
-
-
-def size_arg(text):
-    from basicsr.utils.misc import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run(argv=None):

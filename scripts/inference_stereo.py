@@ -26,17 +26,15 @@ import math
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from basicsr.evaluation import infer_in_strips  # noqa: E402
-from basicsr.inference import (DEFAULT_MEMORY_GB, MIN_AUTO_ROWS, InputError, auto_strip_rows,  # noqa: E402,F401
+from basicsr.evaluation import infer_in_strips
+from basicsr.inference import (DEFAULT_MEMORY_GB, MIN_AUTO_ROWS, InputError, auto_strip_rows,  # noqa: F401
                                load_model, strip_bytes_per_row)
-from basicsr.utils.errors import run_main  # noqa: E402
-from basicsr.utils import stereo_photo  # noqa: E402
-from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite  # noqa: E402
+from basicsr.utils import stereo_photo
+from basicsr.utils.errors import run_main
+from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pnm', '.jp2')
 
