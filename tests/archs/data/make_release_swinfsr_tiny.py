@@ -2,8 +2,8 @@
 
     python tests/archs/data/make_release_swinfsr_tiny.py --release /path/to/SwinFSR [--output FILE] [--check]
 
-``--release`` is a checkout (or ``git archive`` copy) of GoKerrChen/SwinFSR; the fixture was made from its HEAD
-snapshot of 7 Dec 2026. Its ``swin_cam_ffc.py`` (the network its ``train.py`` builds) and ``swin_scam_ffc.py`` are
+``--release`` is a checkout (or ``git archive`` copy) of GoKerrChen/SwinFSR; the fixture was made at commit 80a42eb4
+(its HEAD, 16 Jun 2023). Its ``swin_cam_ffc.py`` (the network its ``train.py`` builds) and ``swin_scam_ffc.py`` are
 imported from there as lone modules, unmodified and never copied. They import ``DropPath``, ``to_2tuple`` and
 ``trunc_normal_`` from ``timm.models.layers``; this script puts a minimal stand-in into ``sys.modules`` instead
 (``to_2tuple`` as timm's, ``trunc_normal_`` = torch's, ``DropPath`` refusing to be built: the fixture's networks have
