@@ -30,6 +30,7 @@ import urllib.request
 from basicsr import zoo
 from basicsr.toolbox import zoo_models
 from basicsr.utils.errors import UserError, run_main
+from basicsr.utils.misc import process_gone
 
 DEFAULT_DEST = os.path.join('experiments', 'pretrained_models')
 CHUNK = 1 << 20
@@ -120,18 +121,6 @@ def part_name(file):
     return f'.{file}.part{os.getpid()}'
 
 
-def _process_gone(pid):
-    if pid == os.getpid():  # not started yet in this process: an earlier process with the same PID left it
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # alive under another user
-        return False
-    return False
-
-
 def remove_stale_parts(dest, out=None):
     """Remove the partial files (``.<file>.part<pid>``) that downloads killed before their own clean-up left in
     ``dest``, where their process is gone; a download still running keeps its file. Returns the removed paths."""
@@ -144,7 +133,7 @@ def remove_stale_parts(dest, out=None):
     for name in names:
         match = re.fullmatch(r'\.(.+)\.part(\d+)', name)
         path = os.path.join(dest, name)
-        if match and os.path.isfile(path) and _process_gone(int(match.group(2))):
+        if match and os.path.isfile(path) and process_gone(int(match.group(2))):
             os.remove(path)
             removed.append(path)
             print(f'removed {path}: the partial file of a download that was stopped (process {match.group(2)} is '

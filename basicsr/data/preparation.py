@@ -37,6 +37,7 @@ from basicsr.data.degradations import degrade_pair, pair_generator
 from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import imread, imwrite
 from basicsr.utils.matlab_functions import imresize
+from basicsr.utils.misc import process_gone
 
 PATCH_H, PATCH_W = 30, 90  # LR patch size
 STRIDE = 20  # LR pixels
@@ -156,18 +157,7 @@ def _is_stale_tmp(name):
     """Whether ``name`` is a temporary folder of ``write_folder_atomic`` whose process is gone (an interrupted run);
     anything else, a user's ``.tmp-notes`` included, is not ours to remove."""
     match = re.fullmatch(re.escape(layout.TMP_PREFIX) + r'.+-(\d+)', name)
-    if not match:
-        return False
-    pid = int(match.group(1))
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # alive under another user
-        return False
-    return False
+    return bool(match) and process_gone(int(match.group(1)))
 
 
 def remove_stale_tmp(folder):

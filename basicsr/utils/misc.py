@@ -55,6 +55,21 @@ def parse_size(text):
     return h, w
 
 
+def process_gone(pid):
+    """Whether the process ``pid`` that named a temporary file is gone, so that the file is an interrupted run's
+    leftover. This process counts as gone (it has not made the file yet: an earlier process with the same PID did);
+    a process alive under another user does not."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def get_time_str():
     return time.strftime('%Y%m%d_%H%M%S', time.localtime())
 
