@@ -109,13 +109,8 @@ def main(argv=None):
                     print(f"{r['model']:<12} {r['mode']:<5} {setting:<9} {r['size']:>7} {r['ms']:9.2f} ms "
                           f"peak {r['peak_mb']:8.0f} MB  ({r['wall_s']:.0f} s)", flush=True)
     print(table(rows))
-    return rows
-
-
-def cli(argv=None):
-    main(argv)
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(run_main('benchmark_gpu.py', cli))
+    sys.exit(run_main('benchmark_gpu.py', main))
