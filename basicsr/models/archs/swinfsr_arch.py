@@ -30,7 +30,10 @@ forward never uses (``conv_feature``, ``conv``, ``norm`` and each stage's ``patc
 with the same names and shapes, as are its buffers (``relative_position_index`` of every block, ``attn_mask`` of
 every shifted block, for an ``img_size`` input), so the release's ``state_dict`` loads strictly.
 
-``FFB`` (intra-view) and ``SwinFSRSCAM`` (cross-view) are in BLOCK_REGISTRY for the NAFSSR skeleton.
+The released size, SwinFSR-L (width 180, 12 stages of 6 blocks, 6 heads, 6 x 15 windows, 30 x 90 training patches,
+drop-path 0.2; 26,754,672 parameters at x4), is the zoo card ``SwinFSR-L_x4`` (basicsr/zoo.py):
+``build_named('SwinFSR-L', scale)``. ``FFB`` (intra-view) and ``SwinFSRSCAM`` (cross-view) are in BLOCK_REGISTRY for
+the NAFSSR skeleton.
 """
 import math
 
