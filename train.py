@@ -3,7 +3,8 @@
 Also under ``torchrun --nproc_per_node=N train.py -opt X --launcher pytorch``, ``python -m
 torch.distributed.launch ... --launcher pytorch`` and ``srun ... --launcher slurm``. Rerunning the same command
 resumes from the newest valid state in ``experiments/<name>/training_states/``, exactly. SIGTERM/SIGINT save a state
-and exit cleanly.
+and exit cleanly; a Ctrl-C before the first iteration (building the datasets or the model) ends with one line and
+exit code 130, the lock released and no model or state written.
 """
 import os
 import secrets
@@ -21,13 +22,16 @@ from basicsr.models import build_model
 from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
 from basicsr.utils.checkpoint import CheckpointError, load_checkpoint, remove_partial_saves
-from basicsr.utils.dist_util import get_dist_info, init_dist, on_rank0
+from basicsr.utils.dist_util import env_rank, get_dist_info, init_dist, on_rank0
 from basicsr.utils.errors import UserError, run_main
 from basicsr.utils.experiment import ExperimentLock, move_aside
 from basicsr.utils.logger import MessageLogger, get_root_logger, open_experiment_logger, wandb_settings
 from basicsr.utils.misc import (get_time_str, load_newest_state, rng_preserved, set_random_seed,
                                 tune_cpu_allocator)
 from basicsr.utils.options import dict2str, get_path, parse_options
+
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 class TrainingStopped(UserError, RuntimeError):
@@ -119,7 +123,8 @@ def claim_experiment(opt, resume_path):
     return notes
 
 
-def train(opt, lock):
+def train(opt, lock, progress):
+    """Train the run of ``opt``; ``progress['stage']`` says how far it got (for a Ctrl-C before the loop)."""
     rank, world_size = get_dist_info()
     paths = opt['path']
     log = get_root_logger(None, rank)
@@ -151,6 +156,7 @@ def train(opt, lock):
     # everything is checked: only now is the experiment folder claimed and written to
     for note in on_rank0(claim_experiment, opt, resume_path):
         log.warning(note)
+    progress['stage'] = 'claimed'
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
     log = get_root_logger(os.path.join(paths['log'], f"{opt['name']}_{get_time_str()}.log"), rank)
@@ -238,12 +244,20 @@ def train(opt, lock):
 def run(argv=None):
     opt, _ = parse_options(is_train=True, argv=argv, registries=OPTION_CHECKS)
     lock = ExperimentLock(opt['path']['experiments_root'])
+    progress = {'stage': 'starting'}
     try:
         if opt['launcher'] != 'none':
             use_cuda = torch.cuda.is_available() and opt.get('num_gpu', 1) != 0
             init_dist(opt['launcher'], backend=get_path(opt, 'dist_params:backend'), use_cuda=use_cuda,
                       port=get_path(opt, 'dist_params:port'))
-        train(opt, lock)
+        train(opt, lock, progress)
+    except KeyboardInterrupt:  # before the loop: once it runs, SIGINT saves a state and stops (StopRequest)
+        rank = env_rank()
+        state = {'starting': 'nothing was written',
+                 'claimed': 'no model or state was saved; rerun the same command'}[progress['stage']]
+        print(f"train.py: interrupted{f' (rank {rank})' if rank else ''} (Ctrl-C) before training started: {state}",
+              file=sys.stderr, flush=True)
+        return INTERRUPTED_EXIT
     finally:
         lock.release()
         if dist.is_available() and dist.is_initialized():
@@ -255,7 +269,7 @@ def main():
     """A bad option, file, checkpoint or launcher set-up ends with one line and exit code 2 (set
     STEREO_SR_TRACEBACK=1 for the traceback); anything else is a bug and shows its traceback."""
     tune_cpu_allocator()
-    sys.exit(run_main('train.py', run, rank_fn=lambda: get_dist_info()[0]))
+    sys.exit(run_main('train.py', run, rank_fn=env_rank))  # the rank also after the process group is gone
 
 
 if __name__ == '__main__':

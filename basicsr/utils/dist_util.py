@@ -82,6 +82,13 @@ def get_dist_info():
     return 0, 1
 
 
+def env_rank():
+    """This process's rank, also after the process group is gone (the launchers and ``init_dist`` set RANK): the
+    one-line errors, reported once the process group is destroyed, still say which process failed."""
+    rank = os.environ.get('RANK', '')
+    return int(rank) if rank.isdigit() else get_dist_info()[0]
+
+
 def master_only(func):
     """Run ``func`` on rank 0 only (others return None)."""
 
