@@ -13,6 +13,9 @@ sample of the batch (a random permutation).
 - ``cutmixup {prob, alpha, mixup_alpha}``: mixup inside the CutMix rectangle and the sample outside it, or the
   other way round (each with probability 1/2).
 
+NAFNet's ``train:mixup`` (``mixup_beta``, default 1.2) is the same mixup applied to every batch, before the drawn
+augmentation (``BatchAugment(..., every_batch_mixup=beta)``): one mixup, one random stream.
+
 All draws come from the model's own ``numpy.random.Generator`` (seeded from the run's seed and the rank), whose
 state is in the training state: a resumed run draws the same augmentations as an uninterrupted one, and no other random
 stream is touched. Nothing is read back from the GPU: the draws are host values, the permutation goes to the GPU
@@ -69,10 +72,19 @@ def _on_device(index, device):
 class BatchAugment:
     """Draws and applies one of the configured augmentations to a (lq, gt) batch of stereo tensors."""
 
-    def __init__(self, options, scale, seed):
+    def __init__(self, options, scale, seed, every_batch_mixup=None):
         self.options = check_batch_augment(options)
         self.scale = int(scale)
+        self.every_batch_mixup = every_batch_mixup  # NAFNet's train:mixup: the Beta parameter, or None
         self.rng = np.random.default_rng(seed)  # an int or a sequence of ints (seed, rank, ...)
+
+    def _partner(self, x):
+        """A random permutation of the batch, on ``x``'s device: each sample's partner."""
+        return _on_device(torch.from_numpy(self.rng.permutation(x.shape[0])), x.device)
+
+    def _mixup(self, lq, gt, alpha, perm):
+        lam = float(self.rng.beta(alpha, alpha))
+        return lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm]
 
     def _box(self, alpha, h, w):
         """(from_y, from_x, to_y, to_x, box_h, box_w) in LR pixels."""
@@ -82,7 +94,12 @@ class BatchAugment:
         return fy, fx, ty, tx, bh, bw
 
     def __call__(self, lq, gt):
-        """``(lq, gt, kind)``: the augmented batch and the augmentation applied (None for none)."""
+        """``(lq, gt, kind)``: the augmented batch and the augmentation drawn (None for none)."""
+        if self.every_batch_mixup is not None and lq.shape[0] > 1:
+            perm = self._partner(lq)
+            lq, gt = self._mixup(lq, gt, self.every_batch_mixup, perm)
+        if not self.options:
+            return lq, gt, None
         u, kind, acc = float(self.rng.random()), None, 0.0
         for name, entry in self.options.items():
             acc += entry['prob']
@@ -92,10 +109,9 @@ class BatchAugment:
         if kind is None or lq.shape[0] < 2:
             return lq, gt, None
         entry = self.options[kind]
-        perm = _on_device(torch.from_numpy(self.rng.permutation(lq.shape[0])), lq.device)
+        perm = self._partner(lq)
         if kind == 'mixup':
-            lam = float(self.rng.beta(entry['alpha'], entry['alpha']))
-            return lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm], kind
+            return (*self._mixup(lq, gt, entry['alpha'], perm), kind)
         s = self.scale
         fy, fx, ty, tx, bh, bw = self._box(entry['alpha'], lq.shape[-2], lq.shape[-1])
         lam = float(self.rng.beta(entry['mixup_alpha'], entry['mixup_alpha'])) if kind == 'cutmixup' else None

@@ -175,6 +175,11 @@ class BaseModel:
     def load_extra_state(self, state, path):
         """Restore what ``extra_state`` saved (``path``: the state file, for messages)."""
 
+    def own_generators(self):
+        """``{name: generator}`` of this rank's own random generators (objects with ``state_dict`` and
+        ``load_state_dict``, e.g. the batch augmentations'): saved and restored per rank with the global ones."""
+        return {}
+
     def network_file(self, label, net_label='g', weights_format=None):
         """``models/net_<net_label>_<label>.pth``, or ``.safetensors`` with ``logger:weights_format: safetensors``
         (or ``weights_format``)."""
@@ -192,7 +197,7 @@ class BaseModel:
     def training_state(self, epoch, current_iter, iter_in_epoch, seed):
         """Everything an exact resume needs. All ranks must call it (random states are gathered); only rank 0
         gets the dict, the others None."""
-        rng = get_rng_state()
+        rng = dict(get_rng_state(), own={name: g.state_dict() for name, g in self.own_generators().items()})
         if dist.is_available() and dist.is_initialized():
             gathered = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, rng)
@@ -201,7 +206,8 @@ class BaseModel:
         if self.rank != 0:
             return None
         state = {'iter': int(current_iter), 'epoch': int(epoch), 'iter_in_epoch': int(iter_in_epoch),
-                 'seed': int(seed), 'world_size': int(self.world_size)}
+                 'seed': int(seed), 'world_size': int(self.world_size),
+                 'model_type': type(self).__name__}  # a run resumes only its own model type's states (train.py)
         state.update(self.extra_state())
         state.update({
             'optimizers': [optimizer.state_dict() for optimizer in self.optimizers],
@@ -283,3 +289,7 @@ class BaseModel:
                            'so the continuation is not bit-exact', len(saved), self.world_size)
             return
         set_rng_state(saved[self.rank])
+        own = saved[self.rank].get('own') or {}
+        for name, generator in self.own_generators().items():
+            if name in own:  # a state saved before these were kept per rank has rank 0's in extra_state
+                generator.load_state_dict(own[name])

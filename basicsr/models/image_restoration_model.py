@@ -4,7 +4,7 @@ On top of ``BaseModel`` (device, wrapping, optimizers, schedules, checkpoints, r
 to restoration: the losses, one optimisation step (mixup, autocast, NaN guard, gradient clipping, EMA), and
 validation with best-checkpoint tracking and TensorBoard images. ``train.py`` drives the loop.
 
-The step reads nothing back from the device (issue 20): mixup draws on the device, and a step whose loss or
+The step reads nothing back from the device (issue 20): mixup draws on the host, and a step whose loss or
 gradients are not finite is rolled back there (``step_guard.py``); the loop reads the skip counts and the losses
 only where it prints, validates or saves.
 """
@@ -96,16 +96,13 @@ class ImageRestorationModel(BaseModel):
             else:
                 warnings.warn('train:amp_dtype fp16 on the CPU runs without gradient scaling; bf16 is preferred')
 
-        self.mixup = bool(train_opt.get('mixup', False))
-        self.mixup_beta = float(train_opt.get('mixup_beta', 1.2))
-        if self.mixup:  # drawn on the device: the coefficient is never read back (on the CPU: the same draws as ever)
-            concentration = torch.tensor(self.mixup_beta, device=self.device)
-            self._mixup_dist = torch.distributions.Beta(concentration, concentration)
+        mixup = bool(train_opt.get('mixup', False))
         self.batch_augment = None
-        if train_opt.get('batch_augment'):
+        if mixup or train_opt.get('batch_augment'):
             try:  # its own generator: seeded from the run's seed and the rank, saved in the training state
-                self.batch_augment = BatchAugment(train_opt['batch_augment'], self.scale,
-                                                  [int(self.opt.get('manual_seed') or 0), self.rank, 0xA06])
+                self.batch_augment = BatchAugment(train_opt.get('batch_augment') or {}, self.scale,
+                                                  [int(self.opt.get('manual_seed') or 0), self.rank, 0xA06],
+                                                  float(train_opt.get('mixup_beta', 1.2)) if mixup else None)
             except ValueError as err:
                 raise OptionError(str(err)) from None
         self.max_nan_steps = int(train_opt.get('max_nan_steps', 5))
@@ -132,13 +129,6 @@ class ImageRestorationModel(BaseModel):
         self.lq = data['lq'].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         self.gt = data['gt'].to(self.device, non_blocking=True).contiguous(memory_format=fmt) \
             if 'gt' in data else None
-
-    def _mixup(self, lq, gt):
-        """NAFNet's mixup: blend each sample with another of the batch, weight ~ Beta(1.2, 1.2) (torch RNG of the
-        device; the weight stays there)."""
-        lam = self._mixup_dist.sample()
-        perm = torch.randperm(lq.shape[0], device=lq.device)
-        return lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm]
 
     def forward_g(self, lq):
         """The generator's training forward (autocast when ``train:use_amp``); sets ``self.output`` and returns
@@ -206,10 +196,9 @@ class ImageRestorationModel(BaseModel):
             optimizer.step()
 
     def augmented_batch(self):
-        """``(lq, gt)`` of the fed batch after NAFNet's mixup (``train:mixup``) and ``train:batch_augment``."""
+        """``(lq, gt)`` of the fed batch after NAFNet's mixup (``train:mixup``) and ``train:batch_augment``, both
+        drawn by ``BatchAugment``."""
         lq, gt = self.lq, self.gt
-        if self.mixup:
-            lq, gt = self._mixup(lq, gt)
         if self.batch_augment is not None:
             lq, gt, _ = self.batch_augment(lq, gt)
         return lq, gt
@@ -415,6 +404,9 @@ class ImageRestorationModel(BaseModel):
                 'best': copy.deepcopy(self.best),
                 'batch_augment': self.batch_augment.state_dict() if getattr(self, 'batch_augment', None) else None}
 
+    def own_generators(self):
+        return {'batch_augment': self.batch_augment} if getattr(self, 'batch_augment', None) is not None else {}
+
     def load_extra_state(self, state, path):
         own = self.net_g.state_dict()
         saved = state['params']
@@ -440,4 +432,5 @@ class ImageRestorationModel(BaseModel):
             if state.get('batch_augment'):
                 self.batch_augment.load_state_dict(state['batch_augment'])
             else:
-                logger.warning('%s has no train:batch_augment generator state: its draws restart from the seed', path)
+                logger.warning('%s has no generator state for train:mixup/batch_augment: their draws restart from '
+                               'the seed', path)

@@ -85,6 +85,44 @@ def test_bad_options(options, message):
         check_batch_augment(options)
 
 
+def test_nafnet_mixup_is_the_same_mixup_before_the_drawn_augmentation():
+    """train:mixup (NAFNet's, every batch, Beta(mixup_beta)) is BatchAugment's mixup on the same generator, before
+    the drawn augmentation: the draws by hand are the permutation and lambda of that mixup, then the usual ones."""
+    lq, gt = _batch()
+    aug = BatchAugment({'mixup': {'prob': 1.0, 'alpha': 0.7}}, SCALE, seed=5, every_batch_mixup=1.2)
+    rng = np.random.default_rng(5)
+    perm = torch.from_numpy(rng.permutation(4))
+    lam = float(rng.beta(1.2, 1.2))
+    mixed_lq, mixed_gt = lam * lq + (1 - lam) * lq[perm], lam * gt + (1 - lam) * gt[perm]
+    assert rng.random() < 1.0
+    perm2 = torch.from_numpy(rng.permutation(4))
+    lam2 = float(rng.beta(0.7, 0.7))
+    out_lq, out_gt, kind = aug(lq, gt)
+    assert kind == 'mixup'
+    torch.testing.assert_close(out_lq, lam2 * mixed_lq + (1 - lam2) * mixed_lq[perm2], rtol=0, atol=0)
+    torch.testing.assert_close(out_gt, lam2 * mixed_gt + (1 - lam2) * mixed_gt[perm2], rtol=0, atol=0)
+    only = BatchAugment({}, SCALE, seed=5, every_batch_mixup=1.2)
+    assert only.every_batch_mixup == 1.2 and torch.equal(only(lq, gt)[0], mixed_lq) and only(lq, gt)[2] is None
+
+
+def test_the_model_mixes_with_the_batch_augment_module(tiny_data, tmp_path):
+    """ImageRestorationModel has no mixup of its own: train:mixup is drawn by its BatchAugment (one random stream,
+    saved in the training state), so a batch is mixed as BatchAugment mixes it with the model's seed."""
+    from basicsr.models import build_model
+    from basicsr.utils.options import parse
+
+    opt = base_options(tiny_data, 'mixup')
+    opt['train'].update(mixup=True, mixup_beta=0.8)
+    model = build_model(parse(write_options(tmp_path, opt), is_train=True, root_path=tmp_path))
+    assert model.batch_augment is not None and model.batch_augment.every_batch_mixup == 0.8
+    assert not hasattr(model, '_mixup')
+    lq, gt = _batch()
+    model.feed_data({'lq': lq, 'gt': gt})
+    expected = BatchAugment({}, SCALE, [int(opt['manual_seed']), 0, 0xA06], every_batch_mixup=0.8)(lq, gt)
+    for got, want in zip(model.augmented_batch(), expected[:2]):
+        assert torch.equal(got, want)
+
+
 def test_killed_run_with_batch_augment_resumes_bitwise(tiny_data, tmp_path):
     opt = base_options(tiny_data, 'aug')
     opt['train']['mixup'] = False

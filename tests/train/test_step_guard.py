@@ -37,7 +37,7 @@ def _batches(n):
 def _train(model, batches, nan_at=(), inf_grad_at=()):
     """Steps 1..len(batches); the loss is NaN at ``nan_at``; a gradient is +inf (the loss finite) at
     ``inf_grad_at``. Returns the taken flags."""
-    torch.manual_seed(5)  # mixup and drop-path draw from torch's generator: the same draws for every model
+    torch.manual_seed(5)  # drop-path draws from torch's generator, mixup from the model's: the same for every model
     taken, weight = [], next(model.net_g.parameters())
     for it, batch in enumerate(batches, 1):
         model.cri_pix.loss_weight = float('nan') if it in nan_at else 1.0
