@@ -58,3 +58,25 @@ def test_kept_block_update_is_rescaled_and_eval_is_deterministic():
         assert outs == {'dropped', 'kept'}
         net.eval()
         assert torch.equal(net(x), net(x))
+
+
+def test_one_drop_path_module():
+    """The two released forms of stochastic depth live in one module (basicsr/models/archs/drop_path.py): NAFSSR's
+    whole-block DropPath (NAFSSR, CVHSSR, SCGLANet) and the per-sample drop_path of SwinFIR's residual branches."""
+    from basicsr.models.archs import drop_path, nafssr_arch, scglanet_arch, swinfirssr_arch
+
+    assert nafssr_arch.DropPath is scglanet_arch.DropPath is drop_path.DropPath
+    assert swinfirssr_arch.drop_path is drop_path.drop_path
+
+
+def test_per_sample_drop_path_replays_and_keeps_the_expectation():
+    from basicsr.models.archs.drop_path import drop_path
+
+    x = torch.ones(4000, 2, 3)
+    torch.manual_seed(3)
+    a = drop_path(x, 0.25, True)
+    torch.manual_seed(3)
+    assert torch.equal(a, drop_path(x, 0.25, True)) and torch.equal(drop_path(x, 0.25, False), x)
+    kept = a[:, 0, 0]
+    assert torch.equal(kept.unique(), torch.tensor([0.0, 1 / 0.75])) and (a == a[:, :1, :1]).all()  # per sample
+    assert abs(kept.mean().item() - 1.0) < 0.05  # 1/(1 - rate) keeps the expectation (sd 0.009 at 4000 samples)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from basicsr.models.archs.arch_util import ArchOptionError
+from basicsr.models.archs.drop_path import DropPath
 from basicsr.models.archs.tlsc import check_train_size, convert_global_pools, fast_max_reduction, tlsc_kernel_size
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY, check_kwargs, nested_key_path
 
@@ -40,27 +41,6 @@ def resolve_block(kind, name, kwargs):
                                                 f'got {kwargs!r}')
     check_kwargs(partial(cls, 0), kwargs, nested_key_path(f'{kind}_kwargs'))
     return partial(cls, **kwargs)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth over whole blocks: in training, skip ``module`` for the whole batch with probability
-    ``drop_rate`` and otherwise scale its update (output minus input) by 1 / (1 - drop_rate).
-
-    The draw uses torch's default generator, so restoring torch's RNG state replays the same drops.
-    """
-
-    def __init__(self, drop_rate, module):
-        super().__init__()
-        self.drop_rate = drop_rate
-        self.module = module
-
-    def forward(self, *feats):
-        if not self.training or self.drop_rate == 0:
-            return self.module(*feats)
-        if torch.rand(()).item() < self.drop_rate:
-            return feats
-        factor = 1. / (1. - self.drop_rate)
-        return tuple(x + factor * (y - x) for x, y in zip(feats, self.module(*feats)))
 
 
 class StereoBlock(nn.Module):

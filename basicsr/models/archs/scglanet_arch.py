@@ -29,7 +29,8 @@ from torch import nn
 
 from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.nafnet_arch import NAFBlock
-from basicsr.models.archs.nafssr_arch import DropPath, StereoBlock
+from basicsr.models.archs.drop_path import DropPath
+from basicsr.models.archs.nafssr_arch import StereoBlock
 from basicsr.models.archs.scam import SCAM
 from basicsr.models.archs.tlsc import check_train_size, convert_global_pools, fast_max_reduction, tlsc_kernel_size
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY

@@ -37,6 +37,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from basicsr.models.archs.arch_util import ArchOptionError
+from basicsr.models.archs.drop_path import drop_path
 from basicsr.models.archs.scam import explicit_attention_requested, row_cross_attention
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
@@ -138,16 +139,6 @@ def mirror_pad(x, pad_h, pad_w):
             reps = math.ceil((size + pad) / (2 * size))
             x = torch.cat([x, x.flip(dim)] * reps, dim=dim).narrow(dim, 0, size + pad)
     return x
-
-
-def drop_path(x, rate, training):
-    """Per-sample stochastic depth (timm's, as the release): zero the update of a sample with probability
-    ``rate`` and scale the others by 1 / (1 - rate)."""
-    if rate == 0. or not training:
-        return x
-    keep = 1 - rate
-    mask = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).add_(keep).floor_()
-    return x.div(keep) * mask
 
 
 def _conv_view(x):
