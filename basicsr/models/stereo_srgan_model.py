@@ -4,7 +4,8 @@ On top of ``ImageRestorationModel`` (the generator ``net_g``, its pixel/perceptu
 what a GAN needs and nothing else: the discriminator ``network_d`` with its own optimizer ``train:optim_d`` (and a
 schedule of ``train:scheduler``, like the generator's), the adversarial loss ``train:gan_opt`` (``GANLoss``),
 ``train:net_d_iters`` (update G every that many iterations) and ``train:net_d_init_iters`` (train only D for that
-many first iterations), and ``net_d_<iter>.pth`` files beside ``net_g_<iter>.pth``. Training states hold D, its
+many first iterations), the LPIPS loss of the generator ``train:lpips_opt`` (``LPIPSLoss``; the key and the loss
+of SCGLANet's track 2 recipe, logged as ``l_g_lpips``), and ``net_d_<iter>.pth`` files beside ``net_g_<iter>.pth``. Training states hold D, its
 optimizer and schedule, so a resumed run continues bit for bit (on the CPU).
 
 The discriminator judges each view on its own (``train:discriminator_input: views``, default: a 3-channel D sees
@@ -31,7 +32,8 @@ class StereoSRGANModel(ImageRestorationModel):
     """A stereo SR generator trained against a discriminator (pixel + perceptual + adversarial losses)."""
 
     OPTION_KEYS = ('network_d', 'train:gan_opt', 'train:optim_d', 'train:net_d_iters', 'train:net_d_init_iters',
-                   'train:discriminator_input', 'path:pretrain_network_d', 'path:strict_load_d', 'path:param_key_d')
+                   'train:discriminator_input', 'train:lpips_opt', 'path:pretrain_network_d', 'path:strict_load_d',
+                   'path:param_key_d')
 
     def _init_training(self, train_opt):
         if not self.opt.get('network_d'):
@@ -55,6 +57,12 @@ class StereoSRGANModel(ImageRestorationModel):
         self.net_d = self.build_network(self.opt['network_d'], 'd')
         self._check_discriminator()
         self.cri_gan = LOSS_REGISTRY.build(train_opt['gan_opt'], 'train:gan_opt').to(self.device)
+        self.cri_lpips = None
+        if train_opt.get('lpips_opt'):
+            lpips_opt = dict(train_opt['lpips_opt'])
+            if lpips_opt.get('type') == 'LPIPSLoss' and 'input_bgr' not in lpips_opt:
+                lpips_opt['input_bgr'] = get_path(self.opt, 'datasets:train:color_order', 'bgr') == 'bgr'
+            self.cri_lpips = LOSS_REGISTRY.build(lpips_opt, 'train:lpips_opt').to(self.device)
         super()._init_training(train_opt)  # G: losses, optimizer (optimizers[0]), clipping, AMP, EMA, wrapping
         self.net_d.train()
         self.optimizer_d = self.build_optimizer([p for p in self.net_d.parameters() if p.requires_grad],
@@ -81,6 +89,14 @@ class StereoSRGANModel(ImageRestorationModel):
     def _d_images(self, x):
         """The discriminator's view of a stereo batch (N, 6, H, W): (2N, 3, H, W) views or the pair."""
         return torch.cat([x[:, :3], x[:, 3:]], dim=0) if self.d_input == 'views' else x
+
+    def restoration_losses(self, preds, gt):
+        """The generator's pixel/perceptual losses plus ``l_g_lpips``, the LPIPS loss of the last prediction."""
+        losses, total = super().restoration_losses(preds, gt)
+        if self.cri_lpips is not None:
+            losses['l_g_lpips'] = self.cri_lpips(preds[-1], gt)
+            total = total + losses['l_g_lpips']
+        return losses, total
 
     def optimize_parameters(self, current_iter):
         """One G step (every ``net_d_iters`` iterations after ``net_d_init_iters``) and one D step."""
