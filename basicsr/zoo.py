@@ -224,6 +224,12 @@ _MODELS = [
 MODELS = {m.name: m for m in _MODELS}
 
 
+def sizes():
+    """The named sizes of the cards, in the zoo's order (``NAFSSR-T``, ..., ``SwinFSR-L``): each one network, built
+    at any scale by ``basicsr.models.archs.arch_util.build_named``."""
+    return list(dict.fromkeys(model.size for model in MODELS.values()))
+
+
 def name_key(name):
     """How names are compared: ``_`` for ``-``, any case (``EHFSSR_S`` is ``EHFSSR-S``)."""
     return name.replace('_', '-').upper()

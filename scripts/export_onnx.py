@@ -24,13 +24,13 @@ class OutputError(UserError, ValueError):
 
 
 def parse_args(argv=None):
+    from basicsr import zoo
     from basicsr.export.onnx_export import OPSET
 
     p = argparse.ArgumentParser(description='Export a trained stereo SR network to ONNX (checked with onnxruntime).')
     model = p.add_argument_group('model')
     model.add_argument('-opt', '--opt', help='option file (network_g, path:pretrain_network_g, scale)')
-    model.add_argument('--arch', help='named size of a zoo family: NAFSSR-T/S/B/L, CVHSSR-T/S, EHFSSR, EHFSSR-S, '
-                                      'iPASSR, SwinFIRSSR (with --scale and --weights)')
+    model.add_argument('--arch', help=f"named size of the zoo: {', '.join(zoo.sizes())} (with --scale and --weights)")
     model.add_argument('--scale', type=int, help='up-scaling factor of --arch')
     model.add_argument('--weights', help='checkpoint file ({"params": state_dict}); overrides the option file')
     model.add_argument('--param_key', default='params', help='key of the state dict in the checkpoint')

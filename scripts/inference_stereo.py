@@ -147,6 +147,9 @@ def check_output(output, names, overwrite=False, output_format='views'):
 
 
 def parse_args(argv=None):
+    from basicsr import zoo
+
+    rgb = [size for size in zoo.sizes() if zoo.card(size).color_order == 'rgb']
     p = argparse.ArgumentParser(description='Super-resolve stereo pairs of any size with a trained model.')
     src = p.add_argument_group('input')
     src.add_argument('--left', help='left view image')
@@ -171,8 +174,7 @@ def parse_args(argv=None):
                                   'name without _L, the photo file name)')
     model = p.add_argument_group('model')
     model.add_argument('-opt', '--opt', help='option file (network_g, path:pretrain_network_g, scale)')
-    model.add_argument('--arch', help='named size of a zoo family: NAFSSR-T/S/B/L, CVHSSR-T/S, EHFSSR, EHFSSR-S, '
-                                      'iPASSR, SwinFIRSSR (with --scale and --weights)')
+    model.add_argument('--arch', help=f"named size of the zoo: {', '.join(zoo.sizes())} (with --scale and --weights)")
     model.add_argument('--scale', type=int, help='up-scaling factor of --arch')
     model.add_argument('--weights', help='checkpoint file (.pth {"params": state_dict}, or .safetensors); '
                                          'overrides the option file')
@@ -180,8 +182,8 @@ def parse_args(argv=None):
     model.add_argument('--onnx', help='an ONNX file of scripts/export_onnx.py, run by onnxruntime on the CPU '
                                       'instead of PyTorch (scale and colour order from the file)')
     p.add_argument('--color_order', choices=['bgr', 'rgb'], default=None,
-                   help='channel order the model was trained with (default: the option file, else the released '
-                        "weights' of --arch: bgr, rgb for iPASSR and SwinFIRSSR)")
+                   help='channel order the model was trained with (default: the option file, else the zoo card of '
+                        f"--arch: rgb for {', '.join(rgb)}, bgr for the others)")
     run = p.add_argument_group('run')
     run.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     run.add_argument('--strip_rows', type=int, default=None, help='LR rows per strip (default: from --max_memory_gb)')

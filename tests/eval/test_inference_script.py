@@ -234,6 +234,26 @@ def test_arch_names_every_zoo_family(arch, family):
     assert type(net).__name__ == family and net.up_scale == 4
 
 
+def test_arch_feeds_the_colour_order_of_its_zoo_card(monkeypatch):
+    """Every named size's views go in the channel order its released weights were trained with, as its card says
+    (SCGLANet-L and SwinFSR-L were fed BGR while their cards and option files say RGB)."""
+    import basicsr.inference as inference
+    from basicsr import zoo
+    from basicsr.models.archs import arch_util
+
+    build = arch_util.build_named
+
+    def on_meta(name, scale):
+        with torch.device('meta'):  # the real class, without memory
+            return build(name, scale)
+
+    monkeypatch.setattr(arch_util, 'build_named', on_meta)
+    monkeypatch.setattr(inference, 'load_network', lambda *args, **kwargs: None)
+    orders = {size: inference.load_model(arch=size, scale=4, weights='w.pth')[2] for size in zoo.sizes()}
+    assert orders == {size: zoo.card(size).color_order for size in zoo.sizes()}
+    assert orders['SCGLANet-L'] == orders['iPASSR'] == 'rgb' and orders['NAFSSR-T'] == 'bgr'
+
+
 def test_unknown_arch_lists_the_names(tmp_path):
     for view in 'LR':
         imwrite(np.zeros((8, 8, 3), np.uint8), tmp_path / f'p_{view}.png')
