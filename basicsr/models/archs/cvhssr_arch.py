@@ -26,6 +26,7 @@ from torch import nn
 from basicsr.models.archs.arch_util import LayerNorm2d, SimpleGate
 from basicsr.models.archs.nafssr_arch import NAFSSR
 from basicsr.models.archs.scam import row_cross_attention
+from basicsr.models.archs.tlsc import STEREO_TRAIN_SIZE
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
 
@@ -151,7 +152,7 @@ class CVHSSR(NAFSSR):
     """
 
     def __init__(self, up_scale=4, width=48, num_blks=16, drop_path_rate=0., drop_out_rate=0.,
-                 train_size=(1, 6, 30, 90), fast_imp=False, fusion_from=-1, fusion_to=1000,
+                 train_size=STEREO_TRAIN_SIZE, fast_imp=False, fusion_from=-1, fusion_to=1000,
                  intra_block='CHIMB', intra_kwargs=None, cross_block='CVIM', cross_kwargs=None,
                  channels_last=True):
         super().__init__(up_scale=up_scale, width=width, num_blks=num_blks, drop_path_rate=drop_path_rate,

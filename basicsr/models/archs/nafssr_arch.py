@@ -21,7 +21,8 @@ from torch import nn
 
 from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.drop_path import DropPath
-from basicsr.models.archs.tlsc import check_train_size, convert_global_pools, fast_max_reduction, tlsc_kernel_size
+from basicsr.models.archs.tlsc import (STEREO_TRAIN_SIZE, check_train_size, convert_global_pools, fast_max_reduction,
+                                      tlsc_kernel_size)
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY, check_kwargs, nested_key_path
 
 
@@ -80,7 +81,7 @@ class NAFSSR(nn.Module):
     """
 
     def __init__(self, up_scale=4, width=48, num_blks=16, drop_path_rate=0., drop_out_rate=0.,
-                 train_size=(1, 6, 30, 90), fast_imp=False, fusion_from=-1, fusion_to=1000,
+                 train_size=STEREO_TRAIN_SIZE, fast_imp=False, fusion_from=-1, fusion_to=1000,
                  intra_block='NAFBlock', intra_kwargs=None, cross_block='SCAM', cross_kwargs=None,
                  channels_last=True):
         super().__init__()

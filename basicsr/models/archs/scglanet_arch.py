@@ -32,7 +32,8 @@ from basicsr.models.archs.nafnet_arch import NAFBlock
 from basicsr.models.archs.drop_path import DropPath
 from basicsr.models.archs.nafssr_arch import StereoBlock
 from basicsr.models.archs.scam import SCAM
-from basicsr.models.archs.tlsc import check_train_size, convert_global_pools, fast_max_reduction, tlsc_kernel_size
+from basicsr.models.archs.tlsc import (STEREO_TRAIN_SIZE, check_train_size, convert_global_pools, fast_max_reduction,
+                                      tlsc_kernel_size)
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
 MAX_HASH_BUCKETS = 128  # the release's cap on the buckets per hashing round
@@ -173,7 +174,7 @@ class SCGLANet(nn.Module):
     """
 
     def __init__(self, up_scale=4, width=48, num_blks=(16, 16, 32, 32, 32), chunk_size=144, drop_path_rate=0.,
-                 drop_out_rate=0., train_size=(1, 6, 30, 90), fast_imp=False, fusion_from=-1, fusion_to=1000,
+                 drop_out_rate=0., train_size=STEREO_TRAIN_SIZE, fast_imp=False, fusion_from=-1, fusion_to=1000,
                  temperature=1.5, channels_last=True):
         super().__init__()
         img_channel = 3

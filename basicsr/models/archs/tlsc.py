@@ -19,6 +19,9 @@ from torch import nn
 from basicsr.models.archs.arch_util import ArchOptionError
 
 TLSC_RATIO = 1.5
+# (N, C, H, W) the stereo releases trained on: a pair of 30x90 LR patches (the Flickr1024 patches of
+# basicsr/data/preparation.py); their networks' default train_size
+STEREO_TRAIN_SIZE = (1, 6, 30, 90)
 FAST_REDUCTIONS = (5, 4, 3, 2, 1)  # sub-sampling strides tried by the release's approximate ``fast_imp`` path
 
 
