@@ -18,17 +18,18 @@ from torch import distributed as dist
 import basicsr  # noqa: F401  (fills the registries)
 from basicsr.data import build_loaders
 from basicsr.data.prefetch_dataloader import build_prefetcher
+from basicsr.data.stereo_dataset import train_crop
 from basicsr.models import build_model
 from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
-from basicsr.utils.checkpoint import CheckpointError, load_checkpoint, remove_partial_saves
+from basicsr.utils.checkpoint import CheckpointError, load_checkpoint, remove_partial_saves, state_model_type
 from basicsr.utils.dist_util import env_rank, get_dist_info, init_dist, on_rank0
 from basicsr.utils.errors import UserError, run_main
 from basicsr.utils.experiment import ExperimentLock, move_aside
 from basicsr.utils.logger import MessageLogger, get_root_logger, open_experiment_logger, wandb_settings
 from basicsr.utils.misc import (get_time_str, load_newest_state, rng_preserved, set_random_seed,
                                 tune_cpu_allocator)
-from basicsr.utils.options import dict2str, get_path, parse_options
+from basicsr.utils.options import WEIGHTS_FORMATS, dict2str, get_path, parse_options
 
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
@@ -90,6 +91,26 @@ def find_resume_state(opt):
     return explicit, state
 
 
+def check_state_model_type(opt, resume_path, state):
+    """A run resumes only the states of its own ``model_type``: a state saved by another (a GAN run started under the
+    name of a finished fidelity run) is refused before anything else, even before "nothing to do". For a state saved
+    before the model type was recorded, only what its content shows is compared: a discriminator or none."""
+    mine = opt.get('model_type', 'ImageRestorationModel')
+    saved, recorded = state_model_type(state)
+    gan = bool(opt.get('network_d'))  # read by the GAN model only: any other model_type refuses the key
+    if saved == mine or (not recorded and (saved == 'StereoSRGANModel') == gan):
+        return
+    files = [os.path.join(opt['path']['models'], f"net_g_{state['iter']}.{f}") for f in WEIGHTS_FORMATS]
+    net_g = next((f for f in files if os.path.exists(f)), files[0])  # the format that run wrote
+    what = ('has no discriminator weights (params_d): it was saved by ' if gan and saved != 'StereoSRGANModel'
+            else 'was saved by ')
+    what += f"model_type {saved}{'' if recorded else ' (by its content)'}, this run is {mine}"
+    suffix = 'gan' if gan else mine.removesuffix('Model').lower()
+    raise CheckpointError(f'{resume_path}: {what}; a run resumes only its own states: to fine-tune its generator as '
+                          f"{mine}, run under another name: --force_yml name={opt['name']}_{suffix} "
+                          f'path:pretrain_network_g={net_g}')
+
+
 def holds_results(experiment_root):
     """True when an experiment folder holds network files or training states (something a run could lose)."""
     for sub in ('models', 'training_states'):
@@ -130,6 +151,8 @@ def train(opt, lock, progress):
     log = get_root_logger(None, rank)
     on_rank0(lock.acquire)  # a second run of the same name stops here, before reading or writing anything
     resume_path, state = find_resume_state(opt)
+    if state is not None:
+        check_state_model_type(opt, resume_path, state)
     total_iter = int(opt['train']['total_iter'])
     if state is not None and state['iter'] >= total_iter:
         with torch.device('meta'):  # no weights: only the option check (a typo must not pass unnoticed)
@@ -162,8 +185,9 @@ def train(opt, lock, progress):
     log = get_root_logger(os.path.join(paths['log'], f"{opt['name']}_{get_time_str()}.log"), rank)
     log.info('stereo_sr %s, torch %s, %d process(es)', basicsr.__version__, torch.__version__, world_size)
     log.info('options (%s):\n%s', opt['opt_path'], dict2str(opt))
-    lq_shape = (6, *[int(s) for s in (opt['network_g'].get('train_size') or (1, 6, 30, 90))[2:]])
-    model.log_complexity(lq_shape)
+    crop = train_crop(opt)  # the HR training crop of datasets:train; the LR patch is crop / scale
+    if crop is not None:
+        model.log_complexity((6, crop[0] // opt['scale'], crop[1] // opt['scale']))
     start_iter, epoch, iter_in_epoch = 0, 0, 0
     if state is not None:
         start_iter, epoch, iter_in_epoch = state['iter'], state['epoch'], state['iter_in_epoch']

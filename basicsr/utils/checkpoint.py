@@ -64,6 +64,16 @@ def remove_partial_saves(folder):
     return removed
 
 
+def state_model_type(state):
+    """``(model_type, recorded)``: the ``model_type`` that saved a training state, as recorded in it (``model_type``,
+    ``BaseModel.training_state``); for a state saved before it was recorded (``recorded`` False), the one its content
+    shows: StereoSRGANModel when it holds discriminator weights (``params_d``), else ImageRestorationModel (whose
+    states IPASSRModel's look like)."""
+    if isinstance(state.get('model_type'), str):
+        return state['model_type'], True
+    return ('StereoSRGANModel' if state.get('params_d') is not None else 'ImageRestorationModel'), False
+
+
 def save_atomic(obj, path):
     """``torch.save`` to ``path`` atomically (tmp file, flush, fsync, rename, fsync the folder); a ``path`` ending in
     ``.safetensors`` is written as safetensors (``obj`` in the ``.pth`` layout, see the module docstring)."""
