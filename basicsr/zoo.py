@@ -207,12 +207,12 @@ _MODELS = [
             'SwinFIRSSR', _SWINFIRSSR_KWARGS, color_order='rgb', train=(f'SwinFIRSSR_x{scale}',))
       for scale, params_m in ((2, 23.94), (4, 24.09))),
     # SCGLANet (NTIRE 2023, all three tracks): Baidu only, manual downloads; one generator size, SCGLANet-L; RGB views
-    # (its stereo reader converts BGR to RGB). Track 2 (perceptual) has no training file: it lacks an LPIPS loss here
+    # (its stereo reader converts BGR to RGB). Track 2 (perceptual) trains with LPIPSLoss and drop-path 0.2
     *(_card(name, 'SCGLANet', 4, params_m, Weights(file=file, manual=SCGLANET_BAIDU), 'fzuzyb/SCGLANet', 'SCGLANet-L',
             'SCGLANet', _SCGLANET_KWARGS, color_order='rgb', train=train)
       for name, params_m, file, train in (
           ('SCGLANet-L_x4', 25.29, 'scglanet_x4_Track1.pth', ('SCGLANet-L_x4_s1', 'SCGLANet-L_x4_s2')),
-          ('SCGLAGAN-L_x4', None, 'scglagan_x4_Track2.pth', ()),
+          ('SCGLAGAN-L_x4', None, 'scglagan_x4_Track2.pth', ('SCGLAGAN-L_x4',)),
           ('SCGLANet-L_Track3_x4', None, 'scglanet_x4_Track3.pth', ('SCGLANet-L_Track3_x4',)))),
     # SwinFSR (NTIRE 2023 track 1): Google Drive only, manual download, saved under the name its test option file
     # loads; the network of its train.py (centred SCAM; its "scam" model adds scam: plain); the release's dicts load
