@@ -98,6 +98,20 @@ class _LmdbReader:
 _READERS = {'disk': _DiskReader, 'lmdb': _LmdbReader}
 
 
+def hr_crop(gt_size_h=None, gt_size_w=None, gt_size=None):
+    """``(h, w)`` of the HR training crop: ``gt_size_h`` and ``gt_size_w``, ``gt_size`` standing for either one not
+    given (BasicSR's square ``gt_size``); None where neither is set."""
+    return (gt_size_h if gt_size_h is not None else gt_size, gt_size_w if gt_size_w is not None else gt_size)
+
+
+def train_crop(opt):
+    """``(h, w)`` of the HR training crop that the options' ``datasets:train`` asks for (``hr_crop``), or None when
+    it sets none; the LR patch is this divided by ``scale`` (30x90 LR in the stereo releases)."""
+    train = (opt.get('datasets') or {}).get('train') or {}
+    crop = hr_crop(train.get('gt_size_h'), train.get('gt_size_w'), train.get('gt_size'))
+    return crop if None not in crop else None
+
+
 @DATASET_REGISTRY.register()
 class PairedStereoImageDataset(Dataset):
     """Stereo pairs from ``dataroot_gt`` (HR) and ``dataroot_lq`` (LR); see the module docstring.
@@ -172,9 +186,7 @@ class PairedStereoImageDataset(Dataset):
                                   'expected only type (disk or lmdb)')
         self.use_hflip, self.use_vflip, self.flip_rgb = bool(use_hflip), bool(use_vflip), bool(flip_rgb)
         if self.train:
-            if gt_size is not None:
-                gt_size_h = gt_size_h if gt_size_h is not None else gt_size
-                gt_size_w = gt_size_w if gt_size_w is not None else gt_size
+            gt_size_h, gt_size_w = hr_crop(gt_size_h, gt_size_w, gt_size)
             for key, val in (('gt_size_h', gt_size_h), ('gt_size_w', gt_size_w)):
                 if not isinstance(val, int) or val <= 0 or val % self.scale:
                     raise StereoDataError(f'{key_path}:{key}: expected a positive multiple of the scale '

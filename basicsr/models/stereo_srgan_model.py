@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 import torch
 
+from basicsr.data.stereo_dataset import train_crop
 from basicsr.models.archs.discriminator_arch import discriminator_fits
 from basicsr.models.base_model import release_state
 from basicsr.models.image_restoration_model import ImageRestorationModel
@@ -73,16 +74,15 @@ class StereoSRGANModel(ImageRestorationModel):
     def _check_discriminator(self):
         """Before any work: D takes the channels and the patch size this run will give it."""
         channels = DISCRIMINATOR_INPUTS[self.d_input]
-        gt_h = get_path(self.opt, 'datasets:train:gt_size_h') or get_path(self.opt, 'datasets:train:gt_size')
-        gt_w = get_path(self.opt, 'datasets:train:gt_size_w') or get_path(self.opt, 'datasets:train:gt_size')
+        crop = train_crop(self.opt)
         first = next(m for m in self.net_d.modules() if isinstance(m, torch.nn.Conv2d))
         if first.in_channels != channels:
             raise OptionError(f'network_d:num_in_ch: train:discriminator_input {self.d_input} gives the '
                               f'discriminator {channels}-channel images, network_d takes {first.in_channels}')
-        if gt_h and gt_w:
-            problem = discriminator_fits(self.net_d, (1, channels, int(gt_h), int(gt_w)))
+        if crop is not None:
+            problem = discriminator_fits(self.net_d, (1, channels, int(crop[0]), int(crop[1])))
             if problem:
-                raise OptionError(f'network_d: does not fit the training patch {gt_h}x{gt_w} '
+                raise OptionError(f'network_d: does not fit the training patch {crop[0]}x{crop[1]} '
                                   f'(datasets:train:gt_size_h/w): {problem}')
 
     # ------------------------------------------------------------------ one iteration

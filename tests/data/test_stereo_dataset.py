@@ -239,3 +239,15 @@ def test_broken_images_give_our_line_and_nothing_from_opencv(tmp_path, capfd):
             imfrombytes(content, 'x.png')
         assert err.value.reason == reason and str(err.value).startswith('x.png: ')
     assert capfd.readouterr().err == ''
+
+
+def test_train_crop_is_the_datasets_rule_read_from_the_options():
+    """train.py (the logged MACs of the LR patch) and the GAN's discriminator check take the training crop from
+    datasets:train by the dataset's own rule: gt_size_h/gt_size_w, gt_size for either one not given."""
+    from basicsr.data.stereo_dataset import train_crop
+
+    assert train_crop({'datasets': {'train': {'gt_size_h': 120, 'gt_size_w': 360}}}) == (120, 360)
+    assert train_crop({'datasets': {'train': {'gt_size': 96}}}) == (96, 96)
+    assert train_crop({'datasets': {'train': {'gt_size': 96, 'gt_size_w': 288}}}) == (96, 288)
+    assert train_crop({'datasets': {'train': {'gt_size_h': 120}}}) is None
+    assert train_crop({'datasets': {'test': {}}}) is None
