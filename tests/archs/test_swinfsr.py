@@ -3,13 +3,14 @@ buffers and the quirks they encode, the released size, its checkpoint format, an
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from basicsr.models.archs import define_network
 from basicsr.models.archs.arch_util import NAMED_SIZES, build_named
 from basicsr.models.archs.scam import SCAM
-from basicsr.models.archs.swinfsr_arch import (FFB, SwinFSR, SwinFSRSCAM, relative_index,
+from basicsr.models.archs.swinfsr_arch import (FFB, SwinFSR, SwinFSRSCAM, reflect_pad, relative_index,
                                                shifted_window_mask)
 from basicsr.utils.checkpoint import CheckpointError, load_network
 
@@ -162,6 +163,21 @@ def test_ffb_and_the_centred_scam_are_blocks_of_the_nafssr_skeleton():
     assert out.shape == (2, 6, 10, 18)
     assert net.body[0].module.fusion.rb.body[0].weight.grad.abs().sum() > 0
     assert net.body[1].module.blk.rightbranch.fu.conv_layer[0].weight.grad.abs().sum() > 0
+
+
+def test_inputs_smaller_than_half_a_window_are_reflected_as_often_as_needed():
+    """The release's single reflection fails when the padding reaches the size; ours reflects again (numpy's
+    ``reflect``), so any view of at least 2 x 2 runs."""
+    x = torch.rand(1, 2, 3, 4)
+    for pad_h, pad_w in ((0, 0), (2, 3), (5, 11), (14, 1)):
+        expected = np.pad(x.numpy(), ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode='reflect')
+        assert np.array_equal(reflect_pad(x, pad_h, pad_w).numpy(), expected)
+    net = SwinFSR(up_scale=2, img_size=(12, 30), embed_dim=8, depths=[2], num_heads=[2]).eval()
+    with torch.no_grad():
+        out = net(torch.rand(1, 6, 3, 5))
+        assert out.shape == (1, 6, 6, 10) and torch.isfinite(out).all()
+        with pytest.raises(ValueError, match=r'at least 2 rows and 2 columns per view, got \(3, 1\)'):
+            net(torch.rand(1, 6, 3, 1))
 
 
 def test_bad_options_are_one_line_naming_the_key():

@@ -88,6 +88,19 @@ def window_attention(q, k, v, bias, scale):
     return out.view(b, nw, heads, n, d)
 
 
+def reflect_pad(x, pad_h, pad_w):
+    """Pad (N, C, H, W) at the bottom and right by reflection (the release's ``F.pad(..., 'reflect')``), reflected
+    again as often as needed where the padding reaches the size (numpy's ``reflect``; the release fails there)."""
+    if (pad_h and x.shape[2] < 2) or (pad_w and x.shape[3] < 2):
+        raise ValueError(f'SwinFSR needs at least 2 rows and 2 columns per view, got {tuple(x.shape[-2:])}')
+    for dim, pad in ((2, pad_h), (3, pad_w)):
+        while pad:
+            step = min(pad, x.shape[dim] - 1)
+            x = F.pad(x, (0, step, 0, 0) if dim == 3 else (0, 0, 0, step), mode='reflect')
+            pad -= step
+    return x
+
+
 def drop_path(x, rate, training):
     """Per-sample stochastic depth (timm's ``DropPath``, as the release): zero the update of a sample with
     probability ``rate`` and scale the others by 1 / (1 - rate)."""
@@ -434,7 +447,7 @@ class SwinFSR(nn.Module):
         inp_hr = F.interpolate(inp, scale_factor=s, mode='bilinear', align_corners=False)
         (wh, ww) = self.window
         x = torch.cat(inp.chunk(2, dim=1), dim=0)  # the views as one batch: (2N, in_chans, h, w)
-        x = F.pad(x, (0, -w % ww, 0, -h % wh), mode='reflect')
+        x = reflect_pad(x, -h % wh, -w % ww)
         x = self.conv_first((x - self.mean) * self.img_range)
         hw = tuple(x.shape[-2:])
         mask = shifted_window_mask(*hw, *self.window, self.shift[0], self.shift[1], device=x.device).to(x.dtype)
