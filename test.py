@@ -26,7 +26,7 @@ from basicsr.metrics import metric_better
 from basicsr.option_checks import OPTION_CHECKS
 from basicsr.report_html import REPORT_FILE, write_run_report
 from basicsr.reports import format_report, result_keys, table_columns, with_left_variants, write_results
-from basicsr.utils.dist_util import get_dist_info, init_dist, on_rank0
+from basicsr.utils.dist_util import env_rank, get_dist_info, init_dist, on_rank0
 from basicsr.utils.errors import UserError, run_main
 from basicsr.utils.experiment import ExperimentLock, move_aside
 from basicsr.utils.misc import tune_cpu_allocator
@@ -135,12 +135,6 @@ def run_on_test_sets(opt, lock, progress):
     return entries
 
 
-def _rank():
-    """This process's rank, also after the process group is gone (the launchers and init_dist set RANK)."""
-    rank = os.environ.get('RANK', '')
-    return int(rank) if rank.isdigit() else get_dist_info()[0]
-
-
 def run_test(argv=None):
     """Parse the options, own ``results/<name>`` (``ExperimentLock``, as training owns ``experiments/<name>``) and
     test. Ctrl-C ends with one line and ``INTERRUPTED_EXIT``; the lock is released on every exit."""
@@ -155,7 +149,7 @@ def run_test(argv=None):
                       port=get_path(opt, 'dist_params:port'))
         return run_on_test_sets(opt, lock, progress)
     except KeyboardInterrupt:
-        rank = _rank()
+        rank = env_rank()
         state = {'starting': 'nothing was written',
                  'evaluating': f'{root} is incomplete (no metrics were written); rerun to test again',
                  'written': f'after the results were written to {root}'}[progress['stage']]
@@ -172,7 +166,7 @@ def main():
     """Run ``run_test``; a bad option, file or checkpoint ends with one line and exit code 2, no traceback
     (set STEREO_SR_TRACEBACK=1 to see it); anything else is a bug and shows its traceback."""
     tune_cpu_allocator()
-    result = run_main('test.py', run_test, rank_fn=_rank)
+    result = run_main('test.py', run_test, rank_fn=env_rank)
     return result if isinstance(result, int) else 0
 
 
