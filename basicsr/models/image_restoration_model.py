@@ -68,6 +68,9 @@ class ImageRestorationModel(BaseModel):
             self.cri_freq = LOSS_REGISTRY.build(train_opt['freq_opt'], 'train:freq_opt').to(self.device)
         if train_opt.get('perceptual_opt'):
             percep_opt = dict(train_opt['perceptual_opt'])
+            if percep_opt.get('type') == 'LPIPSLoss':  # returns one term, not perceptual_opt's (perceptual, style)
+                raise OptionError('train:perceptual_opt:type: LPIPSLoss goes under train:lpips_opt (model_type: '
+                                  'StereoSRGANModel), as in SCGLANet\'s track 2 recipe')
             if percep_opt.get('type') == 'PerceptualLoss' and 'input_bgr' not in percep_opt:
                 percep_opt['input_bgr'] = get_path(self.opt, 'datasets:train:color_order', 'bgr') == 'bgr'
             self.cri_perceptual = LOSS_REGISTRY.build(percep_opt, 'train:perceptual_opt').to(self.device)

@@ -165,3 +165,16 @@ def test_two_iteration_gan_run_with_lpips_saves_both_networks(tiny_data, vgg_fil
     log = result.stdout + result.stderr
     assert 'l_g_lpips' in log and 'l_g_gan' in log and 'l_d_real' in log
     assert 'vgg16_random.pth is not named as one of torchvision\'s files' in log and 'used unverified' in log
+
+
+def test_lpips_under_perceptual_opt_is_one_line_before_work(tiny_data, vgg_file, tmp_path):
+    """perceptual_opt's losses return (perceptual, style); LPIPSLoss there would fail at the first step, after the
+    run's folder is made: refused at the start instead, naming the key that takes it."""
+    opt = base_options(tiny_data, 'lpips_percep', total_iter=2)
+    opt['train']['perceptual_opt'] = {'type': 'LPIPSLoss', 'weights_path': str(vgg_file)}
+    result = run_train(write_options(tmp_path, opt), tmp_path)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [
+        "train.py: error: train:perceptual_opt:type: LPIPSLoss goes under train:lpips_opt (model_type: "
+        "StereoSRGANModel), as in SCGLANet's track 2 recipe"]
+    assert not (tmp_path / 'experiments' / 'lpips_percep').exists()
