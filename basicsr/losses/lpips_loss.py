@@ -34,7 +34,7 @@ class LPIPSLoss(nn.Module):
             self.weights_file = lpips_weights_file(net, weights_path)
             lpips_model(net, self.weights_file)  # built (and its file checked) now, before any work
         except PerceptualWeightsError as err:
-            raise OptionValueError('weights_path', str(err)) from None
+            raise OptionValueError('weights_path', str(err).removeprefix('weights_path: ')) from None
         self.net = net
         self.loss_weight = float(loss_weight)
         self.reduction = reduction

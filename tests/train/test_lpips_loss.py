@@ -101,7 +101,7 @@ def test_a_missing_backbone_is_one_line_naming_the_key(tmp_path):
     missing = tmp_path / 'vgg16.pth'
     with pytest.raises(OptionValueError) as err:
         LOSS_REGISTRY.build({'type': 'LPIPSLoss', 'net': 'vgg', 'weights_path': str(missing)}, 'train:lpips_opt')
-    assert str(err.value) == (f'train:lpips_opt:weights_path: weights_path: no file {missing} (LPIPS net=vgg needs '
+    assert str(err.value) == (f'train:lpips_opt:weights_path: no file {missing} (LPIPS net=vgg needs '
                               'the torchvision VGG16 ImageNet state dict vgg16-397923af.pth, from '
                               'https://download.pytorch.org/models/vgg16-397923af.pth)')
     with pytest.raises(OptionValueError, match='^train:lpips_opt:reduction: expected mean or sum, got .none.$'):
