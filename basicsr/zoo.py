@@ -1,9 +1,12 @@
-"""The model zoo: published figures of the stereo SR models we can run, and where their released weights are.
+"""The model zoo: one card per released model (its network, scale, colour order, option files, weights, published
+figures and MACs), the one place that names a released model.
 
-Plain data (no torch), read by ``scripts/download_pretrained.py``, ``scripts/reproduce_tables.py`` and
-``scripts/plot_results.py zoo``:
+Plain data (no torch), read by ``basicsr.models.archs.arch_util`` (``build_named``, ``NAMED_SIZES``), the scripts
+(``download_pretrained.py``, ``reproduce_tables.py``, ``benchmark.py``, ``model_complexity.py``, ``plot_results.py
+zoo``, ``zoo_table.py``, ``--arch`` of ``inference_stereo.py`` and ``export_onnx.py``), the demo and ``identify``:
 
-- ``MODELS``: ``name -> ZooModel`` (``'CVHSSR-T_x4'``): family, scale, published parameter count, released weights;
+- ``MODELS``: ``name -> ZooModel`` (``'CVHSSR-T_x4'``), the cards; ``card(name)`` finds a card or a named size
+  (``'NAFSSR-T'``), ``sizes()`` lists the sizes;
 - ``PUBLISHED``: ``(name, test set) -> Published``: (Left+Right)/2 and Left PSNR/SSIM as published, with the source
   of each (``SOURCES``). A figure that was not published is ``None``: nothing here is estimated or copied across.
 

@@ -23,7 +23,7 @@ test option file, with its ``val:amp_dtype`` and ``val:self_ensemble`` (``--forc
 
 ``--model`` is a name of the zoo (``basicsr/zoo.py``: ``NAFSSR-T_x4``, ``CVHSSR-T_x4``, ``EHFSSR_S_x4``, ...): its test
 option file (``options/test/<family>/<name>.yml``) for inference and its training option file
-(``options/train/<family>/<name>.yml``, or the first stage ``<name>_s1.yml`` of a two-stage recipe) for a training step.
+(its card's first training stage, ``options/train/<family>/<name>.yml`` or ``<name>_s1.yml``) for a training step.
 ``-opt`` picks any other option file; the rows are then labelled by ``--model`` or, without it, by the file's name.
 
 ``--impl release`` times the released architecture, imported unmodified from a checkout of the authors' code
@@ -76,15 +76,13 @@ class BenchmarkError(UserError, ValueError):
 
 
 def default_option_file(name, mode):
-    """The option file of zoo model ``name`` for ``mode``: the zoo's test file, or the training file beside it."""
+    """The option file of zoo model ``name`` for ``mode``: its card's test file, or its first training stage."""
     model = zoo_model(name)
     if mode == 'infer':
         return zoo_option_file(model)
-    folder = ROOT / 'options' / 'train' / model.family
-    for stem in (name, f'{name}_s1'):
-        if (folder / f'{stem}.yml').is_file():
-            return str(folder / f'{stem}.yml')
-    raise BenchmarkError(f'--model {name}: no training option file {folder}/{name}.yml; give one with -opt')
+    if not model.train:
+        raise BenchmarkError(f'--model {name}: the zoo has no training option file for it; give one with -opt')
+    return str(ROOT / model.train[0])
 
 
 # ----------------------------------------------------------------------------------------------- measuring
@@ -301,8 +299,8 @@ def main(argv=None):
     p.add_argument('--release_path', default=release_adapters.DEFAULT_RELEASE_PATH,
                    help="--impl release: a checkout of the model's released code (default "
                         f'{release_adapters.DEFAULT_RELEASE_PATH})')
-    p.add_argument('-opt', help='option file (default: the zoo model\'s test file for infer, its training file '
-                                'options/train/<family>/<model>.yml for train)')
+    p.add_argument('-opt', help='option file (default: the zoo card\'s test file for infer, its first training '
+                                'stage for train)')
     p.add_argument('--force_yml', nargs='+', default=[], help='a:b:c=value overrides of the option file')
     p.add_argument('--threads', type=int, default=None, help='threads per process (default: all, 1 with --nproc)')
     p.add_argument('--nproc', type=int, default=1, help='train only: N gloo processes vs 1, same per-process batch')

@@ -89,6 +89,16 @@ def test_zoo_names_choose_their_option_files(benchmark, name, mode, expected):
     assert benchmark.default_option_file(name, mode) == os.path.join(ROOT, expected)
 
 
+def test_a_card_without_training_file_is_one_line_for_train(benchmark, monkeypatch):
+    import dataclasses
+
+    from basicsr import zoo
+    monkeypatch.setitem(zoo.MODELS, 'CVHSSR-T_x4', dataclasses.replace(zoo.MODELS['CVHSSR-T_x4'], train=()))
+    with pytest.raises(benchmark.BenchmarkError, match='^--model CVHSSR-T_x4: the zoo has no training option file '
+                                                       'for it; give one with -opt$'):
+        benchmark.default_option_file('CVHSSR-T_x4', 'train')
+
+
 def test_opt_rows_are_labelled_by_the_option_file(benchmark):
     """Zoo rows measured through -opt carry the file's name, not the default NAFSSR-T_x4 (a bug of the first
     zoo tables)."""
