@@ -9,6 +9,7 @@ those declarations: every declared network, optimizer, schedule and loss has its
 ``parse_options(is_train, registries=OPTION_CHECKS)``.
 """
 import basicsr.models  # noqa: F401  (registers the model classes, whose declared keys are checked here)
+from basicsr.data import LOADER_KEYS
 from basicsr.data.batch_augment import check_batch_augment
 from basicsr.metrics import check_metric_opt
 from basicsr.utils.lr_scheduler import SCHEDULER_REGISTRY
@@ -21,6 +22,14 @@ def _batch_augment(value, key_path):
         check_batch_augment(value, key_path)
     except ValueError as err:
         raise OptionError(str(err)) from None
+
+
+def _dataset_keys(dataset_opt, key_path):
+    """A ``datasets:<phase>`` entry's keys against its dataset class's arguments and the loader's keys, as
+    ``build_dataset`` will check them (``parse`` fills in phase, name and scale after this check)."""
+    if isinstance(dataset_opt, dict) and dataset_opt.get('type') in DATASET_REGISTRY:
+        DATASET_REGISTRY.resolve(dataset_opt, key_path, meta_keys=LOADER_KEYS, phase=None, name=None, scale=None,
+                                 key_path=None)
 
 
 def _model_keys(opt, key_path):
@@ -47,6 +56,7 @@ _DECLARED = sorted({key for name in MODEL_REGISTRY for key in declared_keys(MODE
 OPTION_CHECKS = {
     'model_type': MODEL_REGISTRY,
     'datasets:*:type': DATASET_REGISTRY,
+    'datasets:*': _dataset_keys,
     **{f'{key}:type': _entry_registry(key) for key in _DECLARED if _entry_registry(key)},
     'val:metrics:*': check_metric_opt,
     'train:batch_augment': _batch_augment,

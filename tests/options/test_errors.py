@@ -159,3 +159,16 @@ def test_metric_type_typo_is_found_with_the_registries(tmp_path):
               registries=REGISTRIES)
     assert _one_line(exc).startswith(f"{TRAIN_FILE}: val:metrics:psnr:type: unknown metric type 'calculate_psnrr'. "
                                      'Did you mean calculate_psnr')
+
+
+def test_dataset_key_typos_are_refused_when_the_options_are_read(tmp_path):
+    """A datasets entry is checked against its dataset class's arguments (and the loader's keys) when the options
+    are read, with the closest argument, as build_dataset would refuse it later."""
+    from basicsr.option_checks import OPTION_CHECKS
+
+    with pytest.raises(OptionError) as exc:
+        parse(TRAIN_FILE, root_path=tmp_path, force_yml=['datasets:train:gt_size_hh=120'], registries=OPTION_CHECKS)
+    line = _one_line(exc)
+    assert line.startswith(f'{TRAIN_FILE}: unknown option datasets:train:gt_size_hh (did you mean gt_size_h?) for '
+                           'PairedStereoImageDataset')
+    parse(TRAIN_FILE, root_path=tmp_path, force_yml=['datasets:train:num_worker_per_gpu=0'], registries=OPTION_CHECKS)
