@@ -18,6 +18,7 @@ from torch import distributed as dist
 import basicsr  # noqa: F401  (fills the registries)
 from basicsr.data import build_loaders
 from basicsr.data.prefetch_dataloader import build_prefetcher
+from basicsr.data.stereo_dataset import train_crop
 from basicsr.models import build_model
 from basicsr.models.archs import define_network
 from basicsr.option_checks import OPTION_CHECKS
@@ -184,8 +185,9 @@ def train(opt, lock, progress):
     log = get_root_logger(os.path.join(paths['log'], f"{opt['name']}_{get_time_str()}.log"), rank)
     log.info('stereo_sr %s, torch %s, %d process(es)', basicsr.__version__, torch.__version__, world_size)
     log.info('options (%s):\n%s', opt['opt_path'], dict2str(opt))
-    lq_shape = (6, *[int(s) for s in (opt['network_g'].get('train_size') or (1, 6, 30, 90))[2:]])
-    model.log_complexity(lq_shape)
+    crop = train_crop(opt)  # the HR training crop of datasets:train; the LR patch is crop / scale
+    if crop is not None:
+        model.log_complexity((6, crop[0] // opt['scale'], crop[1] // opt['scale']))
     start_iter, epoch, iter_in_epoch = 0, 0, 0
     if state is not None:
         start_iter, epoch, iter_in_epoch = state['iter'], state['epoch'], state['iter_in_epoch']
