@@ -6,7 +6,10 @@ under ``experiments/pretrained_models/`` (``scripts/download_pretrained.py``), a
 line (``--weights`` with ``-opt`` or ``--arch``/``--scale``, as ``scripts/inference_stereo.py`` takes it). The pair
 is super-resolved in full-width strips (``infer_in_strips``, sized by ``--max_memory_gb`` as in
 ``inference_stereo.py``) with a progress bar; the page shows each view against MATLAB-bicubic enlargement with a
-before/after slider, the red-cyan anaglyph of the result, and offers both views as lossless PNGs.
+before/after slider, the red-cyan anaglyph of the result, and offers both views as lossless PNGs. With the pair's
+HR views uploaded too (two views or one side-by-side image, as the LR ones), it shows PSNR and SSIM per view, their
+(Left+Right)/2 mean and the Left figure (64 leftmost columns cropped), scored by ``evaluation.score_pair`` with
+``DEMO_METRICS``: the release's protocol, the same numbers as test.py's ``metrics.json`` for the same model.
 
 A bad upload (one view only, views of different sizes, a file that is not an image) is one line in the page's
 status box (``UserError``), never a traceback. Nothing is fetched from the network: no analytics, no share link,
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 
 from basicsr import zoo
-from basicsr.evaluation import infer_in_strips
+from basicsr.evaluation import infer_in_strips, score_pair
 from basicsr.inference import DEFAULT_MEMORY_GB, InputError, auto_strip_rows, load_model
 from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import img2tensor, imfrombytes, imwrite
@@ -32,6 +35,13 @@ REPO = Path(__file__).resolve().parents[1]  # the zoo's option files are relativ
 PRETRAINED_DIR = os.path.join('experiments', 'pretrained_models')
 DEFAULT_PORT = 7860
 DEFAULT_OVERLAP = 16  # LR context rows above and below each strip, as inference_stereo.py's --overlap
+# What the page scores against uploaded HR views: the released NAFSSR option files' val:metrics (RGB, no border
+# crop) with their Left variants; the keys are test.py's metric names for an option file that lists the same.
+DEMO_METRICS = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0},
+                'ssim': {'type': 'calculate_skimage_ssim', 'crop_border': 0},
+                'psnr_left': {'type': 'calculate_psnr_left'},
+                'ssim_left': {'type': 'calculate_skimage_ssim_left'}}
+VIEW_METRICS = {key: DEMO_METRICS[key] for key in ('psnr', 'ssim')}
 
 
 class UploadError(UserError, ValueError):
@@ -165,6 +175,44 @@ def read_pair(left_path=None, right_path=None, sbs_path=None):
     return left, right, _stem(left_path, '_L')
 
 
+def read_hr_pair(left_path=None, right_path=None, sbs_path=None):
+    """``(left, right)`` of the optional HR upload (as ``read_pair`` takes the LR one), or None when there is none;
+    a refusal is one ``UploadError`` line starting with ``HR upload:``."""
+    if not (left_path or right_path or sbs_path):
+        return None
+    try:
+        left, right, _ = read_pair(left_path, right_path, sbs_path)
+    except UserError as err:  # an UploadError, or an unreadable image's ImageReadError
+        raise UploadError(f'HR upload: {err}') from None
+    return left, right
+
+
+def check_hr_size(hr, lr_shape, scale):
+    """One ``UploadError`` line unless the HR views are ``scale`` times the LR views."""
+    h, w = lr_shape[:2]
+    hr_h, hr_w = hr[0].shape[:2]
+    if (hr_h, hr_w) != (h * scale, w * scale):
+        raise UploadError(f'HR upload: the HR views are {hr_w}x{hr_h} but x{scale} of the {w}x{h} LR views is '
+                          f'{w * scale}x{h * scale} (width x height); upload the HR views of this pair at the '
+                          "model's scale, or none")
+
+
+def score_views(sr, hr, color_order='bgr'):
+    """``{'left': {...}, 'right': {...}, 'pair': {...}}``: ``VIEW_METRICS`` of each view and ``DEMO_METRICS`` of
+    the pair (``uint8`` views), by ``evaluation.score_pair`` as test.py scores a pair."""
+    pair = score_pair(np.concatenate(sr, axis=2), np.concatenate(hr, axis=2), DEMO_METRICS, color_order)
+    views = {side: score_pair(s, h, VIEW_METRICS, color_order) for side, s, h in zip(('left', 'right'), sr, hr)}
+    return {**views, 'pair': pair}
+
+
+def format_scores(scores):
+    """The page's text of ``score_views``: 4 decimals, as metrics.txt."""
+    pair = scores['pair']
+    return '\n'.join(f'{label}: left {scores["left"][key]:.4f}, right {scores["right"][key]:.4f}, '
+                     f'(Left+Right)/2 {pair[key]:.4f}, Left (64 columns cropped) {pair[key + "_left"]:.4f}'
+                     for label, key in (('PSNR (dB)', 'psnr'), ('SSIM', 'ssim')))
+
+
 def anaglyph(left, right):
     """Red-cyan anaglyph of two same-size ``uint8`` BGR views: red from the left view, green and blue from the
     right one (BGR, as its inputs)."""
@@ -204,15 +252,20 @@ class DemoResult:
     bicubic: tuple
     files: tuple
     status: str
+    scores: dict | None = None  # score_views against the uploaded HR views, if any
 
 
 def run_pair(catalog, label, left_path, right_path, sbs_path, out_dir, *, max_memory_gb=DEFAULT_MEMORY_GB,
-             overlap=DEFAULT_OVERLAP, progress=None):
+             overlap=DEFAULT_OVERLAP, progress=None, hr_paths=(None, None, None)):
     """Read the upload, super-resolve it with the model ``label`` and write ``<name>_L.png``/``<name>_R.png`` in a
-    new folder under ``out_dir``; a ``DemoResult``. Every refusal is an ``UploadError`` (or another ``UserError``)
+    new folder under ``out_dir``; a ``DemoResult``, scored against the HR upload ``hr_paths`` (left, right,
+    side-by-side) when there is one. Every refusal is an ``UploadError`` (or another ``UserError``)
     raised before the model runs."""
     left, right, name = read_pair(left_path, right_path, sbs_path)
+    hr = read_hr_pair(*hr_paths)
     net, scale, color_order = catalog.get(label)
+    if hr is not None:
+        check_hr_size(hr, left.shape, scale)
     start = time.perf_counter()
     sr_left, sr_right, rows = super_resolve(net, scale, color_order, left, right, device=catalog.device,
                                             max_memory_gb=max_memory_gb, overlap=overlap, progress=progress)
@@ -225,7 +278,8 @@ def run_pair(catalog, label, left_path, right_path, sbs_path, out_dir, *, max_me
     h, w = left.shape[:2]
     status = (f'{label}: {w}x{h} -> {w * scale}x{h * scale} (x{scale}) in {seconds:.1f} s on {catalog.device.type}, '
               f'strips of {rows} LR rows + {overlap} overlap')
-    return DemoResult(name, (sr_left, sr_right), bicubic, files, status)
+    scores = score_views((sr_left, sr_right), hr) if hr is not None else None
+    return DemoResult(name, (sr_left, sr_right), bicubic, files, status, scores)
 
 
 def _rgb(img):
@@ -244,17 +298,18 @@ def build_app(catalog, out_dir, *, max_memory_gb=DEFAULT_MEMORY_GB, overlap=DEFA
         labels = catalog.labels(int(choice.lstrip('x')))
         return gr.update(choices=labels, value=labels[0] if labels else None)
 
-    def on_run(left, right, sbs, label, progress=gr.Progress()):
+    def on_run(left, right, sbs, hr_left, hr_right, hr_sbs, label, progress=gr.Progress()):
         def report(done, total):
             progress((done, total), desc='super-resolving', unit='LR rows')
 
         try:
             result = run_pair(catalog, label, left, right, sbs, out_dir, max_memory_gb=max_memory_gb,
-                              overlap=overlap, progress=report)
+                              overlap=overlap, progress=report, hr_paths=(hr_left, hr_right, hr_sbs))
         except UserError as err:
-            return (str(err), None, None, None, None)
+            return (str(err), '', None, None, None, None)
         sr, bic = result.sr, result.bicubic
-        return (result.status, (_rgb(bic[0]), _rgb(sr[0])), (_rgb(bic[1]), _rgb(sr[1])),
+        scores = format_scores(result.scores) if result.scores else 'no HR views uploaded'
+        return (result.status, scores, (_rgb(bic[0]), _rgb(sr[0])), (_rgb(bic[1]), _rgb(sr[1])),
                 _rgb(anaglyph(*sr)), list(result.files))
 
     theme = gr.themes.Default(font=('ui-sans-serif', 'system-ui', 'sans-serif'),
@@ -270,12 +325,20 @@ def build_app(catalog, out_dir, *, max_memory_gb=DEFAULT_MEMORY_GB, overlap=DEFA
                     right = gr.File(label='Right view', elem_id='right_view', height=120)
                 with gr.Tab('Side by side'):
                     sbs = gr.File(label='Side-by-side image (left | right)', elem_id='sbs_image')
+                with gr.Accordion('HR views (optional): score the result', open=True):
+                    with gr.Tab('Two HR views'):
+                        hr_left = gr.File(label='Left HR view', elem_id='hr_left_view', height=120)
+                        hr_right = gr.File(label='Right HR view', elem_id='hr_right_view', height=120)
+                    with gr.Tab('HR side by side'):
+                        hr_sbs = gr.File(label='HR side-by-side image (left | right)', elem_id='hr_sbs_image')
                 scale = gr.Radio([f'x{s}' for s in scales], value=f'x{first_scale}', label='Scale',
                                  elem_id='scale')
                 labels = catalog.labels(first_scale)
                 model = gr.Dropdown(labels, value=labels[0], label='Model', elem_id='model')
                 run = gr.Button('Super-resolve', variant='primary', elem_id='run')
                 status = gr.Textbox(label='Status', interactive=False, lines=2, elem_id='status')
+                metrics = gr.Textbox(label='Against the HR views (as test.py scores them)', interactive=False,
+                                     lines=2, elem_id='metrics')
             with gr.Column(scale=2):
                 with gr.Tab('Left view'):
                     slider_left = gr.ImageSlider(label='bicubic | super-resolved', format='png',
@@ -288,7 +351,8 @@ def build_app(catalog, out_dir, *, max_memory_gb=DEFAULT_MEMORY_GB, overlap=DEFA
                                              elem_id='anaglyph')
                 downloads = gr.File(label='Download (lossless PNG)', file_count='multiple', elem_id='downloads')
         scale.change(on_scale, scale, model)
-        run.click(on_run, [left, right, sbs, model], [status, slider_left, slider_right, anaglyph_view, downloads])
+        run.click(on_run, [left, right, sbs, hr_left, hr_right, hr_sbs, model],
+                  [status, metrics, slider_left, slider_right, anaglyph_view, downloads])
     return blocks, theme
 
 

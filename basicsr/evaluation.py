@@ -137,6 +137,18 @@ def save_reference_views(dataset, scale, bicubic_dir, hr_dir, color_order='bgr')
                 imwrite(img, f'{hr_dir}/{name}_{view}.png')
 
 
+def score_pair(sr_img, gt_img, metrics_opt, color_order='bgr', name='pair'):
+    """``{metric name: value}`` of one super-resolved pair ``sr_img`` against its ground truth ``gt_img`` (uint8
+    HWC, 6 channels: left then right view), each metric of ``metrics_opt`` (``val:metrics``) as ``evaluate`` scores
+    a pair for test.py; ``ValueError`` naming ``name`` when the sizes differ."""
+    if gt_img.shape != sr_img.shape:
+        raise ValueError(f'{name}: the network output {sr_img.shape[:2]} and the ground truth '
+                         f'{gt_img.shape[:2]} differ in size (is the scale right?)')
+    item = {'img': sr_img, 'img2': gt_img, 'color_order': color_order}
+    return {metric: calculate_metric(item, opt, key_path=f'val:metrics:{metric}')
+            for metric, opt in metrics_opt.items()}
+
+
 def evaluate(net, dataloader, metrics_opt, *, device, self_ensemble=False, save_dir=None, color_order='bgr',
              amp_dtype=None, desc='', show_progress=True):
     """Super-resolve every pair of ``dataloader`` with ``net`` and score it; return an ``EvalResult``.
@@ -198,13 +210,7 @@ def evaluate(net, dataloader, metrics_opt, *, device, self_ensemble=False, save_
                     imwrite(right, f'{save_dir}/{name}_R.png')
                 scores = {}
                 if gt is not None and metrics_opt:
-                    gt_img = tensor2img(gt[i])
-                    if gt_img.shape != sr_img.shape:
-                        raise ValueError(f'{name}: the network output {sr_img.shape[:2]} and the ground truth '
-                                         f'{gt_img.shape[:2]} differ in size (is the scale right?)')
-                    item = {'img': sr_img, 'img2': gt_img, 'color_order': color_order}
-                    for metric, opt in metrics_opt.items():
-                        scores[metric] = calculate_metric(item, opt, key_path=f'val:metrics:{metric}')
+                    scores = score_pair(sr_img, tensor2img(gt[i]), metrics_opt, color_order, name)
                 records.append((index, name, scores))
             if progress is not None:  # rank 0 sees its own share; the others run alongside (never past the total)
                 progress.update(min(lq.shape[0] * world, progress.total - progress.n))

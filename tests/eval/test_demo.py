@@ -1,7 +1,7 @@
 """demo.py, the local web demo: the app's function in-process (the same pixels as scripts/inference_stereo.py, the
 side-by-side split, one line for each bad upload, the zoo models offered), its command-line refusals, and the served
 page in a real headless chromium (upload the two views of the Motorcycle sample, run, check the images, download
-both views, a bad upload's message)."""
+both views, a bad upload's message, the PSNR against uploaded HR views as test.py's)."""
 import json
 import os
 import socket
@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from basicsr import demo_app
 from basicsr.utils.checkpoint import save_atomic
 from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import imfrombytes, imread, imwrite
 from basicsr.utils.matlab_functions import imresize
-from helpers import load_script, reaped
+from helpers import load_script, reaped, run
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = {'type': 'NAFSSR', 'up_scale': 2, 'width': 16, 'num_blks': 2}
@@ -75,8 +76,73 @@ def catalog(files):
 
 def _run(catalog, tmp_path, left=None, right=None, sbs=None, **kwargs):
     label = catalog.labels()[0]
+    kwargs.setdefault('max_memory_gb', TINY_BUDGET_GB)
     return demo_app.run_pair(catalog, label, left and str(left), right and str(right), sbs and str(sbs),
-                             str(tmp_path), max_memory_gb=TINY_BUDGET_GB, **kwargs)
+                             str(tmp_path), **kwargs)
+
+
+@pytest.fixture(scope='module')
+def held_out(sample_root, files, tmp_path_factory):
+    """The built-in sample's held-out pair at x2 (LR 370x90, HR 740x180) as a person would upload it, and
+    test.py's ``metrics.json`` figures for it with the tiny x2 model and the demo's metrics."""
+    root = Path(sample_root) / 'test' / 'Motorcycle'
+    work = tmp_path_factory.mktemp('held_out')
+    paths = {}
+    for kind, folder, prefix in (('lr', 'lr_x2', 'lr'), ('hr', 'hr', 'hr')):
+        (work / kind).mkdir()
+        for i, view in enumerate('LR'):
+            path = work / kind / f'motorcycle_bottom_{view}.png'
+            path.write_bytes((root / folder / 'motorcycle_bottom' / f'{prefix}{i}.png').read_bytes())
+            paths[f'{kind}_{view}'] = path
+    opt = {'name': 'held_out', 'model_type': 'ImageRestorationModel', 'scale': 2, 'num_gpu': 0,
+           'datasets': {'test0': {'name': 'Motorcycle', 'type': 'PairedStereoImageDataset', 'scale': 2,
+                                  'dataroot_gt': str(root / 'hr'), 'dataroot_lq': str(root / 'lr_x2')}},
+           'network_g': NETWORK, 'path': {'pretrain_network_g': str(files['weights'])},
+           'val': {'save_img': False, 'metrics': demo_app.DEMO_METRICS}}
+    (work / 'held_out.yml').write_text(yaml.safe_dump(opt))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
+    env.pop('STEREO_SR_TRACEBACK', None)
+    proc = run([sys.executable, str(REPO / 'test.py'), '-opt', str(work / 'held_out.yml')], 120, cwd=str(work),
+               env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    figures = json.loads((work / 'results' / 'held_out' / 'metrics.json').read_text())['Motorcycle']
+    assert set(figures) == set(demo_app.DEMO_METRICS)
+    return paths, figures
+
+
+def test_the_demo_scores_an_uploaded_hr_pair_as_test_py(held_out, catalog, tmp_path):
+    paths, figures = held_out
+    hr = (str(paths['hr_L']), str(paths['hr_R']), None)
+    result = _run(catalog, tmp_path, paths['lr_L'], paths['lr_R'], max_memory_gb=demo_app.DEFAULT_MEMORY_GB,
+                  hr_paths=hr)
+    assert 'strips of 90 LR rows' in result.status  # one strip: the whole pair, as test.py runs it
+    assert [view.shape for view in result.sr] == [(180, 740, 3)] * 2
+    assert result.scores['pair'] == figures  # the same numbers, not merely close
+    for key in ('psnr', 'ssim'):  # (Left+Right)/2 is the mean of the per-view figures the page shows
+        assert result.scores['pair'][key] == pytest.approx(
+            (result.scores['left'][key] + result.scores['right'][key]) / 2, rel=1e-12)
+    text = demo_app.format_scores(result.scores)
+    assert f'(Left+Right)/2 {figures["psnr"]:.4f}, Left (64 columns cropped) {figures["psnr_left"]:.4f}' in text
+    sbs = tmp_path / 'hr_SBS.png'  # the HR views side by side are read as the two HR views
+    imwrite(np.concatenate([imread(paths['hr_L']), imread(paths['hr_R'])], axis=1), sbs)
+    for a, b in zip(demo_app.read_hr_pair(sbs_path=str(sbs)), (imread(paths['hr_L']), imread(paths['hr_R']))):
+        np.testing.assert_array_equal(a, b)
+    assert demo_app.read_hr_pair() is None
+
+
+@pytest.mark.parametrize('hr, message', [
+    (('moto_L.png', 'moto_R.png', None), 'HR upload: the HR views are 64x48 but x2 of the 64x48 LR views is 128x96 '
+                                         "(width x height); upload the HR views of this pair at the model's scale, "
+                                         'or none'),
+    (('moto_L.png', None, None), 'HR upload: only the left view was uploaded; upload the right view too'),
+    (('moto_L.png', 'notes.txt', None), 'HR upload: right view (notes.txt): cannot decode'),
+], ids=['wrong size', 'one view', 'not an image'])
+def test_a_bad_hr_upload_is_one_line(files, catalog, tmp_path, hr, message):
+    with pytest.raises(UserError) as exc:
+        _run(catalog, tmp_path, files['moto_L.png'], files['moto_R.png'],
+             hr_paths=tuple(name and str(files[name]) for name in hr))
+    assert str(exc.value).startswith(message) and '\n' not in str(exc.value)
+    assert os.listdir(tmp_path) == []  # refused before the model ran or anything was written
 
 
 def test_the_demo_gives_the_pixels_of_inference_stereo(files, catalog, tmp_path, capsys):
@@ -102,6 +168,7 @@ def test_the_demo_gives_the_pixels_of_inference_stereo(files, catalog, tmp_path,
 def test_a_side_by_side_image_is_split_in_halves(files, catalog, tmp_path):
     pair = _run(catalog, tmp_path, files['moto_L.png'], files['moto_R.png'])
     sbs = _run(catalog, tmp_path, sbs=files['moto_SBS.png'])
+    assert pair.scores is None and sbs.scores is None  # no HR upload, no figures
     assert sbs.name == 'moto' and [os.path.basename(f) for f in sbs.files] == ['moto_L.png', 'moto_R.png']
     for a, b in zip(pair.sr, sbs.sr):
         np.testing.assert_array_equal(a, b)
@@ -230,9 +297,9 @@ def _click_run_and_read_status(driver, previous=''):
     return status.get_attribute('value')
 
 
-def test_the_served_page_in_a_real_browser(files, catalog, tmp_path):
-    """demo.py in its own process on a free port; chromium uploads the Motorcycle crops, runs the tiny model and
-    reads back what a person sees and downloads."""
+def test_the_served_page_in_a_real_browser(files, catalog, held_out, tmp_path):
+    """demo.py in its own process on a free port; chromium uploads the built-in sample's held-out pair with its HR
+    views, runs the tiny model and reads back what a person sees and downloads, and test.py's PSNR."""
     from browser import chromium
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -245,7 +312,7 @@ def test_the_served_page_in_a_real_browser(files, catalog, tmp_path):
     env = {**os.environ, 'GRADIO_TEMP_DIR': str(tmp_path / 'gradio')}
     proc = subprocess.Popen([sys.executable, str(REPO / 'demo.py'), '-opt', str(files['opt']), '--weights',
                              str(files['weights']), '--pretrained_dir', str(tmp_path / 'pretrained'), '--port',
-                             str(port), '--max_memory_gb', str(TINY_BUDGET_GB), '--device', 'cpu'], cwd=tmp_path,
+                             str(port), '--device', 'cpu'], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     with reaped(proc), chromium() as browser:
@@ -253,19 +320,24 @@ def test_the_served_page_in_a_real_browser(files, catalog, tmp_path):
         driver = browser.open(base + '/')
         WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#run'))
         assert driver.find_element(By.CSS_SELECTOR, '#model input').get_attribute('value') == 'tiny_x2.pth (x2)'
-        _upload(driver, 'left_view', files['moto_L.png'])
-        _upload(driver, 'right_view', files['moto_R.png'])
+        paths, figures = held_out
+        for elem_id, key in (('left_view', 'lr_L'), ('right_view', 'lr_R'), ('hr_left_view', 'hr_L'),
+                             ('hr_right_view', 'hr_R')):
+            _upload(driver, elem_id, paths[key])
         status = _click_run_and_read_status(driver)
-        assert status.startswith('tiny_x2.pth (x2): 64x48 -> 128x96 (x2)'), status
-        assert _image_sizes(driver, '#slider_left img') == [[128, 96], [128, 96]]  # bicubic | output
+        assert status.startswith('tiny_x2.pth (x2): 370x90 -> 740x180 (x2)'), status
+        scores = driver.find_element(By.CSS_SELECTOR, '#metrics textarea').get_attribute('value')
+        assert ('PSNR (dB): left ' in scores and f'(Left+Right)/2 {figures["psnr"]:.4f}, Left (64 columns cropped) '
+                f'{figures["psnr_left"]:.4f}' in scores), scores  # test.py's figures, as metrics.txt prints them
+        assert _image_sizes(driver, '#slider_left img') == [[740, 180], [740, 180]]  # bicubic | output
         links = driver.find_elements(By.CSS_SELECTOR, '#downloads a[data-testid=download-link]')
-        assert [a.get_attribute('download') for a in links] == ['moto_L.png', 'moto_R.png']
-        expected = _run(catalog, tmp_path, files['moto_L.png'], files['moto_R.png'])
+        assert [a.get_attribute('download') for a in links] == ['motorcycle_bottom_L.png', 'motorcycle_bottom_R.png']
+        expected = _run(catalog, tmp_path, paths['lr_L'], paths['lr_R'], max_memory_gb=demo_app.DEFAULT_MEMORY_GB)
         for link, sr in zip(links, expected.sr):  # the downloads are the model's output, pixel for pixel
             with urllib.request.urlopen(link.get_attribute('href'), timeout=10) as response:
                 np.testing.assert_array_equal(imfrombytes(response.read()), sr)
         driver.find_element(By.XPATH, "//button[@role='tab' and normalize-space()='Anaglyph']").click()
-        assert _image_sizes(driver, '#anaglyph img') == [[128, 96]]
+        assert _image_sizes(driver, '#anaglyph img') == [[740, 180]]
         assert browser.console_errors() == []
         assert all(url.startswith((base + '/', 'data:', 'blob:')) for url in browser.requested_urls()), \
             browser.requested_urls()
