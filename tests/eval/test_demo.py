@@ -98,7 +98,10 @@ def held_out(sample_root, files, tmp_path_factory):
            'datasets': {'test0': {'name': 'Motorcycle', 'type': 'PairedStereoImageDataset', 'scale': 2,
                                   'dataroot_gt': str(root / 'hr'), 'dataroot_lq': str(root / 'lr_x2')}},
            'network_g': NETWORK, 'path': {'pretrain_network_g': str(files['weights'])},
-           'val': {'save_img': False, 'metrics': demo_app.DEMO_METRICS}}
+           'val': {'save_img': False, 'metrics': {  # the released NAFSSR option files' metrics, with their Left
+               'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False},
+               'ssim': {'type': 'calculate_skimage_ssim', 'crop_border': 0, 'test_y_channel': False},
+               'psnr_left': {'type': 'calculate_psnr_left'}, 'ssim_left': {'type': 'calculate_skimage_ssim_left'}}}}
     (work / 'held_out.yml').write_text(yaml.safe_dump(opt))
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
     env.pop('STEREO_SR_TRACEBACK', None)
