@@ -5,6 +5,7 @@ published table replaced by the test.
 The expected figures are computed here without the script (imread, the network, basicsr.metrics); the script's
 measurements must equal them, and its exit status must follow the tolerance (0.01 dB PSNR, 0.001 SSIM).
 """
+import dataclasses
 import errno
 import json
 import os
@@ -167,6 +168,21 @@ def test_the_zoo_picture_places_published_and_measured_figures(setup, monkeypatc
     params = sum(p.numel() for p in _tiny_net(4).parameters())
     assert line.split() == ['TINY-T_x4', f'{params:,d}', 'params', '0.01', 'GMACs', 'published', '30.00',
                             'measured', f"{_expected(root)['psnr']:.4f}"]
+
+
+def test_the_zoo_picture_takes_the_card_s_count_at_the_card_s_size(setup, monkeypatch, tmp_path, capsys):
+    """At the default 320x180 the card's GMACs are plotted (counting SwinFSR-L or SCGLANet-L again takes minutes on a
+    CPU); a card without a count, or another --size, is counted."""
+    _publish(monkeypatch, psnr=30.0)
+    card = dataclasses.replace(zoo.MODELS['TINY-T_x4'], macs_g=12.5)
+    monkeypatch.setitem(zoo.MODELS, 'TINY-T_x4', card)
+    asked = []
+    monkeypatch.setattr(complexity, 'count_macs', lambda net, shape: asked.append(shape) or 7_000_000)
+    plot = load_script('scripts/plot_results.py')
+    assert plot.main(['zoo', '--set', 'Tiny', '--scale', '4', '--output', str(tmp_path / 'zoo.png')]) == 0
+    assert asked == [] and '12.50 GMACs' in capsys.readouterr().out
+    assert plot.main(['zoo', '--set', 'Tiny', '--scale', '4', '--size', '8x24', '--output', str(tmp_path / 'z.png')]) == 0
+    assert asked == [(6, 8, 24)]
 
 
 def test_unknown_model_or_set_is_one_line(setup, capsys):
