@@ -73,8 +73,9 @@ def main(argv=None):
     parser.add_argument('--size', type=size_type, action='append', metavar='HxW',
                         help='LR input size of one view; repeat for several (default: training patch and KITTI)')
     args = parser.parse_args(argv)
-    if args.model is not None:
-        args.opt = zoo_option_file(zoo_model(args.model))
+    card = zoo_model(args.model) if args.model is not None else None
+    if card is not None:
+        args.opt = zoo_option_file(card)
     if not os.path.isfile(args.opt):
         raise OptionError(f'{args.opt}: option file not found')
     opt = yaml_load(Path(args.opt))
@@ -92,8 +93,11 @@ def main(argv=None):
     for size, note in sizes:
         counted[size] = count_macs(net, channels, size)
         print(f'{size[0]:>5d} x {size[1]:<8d} {counted[size]:>18,d} {counted[size] / 1e9:>9.2f}  {note}')
-    macs = counted[BUDGET_SIZE] if BUDGET_SIZE in counted else count_macs(net, channels, BUDGET_SIZE)
-    pair_macs = macs * (2 if channels == 3 else 1)  # a single-view network runs once per view
+    if BUDGET_SIZE not in counted and card is not None and card.macs_g is not None:
+        pair_macs = round(card.macs_g * 1e9)  # the card's count is for one 320x180 pair (counting again takes long)
+    else:
+        macs = counted[BUDGET_SIZE] if BUDGET_SIZE in counted else count_macs(net, channels, BUDGET_SIZE)
+        pair_macs = macs * (2 if channels == 3 else 1)  # a single-view network runs once per view
     verdict = budget_verdict(params, pair_macs)
     detail = f' ({params / 1e6:.2f}M params, {pair_macs / 1e9:.2f} GMACs per pair)' if verdict == 'fits' else ''
     print(f'{BUDGET_NAME}: {verdict}{detail}')

@@ -70,6 +70,8 @@ def test_zoo_name_uses_its_test_option_file(capsys):
     assert out.splitlines()[0].startswith('CVHSSR from ') and out.splitlines()[0].endswith(
         os.path.join('options', 'test', 'CVHSSR', 'CVHSSR-T_x4.yml'))
     assert 'params: 678,000 (0.68 M)' in out  # the released CVHSSR-T x4 count (test_cvhssr.py)
+    # the budget line takes the card's count at 320x180 instead of counting again (seconds to minutes on a CPU)
+    assert out.splitlines()[-1].endswith('fits (0.68M params, 104.70 GMACs per pair)')
 
 
 def test_unknown_zoo_name_is_one_line():
