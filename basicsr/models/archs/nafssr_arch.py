@@ -122,15 +122,22 @@ class NAFSSR(nn.Module):
                     module.to(memory_format=torch.channels_last)
 
     def forward(self, inp):
-        if inp.dim() != 4 or inp.shape[1] != 6:
-            raise ValueError(f'{type(self).__name__} expects (N, 6, h, w) = left and right views on channels, '
-                             f'got {tuple(inp.shape)}')
-        inp_hr = F.interpolate(inp, scale_factor=self.up_scale, mode='bilinear', align_corners=False)
-        views = inp.chunk(2, dim=1)
-        if self.channels_last:
-            views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
-        feats = tuple(self.intro(view) for view in views)
-        for layer in self.body:
-            feats = layer(*feats)
-        out = torch.cat([self.up(f) for f in feats], dim=1) + inp_hr
-        return out.contiguous()
+        return stereo_forward(self, inp, self.body)
+
+
+def stereo_forward(net, inp, layers):
+    """The NAFSSR skeleton's forward pass (NAFSSR, SCGLANet): ``net.intro`` on each view of ``inp`` (N, 6, h, w),
+    the stereo ``layers`` ((x_l, x_r) -> (x_l, x_r)) in order, ``net.up`` on each view, plus the bilinear
+    up-sampled input; (N, 6, h * up_scale, w * up_scale)."""
+    if inp.dim() != 4 or inp.shape[1] != 6:
+        raise ValueError(f'{type(net).__name__} expects (N, 6, h, w) = left and right views on channels, '
+                         f'got {tuple(inp.shape)}')
+    inp_hr = F.interpolate(inp, scale_factor=net.up_scale, mode='bilinear', align_corners=False)
+    views = inp.chunk(2, dim=1)
+    if net.channels_last:
+        views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
+    feats = tuple(net.intro(view) for view in views)
+    for layer in layers:
+        feats = layer(*feats)
+    out = torch.cat([net.up(f) for f in feats], dim=1) + inp_hr
+    return out.contiguous()

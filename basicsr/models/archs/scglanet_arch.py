@@ -30,7 +30,7 @@ from torch import nn
 from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.nafnet_arch import NAFBlock
 from basicsr.models.archs.drop_path import DropPath
-from basicsr.models.archs.nafssr_arch import StereoBlock
+from basicsr.models.archs.nafssr_arch import StereoBlock, stereo_forward
 from basicsr.models.archs.scam import SCAM
 from basicsr.models.archs.tlsc import (STEREO_TRAIN_SIZE, check_train_size, convert_global_pools, fast_max_reduction,
                                       tlsc_kernel_size)
@@ -226,16 +226,4 @@ class SCGLANet(nn.Module):
                 yield getattr(self, f'SCGLA{g}')
 
     def forward(self, inp):
-        if inp.dim() != 4 or inp.shape[1] != 6:
-            raise ValueError(f'{type(self).__name__} expects (N, 6, h, w) = left and right views on channels, '
-                             f'got {tuple(inp.shape)}')
-        inp_hr = F.interpolate(inp, scale_factor=self.up_scale, mode='bilinear', align_corners=False)
-        views = inp.chunk(2, dim=1)
-        if self.channels_last:
-            views = tuple(v.contiguous(memory_format=torch.channels_last) for v in views)
-        feats = tuple(self.intro(view) for view in views)
-        for stage in self.stages():
-            for layer in stage:
-                feats = layer(*feats)
-        out = torch.cat([self.up(f) for f in feats], dim=1) + inp_hr
-        return out.contiguous()
+        return stereo_forward(self, inp, (layer for stage in self.stages() for layer in stage))

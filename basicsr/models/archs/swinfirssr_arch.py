@@ -435,9 +435,23 @@ class SFTB(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------- the network
-def _positive_int(arg, value, least=1):
+def positive_int(arg, value, least=1):
     if not isinstance(value, int) or isinstance(value, bool) or value < least:
         raise ArchOptionError(arg, f'expected an integer >= {least}, got {value!r}')
+
+
+def check_stages(depths, num_heads, embed_dim):
+    """The Swin stages' ``depths`` and ``num_heads`` (SwinFIRSSR, SwinFSR): lists of equal length, positive, each
+    head count dividing ``embed_dim``."""
+    if not isinstance(depths, (list, tuple)) or not isinstance(num_heads, (list, tuple)) \
+            or len(depths) != len(num_heads) or not depths:
+        raise ArchOptionError('depths', f'expected lists of equal length for depths and num_heads, got '
+                              f'{depths!r} and {num_heads!r}')
+    for i, (depth, heads) in enumerate(zip(depths, num_heads)):
+        positive_int(f'depths[{i}]', depth)
+        positive_int(f'num_heads[{i}]', heads)
+        if embed_dim % heads:
+            raise ArchOptionError(f'num_heads[{i}]', f'{heads} heads do not divide embed_dim {embed_dim}')
 
 
 @ARCH_REGISTRY.register()
@@ -481,16 +495,8 @@ class SwinFIRSSR(nn.Module):
         for arg, value, least in ((scale_arg, up_scale, 1), ('in_chans', in_chans, 1), ('embed_dim', embed_dim, 1),
                                   ('window_size', window_size, 2), ('img_size', img_size, 1),
                                   ('patch_size', patch_size, 1)):
-            _positive_int(arg, value, least)
-        if not isinstance(depths, (list, tuple)) or not isinstance(num_heads, (list, tuple)) \
-                or len(depths) != len(num_heads) or not depths:
-            raise ArchOptionError('depths', f'expected lists of equal length for depths and num_heads, got '
-                                  f'{depths!r} and {num_heads!r}')
-        for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-            _positive_int(f'depths[{i}]', depth)
-            _positive_int(f'num_heads[{i}]', heads)
-            if embed_dim % heads:
-                raise ArchOptionError(f'num_heads[{i}]', f'{heads} heads do not divide embed_dim {embed_dim}')
+            positive_int(arg, value, least)
+        check_stages(depths, num_heads, embed_dim)
         if upsampler != 'pixelshuffle':
             raise ArchOptionError('upsampler', f"expected 'pixelshuffle' (the released models'), got {upsampler!r}")
         if up_scale & (up_scale - 1) and up_scale != 3:
@@ -605,7 +611,7 @@ class SwinHAB(nn.Module):
     def __init__(self, c, num_heads=6, window_size=8, shift=False, compress_ratio=3, squeeze_factor=30,
                  conv_scale=0.01, mlp_ratio=2.):
         super().__init__()
-        _positive_int('window_size', window_size, 2)
+        positive_int('window_size', window_size, 2)
         if not isinstance(num_heads, int) or num_heads < 1 or c % num_heads:
             raise ValueError(f'num_heads: expected a positive divisor of the channels ({c}), got {num_heads!r}')
         if c < compress_ratio:

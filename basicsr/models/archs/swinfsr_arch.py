@@ -44,7 +44,7 @@ from torch.utils.checkpoint import checkpoint
 
 from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.scam import SCAM, explicit_attention_requested, row_cross_attention
-from basicsr.models.archs.swinfirssr_arch import Mlp
+from basicsr.models.archs.swinfirssr_arch import Mlp, check_stages, positive_int
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # the release's (DIV2K) mean, subtracted from 3-channel input
@@ -319,11 +319,6 @@ class SwinFSRStage(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------- the network
-def _positive_int(arg, value, least=1):
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise ArchOptionError(arg, f'expected an integer >= {least}, got {value!r}')
-
-
 @ARCH_REGISTRY.register()
 class SwinFSR(nn.Module):
     """SwinFSR stereo super-resolution network. Arguments are the release's ``SwinIR`` arguments (as its
@@ -362,7 +357,7 @@ class SwinFSR(nn.Module):
         upscale = 4 if upscale is None else upscale  # the scale of the release's train.py
         for arg, value, least in ((scale_arg, upscale, 1), ('in_chans', in_chans, 1), ('embed_dim', embed_dim, 4),
                                   ('window_size_h', window_size_h, 2), ('window_size_w', window_size_w, 2)):
-            _positive_int(arg, value, least)
+            positive_int(arg, value, least)
         if embed_dim % 4:
             raise ArchOptionError('embed_dim', f'expected a multiple of 4 (FFB and the grouped convs), got {embed_dim}')
         if patch_size != 1:
@@ -376,15 +371,7 @@ class SwinFSR(nn.Module):
         if img_size[0] % window_size_h or img_size[1] % window_size_w:
             raise ArchOptionError('img_size', f'{list(img_size)} must be whole windows of {window_size_h} x '
                                   f'{window_size_w}')
-        if not isinstance(depths, (list, tuple)) or not isinstance(num_heads, (list, tuple)) \
-                or len(depths) != len(num_heads) or not depths:
-            raise ArchOptionError('depths', f'expected lists of equal length for depths and num_heads, got '
-                                  f'{depths!r} and {num_heads!r}')
-        for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-            _positive_int(f'depths[{i}]', depth)
-            _positive_int(f'num_heads[{i}]', heads)
-            if embed_dim % heads:
-                raise ArchOptionError(f'num_heads[{i}]', f'{heads} heads do not divide embed_dim {embed_dim}')
+        check_stages(depths, num_heads, embed_dim)
         if upsampler != 'pixelshuffle':
             raise ArchOptionError('upsampler', f"expected 'pixelshuffle' (the release's), got {upsampler!r}")
         if resi_connection != '1conv':
