@@ -1,11 +1,12 @@
-"""Helpers shared by the tests: loading a script of the repository as a module, and child processes that never
-outlive their test.
+"""Helpers shared by the tests: loading a script of the repository as a module, a tiny random network saved with its
+option file, and child processes that never outlive their test.
 
 Every process a test starts is ended in a ``finally``: a hung or broken ``train.py`` (10,000 iterations in the
 SIGTERM test) or a torchrun whose workers live in sessions of their own must not keep running after the test has
 failed or pytest-timeout has stopped it.
 """
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -96,3 +97,32 @@ def run(cmd, timeout, **kwargs):
     with reaped(proc):
         stdout, stderr = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def tiny_model_files(root, network, weights_name):
+    """A random ``network`` (NAFSSR options with ``up_scale``) saved in the release format as ``root/weights_name``
+    (``.pth`` or ``.safetensors``) and an option file naming it; returns ``(net in eval mode, weights, option file)``.
+    NAFNet's zero-initialised beta/gamma are drawn too, or every block would be the identity."""
+    import torch
+
+    from basicsr.models.archs import define_network
+    from basicsr.utils.checkpoint import save_atomic
+
+    torch.manual_seed(0)
+    net = define_network(dict(network), key_path='network_g')
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(('beta', 'gamma')):
+                p.copy_(torch.randn_like(p) * 0.1)
+    weights = root / weights_name
+    save_atomic({'params': net.state_dict()}, weights)
+    scale = network['up_scale']
+    opt = root / f'tiny_x{scale}.yml'
+    opt.write_text(f"""name: tiny_x{scale}
+scale: {scale}
+network_g: {json.dumps(network)}
+datasets:
+  test0: {{name: any, type: PairedStereoImageDataset, dataroot_gt: x, dataroot_lq: y}}
+path: {{pretrain_network_g: {weights}}}
+""")
+    return net.eval(), weights, opt

@@ -21,7 +21,7 @@ from basicsr.utils.checkpoint import save_atomic
 from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import imfrombytes, imread, imwrite
 from basicsr.utils.matlab_functions import imresize
-from helpers import load_script, reaped, run
+from helpers import load_script, reaped, run, tiny_model_files
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = {'type': 'NAFSSR', 'up_scale': 2, 'width': 16, 'num_blks': 2}
@@ -34,25 +34,8 @@ def files(tmp_path_factory):
     (skimage.data.stereo_motorcycle, RGB -> BGR), plus bad uploads."""
     from skimage.data import stereo_motorcycle
 
-    from basicsr.models.archs import define_network
-
     root = tmp_path_factory.mktemp('demo')
-    torch.manual_seed(0)
-    net = define_network(dict(NETWORK), key_path='network_g')
-    with torch.no_grad():  # NAFNet's zero-initialised beta/gamma would make every block the identity
-        for name, p in net.named_parameters():
-            if name.endswith(('beta', 'gamma')):
-                p.copy_(torch.randn_like(p) * 0.1)
-    weights = root / 'tiny_x2.pth'
-    save_atomic({'params': net.state_dict()}, weights)
-    opt = root / 'tiny_x2.yml'
-    opt.write_text(f"""name: tiny_x2
-scale: 2
-network_g: {json.dumps(NETWORK)}
-datasets:
-  test0: {{name: any, type: PairedStereoImageDataset, dataroot_gt: x, dataroot_lq: y}}
-path: {{pretrain_network_g: {weights}}}
-""")
+    _, weights, opt = tiny_model_files(root, NETWORK, 'tiny_x2.pth')
     left, right, _ = stereo_motorcycle()
     crop = (slice(200, 248), slice(300, 364))
     views = {'moto_L.png': left[crop][..., ::-1], 'moto_R.png': right[crop][..., ::-1],

@@ -1,5 +1,4 @@
 """scripts/inference_stereo.py: own pairs of any size, folders of pairs, and every bad input."""
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from basicsr.evaluation import forward_stereo
 from basicsr.metrics import calculate_psnr
 from basicsr.utils.checkpoint import CheckpointError, save_atomic
 from basicsr.utils.img_util import ImageReadError, img2tensor, imread, imwrite, tensor2img
-from helpers import load_script
+from helpers import load_script, tiny_model_files
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = {'type': 'NAFSSR', 'up_scale': 2, 'width': 16, 'num_blks': 2}
@@ -25,25 +24,8 @@ script = load_script('scripts/inference_stereo.py')
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
     """A tiny random NAFSSR x2 as a release checkpoint and an option file naming it."""
-    from basicsr.models.archs import define_network
-
     root = tmp_path_factory.mktemp('infer')
-    torch.manual_seed(0)
-    net = define_network(dict(NETWORK), key_path='network_g')
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(('beta', 'gamma')):
-                p.copy_(torch.randn_like(p) * 0.1)
-    weights = root / 'tiny_x2.pth'
-    save_atomic({'params': net.state_dict()}, weights)
-    opt = root / 'tiny_x2.yml'
-    opt.write_text(f"""name: tiny_x2
-scale: 2
-network_g: {json.dumps(NETWORK)}
-datasets:
-  test0: {{name: any, type: PairedStereoImageDataset, dataroot_gt: x, dataroot_lq: y}}
-path: {{pretrain_network_g: {weights}}}
-""")
+    net, weights, opt = tiny_model_files(root, NETWORK, 'tiny_x2.pth')
     return net.eval(), weights, opt
 
 

@@ -4,7 +4,6 @@ width, parallel or cross-eyed), MPO files, folders of either, and the views / si
 The photos are made here from the built-in Motorcycle pair (scikit-image's Middlebury views, tiny crops). A lossless
 SBS image gives bit for bit the two-file result; a JPEG SBS or an MPO gives the two-file result of the views that
 Pillow decodes from it."""
-import json
 import os
 import subprocess
 import sys
@@ -12,13 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from basicsr.utils import stereo_photo
-from basicsr.utils.checkpoint import save_atomic
 from basicsr.utils.img_util import ImageReadError, imread, imwrite
-from helpers import load_script
+from helpers import load_script, tiny_model_files
 
 REPO = Path(__file__).resolve().parents[2]
 NETWORK = {'type': 'NAFSSR', 'up_scale': 2, 'width': 8, 'num_blks': 2}
@@ -37,25 +34,8 @@ def views():
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
     """A tiny random NAFSSR x2 (weights as safetensors) and its option file."""
-    from basicsr.models.archs import define_network
-
     root = tmp_path_factory.mktemp('photo_model')
-    torch.manual_seed(0)
-    net = define_network(dict(NETWORK), key_path='network_g')
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(('beta', 'gamma')):
-                p.copy_(torch.randn_like(p) * 0.1)
-    weights = root / 'tiny_x2.safetensors'
-    save_atomic({'params': net.state_dict()}, weights)
-    opt = root / 'tiny_x2.yml'
-    opt.write_text(f"""name: tiny_x2
-scale: 2
-network_g: {json.dumps(NETWORK)}
-datasets:
-  test0: {{name: any, type: PairedStereoImageDataset, dataroot_gt: x, dataroot_lq: y}}
-path: {{pretrain_network_g: {weights}}}
-""")
+    _, _, opt = tiny_model_files(root, NETWORK, 'tiny_x2.safetensors')
     return str(opt)
 
 
