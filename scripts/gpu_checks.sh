@@ -11,8 +11,11 @@
 #    (fp16) on the quick-start model; 3. the sync-free training step and the CUDA prefetcher (issue 20): no
 #    synchronising CUDA call in ten steady-state iterations fed by the CUDA prefetcher (fp32, bf16, fp16 with
 #    scaling), the device-side skip of a NaN step equal to the host-side one, the prefetcher's batch order across
-#    epochs and a mid-epoch resume; 4. scripts/benchmark_gpu.py (T/S/B/L x4: fp32, bf16, channels-first,
-#    compile, and the released architecture side by side when RELEASE_PATH holds a scratch copy of it).
+#    epochs and a mid-epoch resume; 4. the CUDA random state in a resume: a GPU run SIGKILLed after a state and
+#    started again ends bit for bit as an uninterrupted one (tests/train/test_cuda_runs.py); 5. NCCL start-up:
+#    train.py under torchrun with one process per GPU, one and (on a machine with two GPUs; skipped with its reason
+#    on one) two; 6. scripts/benchmark_gpu.py (T/S/B/L x4: fp32, bf16, channels-first, compile, and the released
+#    architecture side by side when RELEASE_PATH holds a scratch copy of it).
 # Each step's log goes to OUT_DIR; a failing step is reported and the next one still runs.
 set -u
 OUT_DIR=${1:-gpu_checks_out}
@@ -70,6 +73,10 @@ step inference_cuda_fp16 120 $PY scripts/inference_stereo.py --opt "$OUT_DIR/tes
 
 step sync_free_step_cuda 180 $PY -m pytest -q -rs -p no:cacheprovider tests/train/test_step_on_device.py \
     tests/train/test_step_guard.py tests/train/test_prefetcher.py
+step cuda_rng_resume 240 $PY -m pytest -q -rs -p no:cacheprovider \
+    tests/train/test_cuda_runs.py::test_cuda_sigkill_then_rerun_equals_uninterrupted
+step nccl_torchrun 180 $PY -m pytest -q -rs -p no:cacheprovider \
+    tests/train/test_cuda_runs.py::test_nccl_start_up_under_torchrun
 
 BUDGET=$((TOTAL - SECONDS - 90))
 step benchmark_gpu $((BUDGET + 90)) $PY scripts/benchmark_gpu.py --out "$OUT_DIR/benchmark_gpu.jsonl" \
