@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from basicsr.utils.atomic import write_atomic
 from basicsr.utils.options import OptionError
 from basicsr.utils.registry import METRIC_REGISTRY
 
@@ -118,19 +119,6 @@ def result_keys(entries):
     return keys
 
 
-def _write_atomic(path, write, newline=None):
-    """Write a text file through ``write(file)`` into a temporary file beside ``path``, then ``os.replace`` it in:
-    a failure (a full disk, a value that cannot be written) leaves the earlier ``path`` whole and no temporary."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        with open(tmp, 'w', newline=newline, encoding='utf-8') as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write_results(results_root, entries):
     """Write ``metrics.json`` (dataset -> metric -> value), ``metrics_per_pair.json`` (dataset -> pair -> metric
     -> value) and ``metrics.csv`` (one row per dataset plus one average row per scale, with timings) into
@@ -141,7 +129,8 @@ def write_results(results_root, entries):
     summary = {key: dict(result) for key, (_, _, result) in zip(keys, entries)}
     per_pair = {key: result.per_pair for key, (_, _, result) in zip(keys, entries)}
     for filename, content in (('metrics.json', summary), ('metrics_per_pair.json', per_pair)):
-        _write_atomic(os.path.join(results_root, filename), lambda f, content=content: json.dump(content, f, indent=2))
+        write_atomic(os.path.join(results_root, filename), lambda f, content=content: json.dump(content, f, indent=2),
+                     mode='w')
     metric_names = list(dict.fromkeys(m for _, _, result in entries for m in result))
 
     def write_csv(f):
@@ -156,4 +145,4 @@ def write_results(results_root, entries):
                         for m in metric_names]
             writer.writerow(['Average', scale, sum(r.num_pairs for _, r in group), *averages, '', ''])
 
-    _write_atomic(os.path.join(results_root, 'metrics.csv'), write_csv, newline='')
+    write_atomic(os.path.join(results_root, 'metrics.csv'), write_csv, mode='w', newline='')

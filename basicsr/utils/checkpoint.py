@@ -35,6 +35,7 @@ import sys
 
 import torch
 
+from basicsr.utils.atomic import TMP_TAG, write_atomic
 from basicsr.utils.dist_util import unwrap
 from basicsr.utils.errors import UserError, shorten
 from basicsr.utils.options import OptionError, get_path
@@ -47,7 +48,6 @@ class CheckpointError(UserError, RuntimeError):
     could not be written."""
 
 
-_TMP_TAG = '.tmp'  # <file>.tmp<pid>: a save in progress
 
 
 def remove_partial_saves(folder):
@@ -57,7 +57,7 @@ def remove_partial_saves(folder):
         return []
     removed = []
     for name in sorted(os.listdir(folder)):
-        stem, tag, pid = name.rpartition(_TMP_TAG)
+        stem, tag, pid = name.rpartition(TMP_TAG)
         if stem and tag and pid.isdigit():
             os.remove(os.path.join(folder, name))
             removed.append(name)
@@ -79,37 +79,9 @@ def save_atomic(obj, path):
     ``.safetensors`` is written as safetensors (``obj`` in the ``.pth`` layout, see the module docstring)."""
     path = os.fspath(path)
     data = safetensors_bytes(obj, path) if path.endswith(SAFETENSORS_SUFFIX) else None  # refusals come first
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f'{path}{_TMP_TAG}{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as f:
-            if data is None:
-                torch.save(obj, f)
-            else:
-                f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as err:  # a full disk, a quota, a read-only folder: name the file; the old one is untouched
-        raise CheckpointError(f'{path}: cannot write the checkpoint ({err.strerror or err}); '
-                              f'{"the earlier file is untouched" if os.path.exists(path) else "nothing was written"}'
-                              ) from None
-    except RuntimeError as err:  # torch.save reports a failed write as RuntimeError ("file write failed")
-        raise CheckpointError(f'{path}: cannot write the checkpoint ({shorten(str(err), 200)}); '
-                              f'{"the earlier file is untouched" if os.path.exists(path) else "nothing was written"}'
-                              ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    # torch.save reports a failed write as RuntimeError ("file write failed"), a full disk as OSError
+    write_atomic(path, lambda f: torch.save(obj, f) if data is None else f.write(data), mkdir=True, durable=True,
+                 error=CheckpointError, what='the checkpoint', failures=(OSError, RuntimeError))
 
 
 def load_checkpoint(path, map_location='cpu'):

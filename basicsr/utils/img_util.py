@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+from basicsr.utils.atomic import write_atomic
 from basicsr.utils.errors import UserError
 
 
@@ -28,21 +29,27 @@ class ImageWriteError(UserError, OSError):
     """An image file that cannot be written (a full disk, a quota, a read-only folder)."""
 
 
+# Bit depth and colour as stored, alpha dropped, and the EXIF orientation applied (OpenCV applies it for every flag
+# but IMREAD_UNCHANGED): a phone's portrait JPEG comes out upright, as viewers and Pillow's exif_transpose show it.
+_DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
 def _decode_quietly(buf):
     """``cv2.imdecode`` without OpenCV's own warning lines on stderr (our error names the file instead)."""
     log = getattr(getattr(cv2, 'utils', None), 'logging', None)
     if log is None:
-        return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        return cv2.imdecode(buf, _DECODE_FLAGS)
     level = log.getLogLevel()
     log.setLogLevel(log.LOG_LEVEL_SILENT)
     try:
-        return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        return cv2.imdecode(buf, _DECODE_FLAGS)
     finally:
         log.setLogLevel(level)
 
 
 def imfrombytes(content, path='<bytes>', allow_16bit=False):
-    """Decode encoded image bytes to ``uint8`` HWC BGR; one-line ``ImageReadError`` naming ``path`` otherwise."""
+    """Decode encoded image bytes to ``uint8`` HWC BGR, upright (EXIF orientation applied, alpha dropped); one-line
+    ``ImageReadError`` naming ``path`` otherwise. ``allow_16bit``: 16-bit images are rounded to 8 bits."""
     if not content:
         raise ImageReadError(f'{path}: empty file, expected an image', 'empty')
     if content[:8] == b'\x89PNG\r\n\x1a\n' and b'IEND' not in content[-16:]:  # before libpng complains on stderr
@@ -60,22 +67,22 @@ def imfrombytes(content, path='<bytes>', allow_16bit=False):
         raise ImageReadError(f'{path}: unsupported pixel type {img.dtype}, expected 8-bit', 'dtype')
     if img.ndim == 2:
         raise ImageReadError(f'{path}: grey-scale image, expected a 3-channel colour image', 'grey')
-    if img.shape[2] == 4:
-        img = img[:, :, :3]
     if img.shape[2] != 3:
         raise ImageReadError(f'{path}: {img.shape[2]} channels, expected 3 (colour)', 'channels')
     return np.ascontiguousarray(img)
 
 
-def imread(path, allow_16bit=False):
-    """Read an image file as ``uint8`` HWC BGR."""
+def imread(path, allow_16bit=False, name=None):
+    """Read an image file as ``uint8`` HWC BGR, upright (see ``imfrombytes``); errors call it ``name`` (default: the
+    path)."""
     path = os.fspath(path)
+    name = path if name is None else name
     try:
         with open(path, 'rb') as f:
             content = f.read()
     except OSError as err:
-        raise ImageReadError(f'{path}: cannot read ({err.strerror or err})') from None
-    return imfrombytes(content, path, allow_16bit=allow_16bit)
+        raise ImageReadError(f'{name}: cannot read ({err.strerror or err})') from None
+    return imfrombytes(content, name, allow_16bit=allow_16bit)
 
 
 def imwrite(img, path, mkdir=True):
@@ -88,20 +95,7 @@ def imwrite(img, path, mkdir=True):
     ok, buf = cv2.imencode(ext, img)
     if not ok:
         raise OSError(f'{path}: cannot encode image of shape {img.shape}')
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        if mkdir:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(tmp, 'wb') as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except OSError as err:
-        raise ImageWriteError(f'{path}: cannot write the image ({err.strerror or err}); '
-                              f'{"the earlier file is untouched" if os.path.exists(path) else "nothing was written"}'
-                              ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomic(path, lambda f: f.write(buf.tobytes()), mkdir=mkdir, error=ImageWriteError, what='the image')
 
 
 def img2tensor(img):

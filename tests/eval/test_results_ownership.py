@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-import basicsr.reports
 import basicsr.utils.experiment
-import basicsr.utils.img_util
+import basicsr.utils.atomic
 from basicsr.evaluation import forward_stereo
 from basicsr.models.archs import define_network
 from basicsr.utils.checkpoint import save_atomic
@@ -253,7 +252,7 @@ def _full_disk_file(real_open, fail_on):
 def test_a_full_disk_while_writing_an_image(tmp_path, monkeypatch):
     target = tmp_path / 'sr_L.png'
     imwrite(np.zeros((4, 6, 3), np.uint8), target)
-    monkeypatch.setattr(basicsr.utils.img_util, 'open', _full_disk_file(open, '.png'), raising=False)
+    monkeypatch.setattr(basicsr.utils.atomic, 'open', _full_disk_file(open, '.png'), raising=False)
     with pytest.raises(ImageWriteError, match=rf'^{target}: cannot write the image \(No space left on device\); '
                                               'the earlier file is untouched$'):
         imwrite(np.ones((4, 6, 3), np.uint8), target)
@@ -264,7 +263,7 @@ def test_a_full_disk_while_writing_an_image(tmp_path, monkeypatch):
 
 
 def test_test_py_on_a_full_disk_for_images_is_one_line(setup, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(basicsr.utils.img_util, 'open', _full_disk_file(open, '_L.png'), raising=False)
+    monkeypatch.setattr(basicsr.utils.atomic, 'open', _full_disk_file(open, '_L.png'), raising=False)
     code, err = _run_in_process(setup, tmp_path, monkeypatch, capsys)
     assert code == 2
     assert _lines(err)[-1] == (f"test.py: error: {tmp_path / 'results' / 'n' / 'visualization' / 'Tiny' / 'p00_L.png'}"
@@ -301,7 +300,7 @@ def test_metrics_are_written_whole_or_not_at_all(setup, tmp_path, monkeypatch, c
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(basicsr.reports, 'open', failing_open, raising=False)
+    monkeypatch.setattr(basicsr.utils.atomic, 'open', failing_open, raising=False)
     code, err = _run_in_process(setup, tmp_path, monkeypatch, capsys)
     results = tmp_path / 'results' / 'n'
     if fault == 'Ctrl-C':
