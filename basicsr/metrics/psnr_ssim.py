@@ -111,52 +111,36 @@ def _ssim_skimage(a, b, data_range):
     return float(structural_similarity(a, b, data_range=data_range, channel_axis=2))
 
 
-@METRIC_REGISTRY.register()
-def calculate_psnr(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, color_order='bgr',
-                   data_range=255.0):
-    """PSNR in dB with peak ``data_range``; a 6-channel stereo image scores (PSNR(left) + PSNR(right)) / 2."""
-    a, b = _prepare(img1, img2, crop_border, input_order)
-    return _mean_over_views(a, b, lambda x, y: _psnr(x, y, data_range), test_y_channel, color_order)
+def _registered_pair(name, per_view, doc, left_doc):
+    """Register and return ``name`` (both views, see the module docstring) and ``name + '_left'`` (the left view
+    without its ``LEFT_CROP`` leftmost columns), each scoring a view with ``per_view(a, b, data_range)``."""
+
+    def both(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, color_order='bgr', data_range=255.0):
+        a, b = _prepare(img1, img2, crop_border, input_order)
+        return _mean_over_views(a, b, lambda x, y: per_view(x, y, data_range), test_y_channel, color_order)
+
+    def left(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, color_order='bgr', data_range=255.0):
+        a, b = _prepare(img1, img2, 0, input_order)
+        return both(_left_view(a), _left_view(b), crop_border, 'HWC', test_y_channel, color_order, data_range)
+
+    for fn, fn_name, fn_doc in ((both, name, doc), (left, f'{name}_left', left_doc)):
+        fn.__name__ = fn.__qualname__ = fn_name
+        fn.__doc__ = fn_doc
+        METRIC_REGISTRY.register(fn)
+    return both, left
 
 
-@METRIC_REGISTRY.register()
-def calculate_psnr_left(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, color_order='bgr',
-                        data_range=255.0):
-    """PSNR of the left view without its 64 leftmost columns (the papers' "Left" column)."""
-    a, b = _prepare(img1, img2, 0, input_order)
-    return calculate_psnr(_left_view(a), _left_view(b), crop_border, 'HWC', test_y_channel, color_order, data_range)
-
-
-@METRIC_REGISTRY.register()
-def calculate_ssim(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, color_order='bgr',
-                   data_range=255.0):
+calculate_psnr, calculate_psnr_left = _registered_pair(
+    'calculate_psnr', _psnr,
+    'PSNR in dB with peak ``data_range``; a 6-channel stereo image scores (PSNR(left) + PSNR(right)) / 2.',
+    'PSNR of the left view without its 64 leftmost columns (the papers\' "Left" column).')
+calculate_ssim, calculate_ssim_left = _registered_pair(
+    'calculate_ssim', _ssim_gaussian,
     """BasicSR's Gaussian SSIM (equal to scikit-image's ``gaussian_weights=True, sigma=1.5,
-    use_sample_covariance=False``); stereo images score the mean of the two views."""
-    a, b = _prepare(img1, img2, crop_border, input_order)
-    return _mean_over_views(a, b, lambda x, y: _ssim_gaussian(x, y, data_range), test_y_channel, color_order)
-
-
-@METRIC_REGISTRY.register()
-def calculate_ssim_left(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, color_order='bgr',
-                        data_range=255.0):
-    """Gaussian SSIM of the left view without its 64 leftmost columns."""
-    a, b = _prepare(img1, img2, 0, input_order)
-    return calculate_ssim(_left_view(a), _left_view(b), crop_border, 'HWC', test_y_channel, color_order, data_range)
-
-
-@METRIC_REGISTRY.register()
-def calculate_skimage_ssim(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False, color_order='bgr',
-                           data_range=255.0):
+    use_sample_covariance=False``); stereo images score the mean of the two views.""",
+    'Gaussian SSIM of the left view without its 64 leftmost columns.')
+calculate_skimage_ssim, calculate_skimage_ssim_left = _registered_pair(
+    'calculate_skimage_ssim', _ssim_skimage,
     """The SSIM of the published stereo SR tables: scikit-image's default 7x7 uniform window, averaged over the
-    channels (for a stereo image, over both views), as the release's ``multichannel=True`` call computed it."""
-    a, b = _prepare(img1, img2, crop_border, input_order)
-    return _mean_over_views(a, b, lambda x, y: _ssim_skimage(x, y, data_range), test_y_channel, color_order)
-
-
-@METRIC_REGISTRY.register()
-def calculate_skimage_ssim_left(img1, img2, crop_border=0, input_order='HWC', test_y_channel=False,
-                                color_order='bgr', data_range=255.0):
-    """scikit-image SSIM of the left view without its 64 leftmost columns."""
-    a, b = _prepare(img1, img2, 0, input_order)
-    return calculate_skimage_ssim(_left_view(a), _left_view(b), crop_border, 'HWC', test_y_channel, color_order,
-                                  data_range)
+    channels (for a stereo image, over both views), as the release's ``multichannel=True`` call computed it.""",
+    'scikit-image SSIM of the left view without its 64 leftmost columns.')
