@@ -454,6 +454,26 @@ def check_stages(depths, num_heads, embed_dim):
             raise ArchOptionError(f'num_heads[{i}]', f'{heads} heads do not divide embed_dim {embed_dim}')
 
 
+def pixel_shuffle_upsample(num_feat, scale):
+    """The Swin nets' upsampler (parameter names ``0``, ``2``, ...): 3x3 conv and PixelShuffle(2) per factor 2 of
+    ``scale``, or one PixelShuffle(3) for x3."""
+    steps = [2] * int(math.log2(scale)) if scale != 3 else [3]
+    return nn.Sequential(*[m for r in steps for m in (nn.Conv2d(num_feat, r * r * num_feat, 3, padding=1),
+                                                      nn.PixelShuffle(r))])
+
+
+def init_swin_weights(m):
+    """SwinIR's initialisation, applied to every module: truncated-normal (std 0.02) linear weights, zero biases,
+    unit LayerNorms."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
 @ARCH_REGISTRY.register()
 class SwinFIRSSR(nn.Module):
     """SwinFIRSSR stereo super-resolution network. Arguments are the release's (its option files' ``network_g``
@@ -543,26 +563,13 @@ class SwinFIRSSR(nn.Module):
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, padding=1)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, padding=1),
                                                   nn.LeakyReLU(inplace=True))
-        steps = [2] * int(math.log2(up_scale)) if up_scale != 3 else [3]
-        self.upsample = nn.Sequential(*[m for r in steps
-                                        for m in (nn.Conv2d(num_feat, r * r * num_feat, 3, padding=1),
-                                                  nn.PixelShuffle(r))])
+        self.upsample = pixel_shuffle_upsample(num_feat, up_scale)
         self.conv_last = nn.Conv2d(num_feat, in_chans, 3, padding=1)
-        self.apply(self._init_weights)
+        self.apply(init_swin_weights)
         # conv weights channels-last in memory (values and names unchanged): the convs see channels-last tokens
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 module.to(memory_format=torch.channels_last)
-
-    @staticmethod
-    def _init_weights(m):
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
     def padding(self, h, w):
         """Rows and columns added below and right of an (h, w) input: in eval mode the release's test rule

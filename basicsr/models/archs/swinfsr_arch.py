@@ -35,7 +35,6 @@ drop-path 0.2; 26,754,672 parameters at x4), is the zoo card ``SwinFSR-L_x4`` (b
 ``build_named('SwinFSR-L', scale)``. ``FFB`` (intra-view) and ``SwinFSRSCAM`` (cross-view) are in BLOCK_REGISTRY for
 the NAFSSR skeleton.
 """
-import math
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +43,8 @@ from torch.utils.checkpoint import checkpoint
 
 from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.scam import SCAM, explicit_attention_requested, row_cross_attention
-from basicsr.models.archs.swinfirssr_arch import Mlp, check_stages, positive_int
+from basicsr.models.archs.swinfirssr_arch import (Mlp, check_stages, init_swin_weights, pixel_shuffle_upsample,
+                                                   positive_int)
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # the release's (DIV2K) mean, subtracted from 3-channel input
@@ -407,23 +407,10 @@ class SwinFSR(nn.Module):
         self.conv_after_body = FFB(embed_dim)
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(embed_dim, num_feat, 3, padding=1),
                                                   nn.LeakyReLU(inplace=True))
-        steps = [2] * int(math.log2(upscale)) if upscale != 3 else [3]
-        self.upsample = nn.Sequential(*[m for r in steps
-                                        for m in (nn.Conv2d(num_feat, r * r * num_feat, 3, padding=1),
-                                                  nn.PixelShuffle(r))])
+        self.upsample = pixel_shuffle_upsample(num_feat, upscale)
         self.last_drop = nn.Dropout2d(p=0.1)
         self.conv_last = nn.Conv2d(num_feat, in_chans, 3, padding=1)
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(m):
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+        self.apply(init_swin_weights)
 
     def forward(self, inp):
         if inp.dim() != 4 or inp.shape[1] != self.in_channels:
