@@ -6,11 +6,9 @@ of SimpleGate, and a full squeeze-and-excitation channel attention (``se``: pool
 """
 from functools import partial
 
-import torch
 from torch import nn
 
-from basicsr.models.archs.arch_util import LayerNorm2d
-from basicsr.models.archs.nafnet_arch import RestorationUNet
+from basicsr.models.archs.nafnet_arch import RestorationUNet, set_two_branch_layers
 from basicsr.models.archs.tlsc import check_train_size
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
@@ -23,27 +21,11 @@ class BaselineBlock(nn.Module):
     def __init__(self, c, dw_expand=1, ffn_expand=2, drop_out_rate=0.):
         super().__init__()
         dw_channel = c * dw_expand
-        ffn_channel = c * ffn_expand
-        self.norm1 = LayerNorm2d(c)
-        self.conv1 = nn.Conv2d(c, dw_channel, 1)
-        self.conv2 = nn.Conv2d(dw_channel, dw_channel, 3, padding=1, groups=dw_channel)
-        self.gelu = nn.GELU()
-        self.se = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(dw_channel, dw_channel // 2, 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(dw_channel // 2, dw_channel, 1),
-            nn.Sigmoid(),
-        )
-        self.conv3 = nn.Conv2d(dw_channel, c, 1)
-        self.dropout1 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
-        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
-
-        self.norm2 = LayerNorm2d(c)
-        self.conv4 = nn.Conv2d(c, ffn_channel, 1)
-        self.conv5 = nn.Conv2d(ffn_channel, c, 1)
-        self.dropout2 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
-        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        set_two_branch_layers(self, c, dw_channel, c * ffn_expand, 1, drop_out_rate, mixing=(
+            ('gelu', nn.GELU),
+            ('se', lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw_channel, dw_channel // 2, 1),
+                                         nn.ReLU(inplace=True), nn.Conv2d(dw_channel // 2, dw_channel, 1),
+                                         nn.Sigmoid()))))
 
     def forward(self, inp):
         x = self.gelu(self.conv2(self.conv1(self.norm1(inp))))

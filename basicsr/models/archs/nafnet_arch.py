@@ -13,6 +13,27 @@ from basicsr.models.archs.tlsc import check_train_size, convert_global_pools, fa
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
 
+def set_two_branch_layers(block, c, dw_channel, ffn_channel, shrink, drop_out_rate, mixing):
+    """Set the layers of a NAFNet-style two-branch block on ``block``, in the released checkpoints' order:
+    ``norm1``, ``conv1`` (1x1, c -> dw_channel), ``conv2`` (3x3 depthwise), the ``mixing`` modules ((name, factory)
+    pairs: NAFBlock's SimpleGate and ``sca``, the Baseline's GELU and ``se``), ``conv3`` (1x1, dw_channel // shrink
+    -> c), ``dropout1``, ``beta``; ``norm2``, ``conv4`` (1x1, c -> ffn_channel), ``conv5`` (1x1, ffn_channel //
+    shrink -> c), ``dropout2``, ``gamma`` (``beta`` and ``gamma`` zero-initialised per-channel factors)."""
+    block.norm1 = LayerNorm2d(c)
+    block.conv1 = nn.Conv2d(c, dw_channel, 1)
+    block.conv2 = nn.Conv2d(dw_channel, dw_channel, 3, padding=1, groups=dw_channel)
+    for name, make in mixing:  # made here, so that random initialisation draws in the released order
+        setattr(block, name, make())
+    block.conv3 = nn.Conv2d(dw_channel // shrink, c, 1)
+    block.dropout1 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
+    block.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
+    block.norm2 = LayerNorm2d(c)
+    block.conv4 = nn.Conv2d(c, ffn_channel, 1)
+    block.conv5 = nn.Conv2d(ffn_channel // shrink, c, 1)
+    block.dropout2 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
+    block.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+
 @BLOCK_REGISTRY.register()
 class NAFBlock(nn.Module):
     """NAFNet block on (N, c, H, W) -> (N, c, H, W).
@@ -27,21 +48,9 @@ class NAFBlock(nn.Module):
     def __init__(self, c, dw_expand=2, ffn_expand=2, drop_out_rate=0.):
         super().__init__()
         dw_channel = c * dw_expand
-        ffn_channel = c * ffn_expand
-        self.norm1 = LayerNorm2d(c)
-        self.conv1 = nn.Conv2d(c, dw_channel, 1)
-        self.conv2 = nn.Conv2d(dw_channel, dw_channel, 3, padding=1, groups=dw_channel)
-        self.sg = SimpleGate()
-        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw_channel // 2, dw_channel // 2, 1))
-        self.conv3 = nn.Conv2d(dw_channel // 2, c, 1)
-        self.dropout1 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
-        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
-
-        self.norm2 = LayerNorm2d(c)
-        self.conv4 = nn.Conv2d(c, ffn_channel, 1)
-        self.conv5 = nn.Conv2d(ffn_channel // 2, c, 1)
-        self.dropout2 = nn.Dropout(drop_out_rate) if drop_out_rate > 0 else nn.Identity()
-        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        set_two_branch_layers(self, c, dw_channel, c * ffn_expand, 2, drop_out_rate, mixing=(
+            ('sg', SimpleGate),
+            ('sca', lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw_channel // 2, dw_channel // 2, 1)))))
 
     def spatial(self, x):
         """The spatial mixing of the first branch (a depthwise 3x3 conv here)."""
