@@ -28,7 +28,7 @@ from basicsr import zoo
 from basicsr.evaluation import infer_in_strips, score_pair
 from basicsr.inference import DEFAULT_MEMORY_GB, InputError, auto_strip_rows, load_model
 from basicsr.utils.errors import UserError
-from basicsr.utils.img_util import img2tensor, imfrombytes, imwrite
+from basicsr.utils.img_util import img2tensor, imread, imwrite
 from basicsr.utils.matlab_functions import imresize
 
 REPO = Path(__file__).resolve().parents[1]  # the zoo's option files are relative to it
@@ -127,15 +127,10 @@ def command_line_entry(weights, opt_path=None, arch=None, scale=None, param_key=
 
 
 def read_view(path, what):
-    """``uint8`` HWC BGR of the uploaded file ``path``; errors name ``what`` (``'left view'``) and the file's name
-    (16-bit images are reduced to 8 bits, as ``inference_stereo.py`` does)."""
-    label = f'{what} ({os.path.basename(path)})'
-    try:
-        with open(path, 'rb') as f:
-            content = f.read()
-    except OSError as err:
-        raise UploadError(f'{label}: cannot read the upload ({err.strerror or err})') from None
-    return imfrombytes(content, label, allow_16bit=True)
+    """``uint8`` HWC BGR of the uploaded file ``path``, upright (EXIF orientation applied) by the reader of
+    ``inference_stereo.py``; errors name ``what`` (``'left view'``) and the file's name (16-bit images are reduced to
+    8 bits, as ``inference_stereo.py`` does)."""
+    return imread(path, allow_16bit=True, name=f'{what} ({os.path.basename(path)})')
 
 
 def split_side_by_side(img, what='side-by-side image'):

@@ -10,10 +10,11 @@
 A folder holds pairs ``<name>_L.png`` + ``<name>_R.png``; the output is ``<name>_L.png`` + ``<name>_R.png``.
 Stereo photos (``basicsr/utils/stereo_photo.py``): ``--sbs`` a side-by-side image or a folder of them
 (``--sbs_order LR`` parallel or ``RL`` cross-eyed; ``--sbs_width half``: views squeezed to half width, whose results
-are stretched back to the scene's aspect), ``--mpo`` a stereo camera's MPO file or a folder of them; EXIF
-orientation applied; every photo's views are checked from its header before any compute. ``--output_format``:
-``views`` (``<name>_L.png``, ``<name>_R.png``), ``sbs`` (``<name>_sbs.png``, full width, in ``--sbs_order``) or
-``anaglyph`` (``<name>_anaglyph.png``, red-cyan).
+are stretched back to the scene's aspect), ``--mpo`` a stereo camera's MPO file or a folder of them; every photo's
+views are checked from its header before any compute. The EXIF orientation of every input (view files too) is
+applied: a phone's portrait photo comes out upright. ``--output_format``: ``views`` (``<name>_L.png``,
+``<name>_R.png``), ``sbs`` (``<name>_sbs.png``, full width, in ``--sbs_order``) or ``anaglyph``
+(``<name>_anaglyph.png``, red-cyan).
 Results already in ``--output`` are kept: a run that would write over one is refused, before any work, unless
 ``--overwrite`` is given.
 Memory is bounded: the pair is processed in full-width horizontal strips with overlapping context rows (rows stay
@@ -40,7 +41,8 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '
 
 
 def read_view(path):
-    """``uint8`` HWC BGR; a 16-bit image is converted to 8 bits (with a note), grey and others are refused."""
+    """``uint8`` HWC BGR, upright (EXIF orientation applied); a 16-bit image is converted to 8 bits (with a note),
+    grey and others are refused. The one reader of view files and side-by-side images."""
     try:
         return imread(path)
     except ImageReadError as err:
@@ -112,7 +114,8 @@ def find_photos(path, kind, order='LR', width='full', name=None):
     for file in files:
         stereo_photo.probe(file, kind, width)
     names = [name or os.path.splitext(os.path.basename(f))[0] for f in files]
-    return [(n, (lambda f=f: stereo_photo.read_stereo_photo(f, kind, order, width))) for n, f in zip(names, files)]
+    return [(n, (lambda f=f: stereo_photo.read_stereo_photo(f, kind, order, width, read_view)))
+            for n, f in zip(names, files)]
 
 
 def check_output(output, names, overwrite=False, output_format='views'):

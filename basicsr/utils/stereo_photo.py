@@ -1,16 +1,17 @@
 """Stereo photos as cameras and phones save them, and the pictures made from a super-resolved pair.
 
-Read (views are ``uint8`` HWC BGR, as ``img_util.imread`` gives them; the EXIF orientation is applied first, with
-Pillow's ``ImageOps.exif_transpose``):
+Read (views are ``uint8`` HWC BGR, upright: the EXIF orientation is applied first):
 
 - a side-by-side (SBS) image: the two views next to each other. ``order`` ``'LR'`` is parallel viewing (the left
   view on the left), ``'RL'`` cross-eyed viewing (the left view on the right). ``width`` ``'full'``: each half is a
   view at its own aspect; ``'half'`` (3D TVs' half-width SBS): each view was squeezed to half its width. Half-width
   views are super-resolved as they are stored (the network sees only real pixels), and the results are then
   stretched back to twice their width with bicubic interpolation (``unsqueeze``), so the outputs have the scene's
-  aspect.
+  aspect. The image is read by ``img_util.imread``, the reader of two separate view files, so an SBS image and its
+  two halves saved as files give the same views.
 - an MPO file (CIPA DC-007 Multi-Picture Object, what stereo cameras write): its first image is the left view, its
-  second the right; further images are ignored.
+  second the right; further images are ignored. Its frames are read with Pillow (OpenCV reads only the first), each
+  with its own EXIF orientation applied by ``ImageOps.exif_transpose``.
 
 Written: the two views as separate files, side by side (full width, in ``order``), or a red-cyan anaglyph (red
 channel from the left view, green and blue from the right; for red-left glasses).
@@ -23,7 +24,7 @@ import os
 import cv2
 import numpy as np
 
-from basicsr.utils.img_util import ImageReadError
+from basicsr.utils.img_util import ImageReadError, imread
 
 SBS_ORDERS = ('LR', 'RL')
 SBS_WIDTHS = ('full', 'half')
@@ -96,11 +97,15 @@ def _check_mpo(img, path):
     return sizes[0]
 
 
-def _check_sbs(img, path, width):
-    full_w, h = _oriented_size(img)
+def _check_sbs_width(full_w, path):
     if full_w % 2:
         raise ImageReadError(f'{path}: side-by-side image of odd width {full_w}; expected two views of the same '
                              'width next to each other (an even width)', 'size')
+
+
+def _check_sbs(img, path, width):
+    full_w, h = _oriented_size(img)
+    _check_sbs_width(full_w, path)
     return (full_w // 2 if width == 'full' else full_w), h
 
 
@@ -113,12 +118,13 @@ def probe(path, kind, width='full'):
         return _check_mpo(img, path) if kind == 'mpo' else _check_sbs(img, path, width)
 
 
-def read_sbs(path, order='LR', width='full'):
+def read_sbs(path, order='LR', width='full', read=imread):
     """``(left, right)`` ``uint8`` HWC BGR views of a side-by-side image (``order``: ``'LR'`` parallel, ``'RL'``
-    cross-eyed). With ``width='half'`` the views are returned as stored, squeezed: ``unsqueeze`` their results."""
-    with _open(path) as img:
-        _check_sbs(img, path, width)
-        both = _pixels(img, path)
+    cross-eyed). With ``width='half'`` the views are returned as stored, squeezed: ``unsqueeze`` their results.
+    ``read``: the reader of the image file, ``img_util.imread`` or a caller's wrapper of it (the same for the
+    two-file path, e.g. to convert 16-bit images with a note)."""
+    both = read(path)
+    _check_sbs_width(both.shape[1], path)
     half = both.shape[1] // 2
     first, second = np.ascontiguousarray(both[:, :half]), np.ascontiguousarray(both[:, half:])
     return (first, second) if order == 'LR' else (second, first)
@@ -136,9 +142,9 @@ def read_mpo(path):
     return tuple(views)
 
 
-def read_stereo_photo(path, kind, order='LR', width='full'):
+def read_stereo_photo(path, kind, order='LR', width='full', read=imread):
     """``(left, right)`` of a stereo photo of ``kind`` ``'sbs'`` or ``'mpo'`` (see ``read_sbs``, ``read_mpo``)."""
-    return read_mpo(path) if kind == 'mpo' else read_sbs(path, order, width)
+    return read_mpo(path) if kind == 'mpo' else read_sbs(path, order, width, read)
 
 
 def find_stereo_photos(folder, kind):

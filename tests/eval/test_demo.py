@@ -163,6 +163,39 @@ def test_a_side_by_side_image_is_split_in_halves(files, catalog, tmp_path):
     np.testing.assert_array_equal(right, imread(files['moto_R.png']))
 
 
+def test_portrait_uploads_are_read_upright_as_inference_stereo_reads_them(files, catalog, tmp_path):
+    """A phone held in portrait stores its photos turned, with an EXIF orientation tag (6: "turn 90 degrees
+    clockwise to display"). The demo's uploads, two views or one side-by-side image, come out upright (as Pillow
+    shows them): the result of the upright views."""
+    from PIL import Image, ImageOps
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    uploads = tmp_path / 'uploads'
+    uploads.mkdir()
+    for name in ('moto_L', 'moto_R', 'moto_SBS'):
+        turned = np.rot90(imread(files[f'{name}.png'])[..., ::-1])  # RGB, stored turned counter-clockwise
+        Image.fromarray(np.ascontiguousarray(turned)).save(uploads / f'{name}.jpg', quality=92, exif=exif)
+    upright = {}
+    for name in ('moto_L', 'moto_R', 'moto_SBS'):
+        with Image.open(uploads / f'{name}.jpg') as img:
+            upright[name] = np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(img).convert('RGB'))[..., ::-1])
+    assert upright['moto_L'].shape == (48, 64, 3)
+    left, right, _ = demo_app.read_pair(str(uploads / 'moto_L.jpg'), str(uploads / 'moto_R.jpg'))
+    np.testing.assert_array_equal(left, upright['moto_L'])
+    np.testing.assert_array_equal(right, upright['moto_R'])
+    left, right, _ = demo_app.read_pair(sbs_path=str(uploads / 'moto_SBS.jpg'))
+    np.testing.assert_array_equal(np.concatenate([left, right], axis=1), upright['moto_SBS'])
+    for name in ('moto_L', 'moto_R'):
+        imwrite(upright[name], tmp_path / 'upright' / f'{name}.png')
+    one_strip = {'max_memory_gb': demo_app.DEFAULT_MEMORY_GB}
+    got = _run(catalog, tmp_path, uploads / 'moto_L.jpg', uploads / 'moto_R.jpg', **one_strip)
+    expected = _run(catalog, tmp_path, tmp_path / 'upright' / 'moto_L.png', tmp_path / 'upright' / 'moto_R.png',
+                    **one_strip)
+    for a, b in zip(got.sr, expected.sr):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_the_anaglyph_is_red_from_the_left_and_cyan_from_the_right():
     left = np.full((2, 3, 3), (10, 20, 30), np.uint8)  # BGR
     right = np.full((2, 3, 3), (40, 50, 60), np.uint8)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from basicsr.utils import stereo_photo
 from basicsr.utils.img_util import ImageReadError, imread, imwrite
@@ -127,6 +127,50 @@ def test_exif_orientation_is_applied_before_the_views_are_split(model, views, tm
         tmp_path / 'turned.mpo', 'MPO', save_all=True, append_images=[Image.fromarray(np.rot90(right).copy())],
         exif=exif)
     assert [v.shape for v in stereo_photo.read_mpo(tmp_path / 'turned.mpo')] == [(24, 40, 3), (24, 40, 3)]
+
+
+@pytest.mark.parametrize('orientation', [6, 8])
+def test_a_portrait_jpeg_pair_comes_out_as_its_upright_pair_through_the_sbs_path(model, views, tmp_path,
+                                                                                  orientation):
+    """A phone held in portrait stores each view turned, with an EXIF orientation tag. The two-file path (and a
+    folder of pairs) gives the result of the upright views: those Pillow shows, put side by side in a PNG and read
+    through --sbs."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # 6: "turn 90 degrees clockwise to display", 8: counter-clockwise
+    turn = 1 if orientation == 6 else -1
+    folder = tmp_path / 'phone'
+    folder.mkdir()
+    upright = []
+    for tag, view in zip('LR', views):
+        path = folder / f'portrait_{tag}.jpg'
+        Image.fromarray(np.ascontiguousarray(np.rot90(view, turn))).save(path, quality=92, exif=exif)
+        with Image.open(path) as img:
+            upright.append(np.asarray(ImageOps.exif_transpose(img).convert('RGB')))
+    assert upright[0].shape == (24, 40, 3)
+    Image.fromarray(np.concatenate(upright, axis=1)).save(tmp_path / 'upright_sbs.png')
+    expected = _run(model, tmp_path / 'sbs', '--sbs', str(tmp_path / 'upright_sbs.png'))
+    got = _run(model, tmp_path / 'two', '--left', str(folder / 'portrait_L.jpg'), '--right',
+               str(folder / 'portrait_R.jpg'))
+    assert [a.shape for a in got] == [(48, 80, 3)] * 2
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    in_folder = _run(model, tmp_path / 'folder', '--input_dir', str(folder))
+    assert all(np.array_equal(a, b) for a, b in zip(in_folder, expected))
+
+
+def test_a_16_bit_side_by_side_png_is_read_as_two_16_bit_view_files(model, views, tmp_path, capsys):
+    """The SBS path reads its image as the two-file path reads a view: 16 bits rounded to 8, with the same note."""
+    import cv2
+
+    deep = [np.ascontiguousarray(v[..., ::-1]).astype(np.uint16) * 257 + 128 for v in views]
+    for tag, view in zip('LR', deep):
+        cv2.imwrite(str(tmp_path / f'deep_{tag}.png'), view)
+    cv2.imwrite(str(tmp_path / 'deep_sbs.png'), np.concatenate(deep, axis=1))
+    expected = _run(model, tmp_path / 'two', '--left', str(tmp_path / 'deep_L.png'), '--right',
+                    str(tmp_path / 'deep_R.png'))
+    assert capsys.readouterr().err.count('16-bit image converted to 8 bits per channel') == 2
+    got = _run(model, tmp_path / 'sbs', '--sbs', str(tmp_path / 'deep_sbs.png'))
+    assert f'note: {tmp_path / "deep_sbs.png"}: 16-bit image converted to 8 bits' in capsys.readouterr().err
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
 
 
 def _one_image_mpo(path, views):
