@@ -25,7 +25,7 @@ from torch import nn
 
 from basicsr.models.archs.arch_util import LayerNorm2d, SimpleGate
 from basicsr.models.archs.nafssr_arch import NAFSSR
-from basicsr.models.archs.scam import row_cross_attention
+from basicsr.models.archs.scam import row_cross_attention, set_cross_view_layers
 from basicsr.models.archs.tlsc import STEREO_TRAIN_SIZE
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
@@ -116,17 +116,7 @@ class CVIM(nn.Module):
 
     def __init__(self, c):
         super().__init__()
-        self.scale = c ** -0.5
-        self.norm_l = LayerNorm2d(c)
-        self.norm_r = LayerNorm2d(c)
-        self.l_proj1 = _pointwise_then_depthwise(c)
-        self.r_proj1 = _pointwise_then_depthwise(c)
-        self.l_proj2 = _pointwise_then_depthwise(c)
-        self.r_proj2 = _pointwise_then_depthwise(c)
-        self.l_proj3 = nn.Conv2d(c, c, 1)
-        self.r_proj3 = nn.Conv2d(c, c, 1)
-        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
-        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        set_cross_view_layers(self, c, lambda: _pointwise_then_depthwise(c), out_proj=lambda: nn.Conv2d(c, c, 1))
 
     def forward(self, x_l, x_r):
         r2l, l2r = row_cross_attention(self.l_proj1(self.norm_l(x_l)), self.r_proj1(self.norm_r(x_r)),

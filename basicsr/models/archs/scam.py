@@ -57,6 +57,23 @@ def row_cross_attention(q_l, q_r, v_l, v_r, scale):
     return r2l.permute(0, 3, 1, 2), l2r.permute(0, 3, 1, 2)
 
 
+def set_cross_view_layers(block, c, proj, out_proj=None):
+    """Set the layers of a SCAM-style cross-view block on ``block``, in the released checkpoints' order: ``scale``
+    (c ** -0.5), ``norm_l``, ``norm_r``, ``l_proj1``, ``r_proj1`` (queries/keys), ``l_proj2``, ``r_proj2`` (values),
+    each made by ``proj()``; ``l_proj3``, ``r_proj3`` by ``out_proj()`` when given; zero-initialised per-channel
+    ``beta`` (into left) and ``gamma`` (into right)."""
+    block.scale = c ** -0.5
+    block.norm_l = LayerNorm2d(c)
+    block.norm_r = LayerNorm2d(c)
+    for name in ('l_proj1', 'r_proj1', 'l_proj2', 'r_proj2'):
+        setattr(block, name, proj())
+    if out_proj is not None:
+        block.l_proj3 = out_proj()
+        block.r_proj3 = out_proj()
+    block.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
+    block.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+
 @BLOCK_REGISTRY.register()
 class SCAM(nn.Module):
     """Stereo cross-attention: (x_l, x_r), each (N, c, H, W) -> the same, each view plus what it gathers from
@@ -69,15 +86,7 @@ class SCAM(nn.Module):
 
     def __init__(self, c):
         super().__init__()
-        self.scale = c ** -0.5
-        self.norm_l = LayerNorm2d(c)
-        self.norm_r = LayerNorm2d(c)
-        self.l_proj1 = nn.Conv2d(c, c, 1)
-        self.r_proj1 = nn.Conv2d(c, c, 1)
-        self.l_proj2 = nn.Conv2d(c, c, 1)
-        self.r_proj2 = nn.Conv2d(c, c, 1)
-        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
-        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        set_cross_view_layers(self, c, lambda: nn.Conv2d(c, c, 1))
 
     def attend(self, x_l, x_r):
         """The unscaled features each view gathers from the other: (right-to-left, left-to-right)."""
