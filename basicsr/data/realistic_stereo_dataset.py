@@ -66,7 +66,9 @@ class RealisticStereoDataset(PairedStereoImageDataset):
         scale: down-scaling factor of the degradation; the LR views are exactly ``HR / scale``.
         degradation: the degradation options (Real-ESRGAN's keys, docs/data.md), or the path of a YAML file of them.
         gt_usm: sharpen the HR windows (training) with Real-ESRGAN's unsharp mask before degrading them, so that
-            the target and the LR views come from the sharpened HR (Real-ESRGAN's ``gt_usm: True``).
+            the target ``gt`` and the LR views come from the sharpened HR (Real-ESRGAN's ``gt_usm: True``); the
+            sample then also holds ``gt_plain``, the same patch unsharpened, for the GAN model's
+            ``train:l1_gt_usm/percep_gt_usm/gan_gt_usm`` (Real-ESRGAN keeps both HR tensors the same way).
         phase, name, io_backend, gt_size_h, gt_size_w, gt_size, use_hflip, use_vflip, use_rot, flip_RGB,
         color_order, hshift_prob, hshift_max, key_path: as for ``PairedStereoImageDataset``.
     """
@@ -107,8 +109,9 @@ class RealisticStereoDataset(PairedStereoImageDataset):
         return hr0, hr1
 
     def degrade_crop(self, hr0, hr1, rng):
-        """The training sample ``(hr0, hr1, lr0, lr1)``: the crop (``draw_crop``), its windows, sharpened with
-        ``gt_usm``, degraded, the patch cut out at the same offset in both views, the flips; draws from ``rng``."""
+        """The training sample ``(hr0, hr1, lr0, lr1, (plain0, plain1))``: the crop (``draw_crop``), its windows,
+        sharpened with ``gt_usm``, degraded, the patch cut out at the same offset in both views, the flips; draws
+        from ``rng``. ``plain`` is the HR patch before sharpening (the same pixels as ``hr`` without ``gt_usm``)."""
         s, m = self.scale, self.margin
         ch, cw = self.gt_size[0] // s, self.gt_size[1] // s
         top, left, right = self.draw_crop(hr0.shape[0] // s, hr0.shape[1] // s, rng)
@@ -116,14 +119,15 @@ class RealisticStereoDataset(PairedStereoImageDataset):
         height, width = ch + 2 * m + JPEG_JITTER - 1, cw + 2 * m + JPEG_JITTER - 1  # LR pixels
         views = [window(hr, s * (top - m - dy), s * (col - m - dx), s * height, s * width)
                  for hr, col in ((hr0, left), (hr1, right))]
+        plain = views
         if self.gt_usm:
             views = [usm_sharpen(v) for v in views]
         lrs = degrade_pair(*views, s, self.degradation, rng)
         y, x = m + dy, m + dx
-        hr = tuple(v[s * y:s * (y + ch), s * x:s * (x + cw)] for v in views)
+        hr, plain = (tuple(v[s * y:s * (y + ch), s * x:s * (x + cw)] for v in vs) for vs in (views, plain))
         lr = tuple(v[y:y + ch, x:x + cw] for v in lrs)
-        (hr0, hr1), (lr0, lr1) = self.flip(hr, lr, rng=rng)
-        return hr0, hr1, lr0, lr1
+        (hr0, hr1), (lr0, lr1), plain = self.flip(hr, lr, plain, rng=rng)
+        return hr0, hr1, lr0, lr1, plain
 
     def __getitem__(self, item):
         if isinstance(item, (tuple, list)):
@@ -133,17 +137,21 @@ class RealisticStereoDataset(PairedStereoImageDataset):
             index = operator.index(item)
             rng = pair_generator(0, self.pairs[index])  # the draw of a fixed test set made with seed 0
         hr0, hr1 = self.load_hr(index)
+        plain = None
         if self.train:
-            hr0, hr1, lr0, lr1 = self.degrade_crop(hr0, hr1, rng)
+            hr0, hr1, lr0, lr1, plain = self.degrade_crop(hr0, hr1, rng)
         else:
             s = self.scale
             hr0, hr1 = (v[:v.shape[0] - v.shape[0] % s, :v.shape[1] - v.shape[1] % s] for v in (hr0, hr1))
             lr0, lr1 = degrade_pair(hr0, hr1, s, self.degradation, rng)
         location = self.gt_reader.location(self.pairs[index])
-        return {
+        sample = {
             'lq': self._to_tensor(lr0, lr1),
             'gt': self._to_tensor(hr0, hr1),
             'lq_path': location,
             'gt_path': location,
             'name': self.pairs[index],
         }
+        if self.train and self.gt_usm:  # Real-ESRGAN keeps both: GAN losses may compare with either
+            sample['gt_plain'] = self._to_tensor(*plain)
+        return sample

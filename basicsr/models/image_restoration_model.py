@@ -143,9 +143,9 @@ class ImageRestorationModel(BaseModel):
         self.output = preds[-1]
         return preds
 
-    def restoration_losses(self, preds, gt):
+    def restoration_losses(self, preds, gt, percep_gt=None):
         """``(losses, total)``: the pixel and frequency losses summed over ``preds`` and the perceptual/style losses
-        of the last."""
+        of the last (against ``percep_gt`` when given, the GAN model's Real-ESRGAN target choice)."""
         losses = OrderedDict()
         total = 0.0
         if self.cri_pix is not None:
@@ -155,7 +155,7 @@ class ImageRestorationModel(BaseModel):
             losses['l_freq'] = sum(self.cri_freq(p, gt) for p in preds)
             total = total + losses['l_freq']
         if self.cri_perceptual is not None:
-            percep, style = self.cri_perceptual(preds[-1], gt)
+            percep, style = self.cri_perceptual(preds[-1], gt if percep_gt is None else percep_gt)
             for key, value in (('l_percep', percep), ('l_style', style)):
                 if value is not None:
                     losses[key] = value

@@ -11,6 +11,12 @@ optimizer and schedule, so a resumed run continues bit for bit (on the CPU).
 The discriminator judges each view on its own (``train:discriminator_input: views``, default: a 3-channel D sees
 the left and the right views as separate images) or the stereo pair at once (``pair``: a 6-channel D, which can
 also judge stereo consistency).
+
+Real-ESRGAN's choice of targets (its ``l1_gt_usm``, ``percep_gt_usm``, ``gan_gt_usm``): with a training set that
+sharpens its HR (``datasets:train:gt_usm: true``, which also hands over the plain HR as ``gt_plain``),
+``train:l1_gt_usm`` (pixel and frequency losses), ``train:percep_gt_usm`` (perceptual and LPIPS losses) and
+``train:gan_gt_usm`` (the discriminator's real input) say whether each compares with the sharpened HR (true, the
+default: the batch's ``gt``) or the plain one (false). Real-ESRGAN x4plus: true, true, false.
 """
 import os
 from collections import OrderedDict
@@ -26,6 +32,7 @@ from basicsr.utils.options import WEIGHTS_FORMATS, OptionError, get_path
 from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
 
 DISCRIMINATOR_INPUTS = {'views': 3, 'pair': 6}  # what D sees -> its input channels
+USM_TARGETS = ('l1', 'percep', 'gan')  # train:<name>_gt_usm: sharpened (true) or plain (false) HR for that loss
 
 
 @MODEL_REGISTRY.register()
@@ -34,7 +41,7 @@ class StereoSRGANModel(ImageRestorationModel):
 
     OPTION_KEYS = ('network_d', 'train:gan_opt', 'train:optim_d', 'train:net_d_iters', 'train:net_d_init_iters',
                    'train:discriminator_input', 'train:lpips_opt', 'path:pretrain_network_d', 'path:strict_load_d',
-                   'path:param_key_d')
+                   'path:param_key_d', 'train:l1_gt_usm', 'train:percep_gt_usm', 'train:gan_gt_usm')
 
     def _init_training(self, train_opt):
         if not self.opt.get('network_d'):
@@ -49,6 +56,7 @@ class StereoSRGANModel(ImageRestorationModel):
         self.d_input = train_opt.get('discriminator_input', 'views')
         if self.d_input not in DISCRIMINATOR_INPUTS:
             raise OptionError(f'train:discriminator_input: expected views or pair, got {self.d_input!r}')
+        self.gt_usm_targets = self._usm_targets(train_opt)
         self.net_d_iters = int(train_opt.get('net_d_iters', 1))
         self.net_d_init_iters = int(train_opt.get('net_d_init_iters', 0))
         if self.net_d_iters < 1 or self.net_d_init_iters < 0:
@@ -71,6 +79,19 @@ class StereoSRGANModel(ImageRestorationModel):
         self.setup_schedulers(train_opt.get('scheduler'))  # D's schedule, the same kind as G's
         self.net_d_train = self.wrap_for_training(self.net_d, 'net_d_train')
 
+    def _usm_targets(self, train_opt):
+        """``{l1, percep, gan: True (the sharpened HR) or False (the plain one)}`` from ``train:*_gt_usm``."""
+        given = [f'{name}_gt_usm' for name in USM_TARGETS if train_opt.get(f'{name}_gt_usm') is not None]
+        for key in given:
+            if not isinstance(train_opt[key], bool):
+                raise OptionError(f'train:{key}: expected true (the sharpened HR) or false (the plain HR), got '
+                                  f'{train_opt[key]!r}')
+        if given and get_path(self.opt, 'datasets:train:gt_usm', False) is not True:
+            raise OptionError(f'train:{given[0]}: chooses between the sharpened and the plain HR, but the training '
+                              'set does not sharpen (datasets:train:gt_usm is not true); set datasets:train:gt_usm: '
+                              'true (type: RealisticStereoDataset) or remove the key')
+        return {name: train_opt.get(f'{name}_gt_usm', True) is not False for name in USM_TARGETS}
+
     def _check_discriminator(self):
         """Before any work: D takes the channels and the patch size this run will give it."""
         channels = DISCRIMINATOR_INPUTS[self.d_input]
@@ -86,21 +107,45 @@ class StereoSRGANModel(ImageRestorationModel):
                                   f'(datasets:train:gt_size_h/w): {problem}')
 
     # ------------------------------------------------------------------ one iteration
+    def feed_data(self, data):
+        super().feed_data(data)
+        self.gt_plain = None
+        if self.is_train and not all(self.gt_usm_targets.values()) and 'gt' in data:
+            if 'gt_plain' not in data:
+                raise OptionError('train:*_gt_usm: a loss compares with the plain HR, but the training batch has no '
+                                  "'gt_plain' (datasets:train: type RealisticStereoDataset with gt_usm: true)")
+            fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+            self.gt_plain = data['gt_plain'].to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+
+    def augmented_targets(self):
+        """``(lq, targets)``: the fed batch after the batch augmentations and ``{l1, percep, gan: HR}``, the HR each
+        loss compares with: the batch's ``gt`` (sharpened with ``datasets:train:gt_usm``) or ``gt_plain``, as
+        ``train:*_gt_usm`` say. Both HR tensors are augmented by one draw (stacked as channels)."""
+        if self.gt_plain is None:
+            lq, gt = self.augmented_batch()
+            return lq, dict.fromkeys(USM_TARGETS, gt)
+        lq, gt, plain = self.lq, self.gt, self.gt_plain
+        if self.batch_augment is not None:
+            lq, both, _ = self.batch_augment(lq, torch.cat([gt, plain], dim=1))
+            gt, plain = both.split(gt.shape[1], dim=1)
+        return lq, {name: gt if sharp else plain for name, sharp in self.gt_usm_targets.items()}
+
     def _d_images(self, x):
         """The discriminator's view of a stereo batch (N, 6, H, W): (2N, 3, H, W) views or the pair."""
         return torch.cat([x[:, :3], x[:, 3:]], dim=0) if self.d_input == 'views' else x
 
-    def restoration_losses(self, preds, gt):
-        """The generator's pixel/perceptual losses plus ``l_g_lpips``, the LPIPS loss of the last prediction."""
-        losses, total = super().restoration_losses(preds, gt)
+    def restoration_losses(self, preds, gt, percep_gt=None):
+        """The generator's pixel/perceptual losses plus ``l_g_lpips``, the LPIPS loss of the last prediction (a
+        perceptual loss: against ``percep_gt`` when given)."""
+        losses, total = super().restoration_losses(preds, gt, percep_gt=percep_gt)
         if self.cri_lpips is not None:
-            losses['l_g_lpips'] = self.cri_lpips(preds[-1], gt)
+            losses['l_g_lpips'] = self.cri_lpips(preds[-1], gt if percep_gt is None else percep_gt)
             total = total + losses['l_g_lpips']
         return losses, total
 
     def optimize_parameters(self, current_iter):
         """One G step (every ``net_d_iters`` iterations after ``net_d_init_iters``) and one D step."""
-        lq, gt = self.augmented_batch()
+        lq, target = self.augmented_targets()
         losses = OrderedDict()
 
         for p in self.net_d.parameters():  # G's step must not accumulate gradients in D
@@ -109,7 +154,7 @@ class StereoSRGANModel(ImageRestorationModel):
         preds = self.forward_g(lq)
         update_g = current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters
         if update_g:
-            g_losses, total = self.restoration_losses(preds, gt)
+            g_losses, total = self.restoration_losses(preds, target['l1'], percep_gt=target['percep'])
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 fake_pred = self.run_wrapped('net_d_train', self._d_images(self.output))
             g_losses['l_g_gan'] = self.cri_gan(fake_pred, True, is_disc=False)
@@ -124,7 +169,7 @@ class StereoSRGANModel(ImageRestorationModel):
             p.requires_grad_(True)
         self.optimizer_d.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            real_pred = self.run_wrapped('net_d_train', self._d_images(gt))
+            real_pred = self.run_wrapped('net_d_train', self._d_images(target['gan']))
         l_d_real = self.cri_gan(real_pred, True, is_disc=True)
         l_d_real.backward()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
