@@ -4,7 +4,8 @@ Everything that imports an authors' checkout lives here: which file and class of
 network (``RELEASE_ARCHS``), the stand-ins for what those files import from outside their checkout, the release's
 own way of calling its network (``release_callers``) and of taking a training step (``ReleaseTrainStep``). The
 files are imported unmodified with ``basicsr.utils.release_import``; nothing of a release is copied into the project.
-Checkouts: megvii-research/NAFNet, AlexZou14/CVHSSR, jianwensong/EHFSSR, YingqianWang/iPASSR, Zdafeng/SwinFIR.
+Checkouts: megvii-research/NAFNet, AlexZou14/CVHSSR, jianwensong/EHFSSR, YingqianWang/iPASSR, Zdafeng/SwinFIR,
+fzuzyb/SCGLANet, GoKerrChen/SwinFSR.
 """
 import copy
 import importlib
@@ -16,6 +17,7 @@ import torch
 
 import basicsr.losses  # noqa: F401  (registers the losses)
 import basicsr.models.optimizers  # noqa: F401  (registers the optimizers)
+from basicsr.models.archs.swinfsr_arch import drop_path
 from basicsr.models.ipassr_model import build_stereo_losses, stereo_losses
 from basicsr.utils.errors import UserError
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, OPTIMIZER_REGISTRY
@@ -23,6 +25,7 @@ from basicsr.utils.release_import import ReleaseImportError, import_release_clas
 
 DEFAULT_RELEASE_PATH = '/tmp/release_nafssr'
 NAFNET_FORKS = ('NAFSSR', 'CVHSSR', 'EHFSSR', 'EHFSSR_S')  # releases built on NAFNet's BasicSR fork
+NAFNET_STEP = NAFNET_FORKS + ('SCGLANet',)  # releases whose training step is NAFNet's (SCGLANet's StereoSRModel)
 
 
 class ReleaseCheckoutError(UserError, ValueError):
@@ -31,7 +34,8 @@ class ReleaseCheckoutError(UserError, ValueError):
 
 
 def _pip_basicsr_stand_ins():
-    """The three pip-BasicSR helpers SwinFIR's arch files import (its checkout does not hold them)."""
+    """The pip-BasicSR helpers SwinFIR's arch files import (its checkout does not hold them); SCGLANet's arch file
+    imports the registry only (its checkout's ``basicsr/utils`` would import the whole of its BasicSR)."""
     class Registry:
         def register(self, *args, **kwargs):
             return lambda cls: cls
@@ -39,6 +43,22 @@ def _pip_basicsr_stand_ins():
     return {'basicsr.utils.registry': {'ARCH_REGISTRY': Registry()},
             'basicsr.archs.arch_util': {'to_2tuple': lambda x: tuple(x) if isinstance(x, (list, tuple)) else (x, x),
                                         'trunc_normal_': torch.nn.init.trunc_normal_}}
+
+
+def _timm_stand_ins():
+    """The three timm helpers SwinFSR's arch file imports (``timm.models.layers``), as timm defines them: its
+    ``DropPath`` is per-sample stochastic depth, the form ``swinfsr_arch.drop_path`` reproduces."""
+    class DropPath(torch.nn.Module):
+        def __init__(self, drop_prob=0.):
+            super().__init__()
+            self.drop_prob = drop_prob
+
+        def forward(self, x):
+            return drop_path(x, self.drop_prob, self.training)
+
+    return {'timm.models.layers': {
+        'DropPath': DropPath, 'trunc_normal_': torch.nn.init.trunc_normal_,
+        'to_2tuple': lambda x: tuple(x) if isinstance(x, (list, tuple)) else (x, x)}}
 
 
 # Released architecture files by network type: path in the authors' checkout, class name, stand-ins for what the
@@ -50,9 +70,12 @@ RELEASE_ARCHS = {
     'EHFSSR_S': ('basicsr/models/archs/EHFSSR_S_arch.py', 'EHFSSR_S', None),
     'iPASSR': ('model.py', 'Net', None),  # YingqianWang/iPASSR
     'SwinFIRSSR': ('swinfir/archs/swinfirssr_arch.py', 'SwinFIRSSR', _pip_basicsr_stand_ins),  # Zdafeng/SwinFIR
+    'SCGLANet': ('basicsr/archs/scglanet_arch.py', 'SCGLANet', _pip_basicsr_stand_ins),  # fzuzyb/SCGLANet
+    'SwinFSR': ('swin_cam_ffc.py', 'SwinIR', _timm_stand_ins),  # GoKerrChen/SwinFSR: the network of its train.py
 }
 RELEASE_CODE = {'NAFSSR': 'megvii-research/NAFNet', 'CVHSSR': 'AlexZou14/CVHSSR', 'EHFSSR': 'jianwensong/EHFSSR',
-                'EHFSSR_S': 'jianwensong/EHFSSR', 'iPASSR': 'YingqianWang/iPASSR', 'SwinFIRSSR': 'Zdafeng/SwinFIR'}
+                'EHFSSR_S': 'jianwensong/EHFSSR', 'iPASSR': 'YingqianWang/iPASSR', 'SwinFIRSSR': 'Zdafeng/SwinFIR',
+                'SCGLANet': 'fzuzyb/SCGLANet', 'SwinFSR': 'GoKerrChen/SwinFSR'}
 
 
 def release_callers(net_type, net, scale, window_size=None):
@@ -61,7 +84,9 @@ def release_callers(net_type, net, scale, window_size=None):
 
     iPASSR: ``Net(left, right, is_training)``. SwinFIRSSR: its test mirror-pads to the multiple of the window
     strictly above the size and crops the output; its training patches are whole windows (other sizes are padded
-    the same way here, so that any size runs).
+    the same way here, so that any size runs). SwinFSR: ``SwinIR(left, right)`` returns the two views (train.py and
+    inference.py; the network pads to whole windows and crops itself). SCGLANet: ``net(pair)``, as its model's
+    ``test`` and ``optimize_parameters`` (the random rotations of its hashing are drawn inside every forward).
     """
     class Views(torch.nn.Module):
         def __init__(self):
@@ -73,6 +98,8 @@ def release_callers(net_type, net, scale, window_size=None):
                 out = self.net(x[:, :3], x[:, 3:], 1 if self.training else 0)
                 sr = torch.cat(out[:2], 1)
                 return (sr, *out[2:]) if self.training and return_attention else sr
+            if net_type == 'SwinFSR':
+                return torch.cat(self.net(x[:, :3], x[:, 3:]), 1)
             h, w = x.shape[-2:]
             ws = window_size
             if self.training and h % ws == 0 and w % ws == 0:
@@ -81,7 +108,7 @@ def release_callers(net_type, net, scale, window_size=None):
             x = torch.cat([x, torch.flip(x, [3])], 3)[:, :, :, :(w // ws + 1) * ws]
             return self.net(x)[..., :h * scale, :w * scale]
 
-    return Views() if net_type in ('iPASSR', 'SwinFIRSSR') else net
+    return Views() if net_type in ('iPASSR', 'SwinFIRSSR', 'SwinFSR') else net
 
 
 def check_release_path(net_type, release_path):
@@ -122,7 +149,9 @@ def release_class(net_type, release_path):
 def build_release_net(opt, release_path):
     """The released network with ``network_g`` of the parsed options ``opt`` (the constructor keys are the
     release's), wrapped by ``release_callers``; a ``train_size`` our constructor defaults is passed explicitly, so
-    both build the same TLSC windows."""
+    both build the same TLSC windows. SwinFSR: the release's ``SwinIR`` defaults are not its train.py's, so every
+    argument both constructors take is passed with our default where ``network_g`` leaves it (as train.py passes
+    them all); the scale is its ``upscale``; ``scam: plain`` is the release's ``swin_scam_ffc.py``, not timed here."""
     net_opt = dict(opt['network_g'])
     net_type = net_opt.pop('type')
     ours = inspect.signature(ARCH_REGISTRY.get(net_type)).parameters
@@ -131,6 +160,14 @@ def build_release_net(opt, release_path):
     cls = release_class(net_type, release_path)
     if net_type == 'iPASSR':  # the release's Net(upscale_factor)
         net_opt = {'upscale_factor': net_opt.pop('up_scale', opt['scale'])}
+    if net_type == 'SwinFSR':
+        if net_opt.pop('scam', 'centred') != 'centred':
+            raise ReleaseCheckoutError("--impl release: SwinFSR is timed with the network of the release's train.py "
+                                       "(swin_cam_ffc.py, network_g:scam centred), not scam plain")
+        theirs = inspect.signature(cls).parameters
+        net_opt = {**{k: p.default for k, p in ours.items() if k in theirs and p.default is not None},
+                   **net_opt, 'upscale': int(opt['scale'])}
+        net_opt.pop('up_scale', None)
     return release_callers(net_type, cls(**net_opt), int(opt['scale']), net_opt.get('window_size'))
 
 
@@ -145,9 +182,11 @@ def release_infer_fn(net):
 class ReleaseTrainStep:
     """The released model's training step on the released network, with the losses and optimizer of the option file.
 
-    NAFNet's fork (NAFSSR, CVHSSR, EHFSSR): ``loss + 0 * sum(params)`` (for DDP's unused-parameter check) and
-    clipping at 0.01. iPASSR's train.py: the SR loss plus its four stereo losses on the attention maps, no clipping.
-    SwinFIR (pip BasicSR): no clipping, and the EMA copy updated after every step (``train:ema_decay``).
+    NAFNet's fork (NAFSSR, CVHSSR, EHFSSR) and SCGLANet's ``StereoSRModel``: ``loss + 0 * sum(params)`` (for DDP's
+    unused-parameter check) and clipping at 0.01 (unless ``train:use_grad_clip`` is false). iPASSR's train.py: the
+    SR loss plus its four stereo losses on the attention maps, no clipping. SwinFIR and SCGLANet (pip BasicSR): the
+    EMA copy updated after every step (``train:ema_decay``). SwinFSR's train.py: the L1 of each view summed (the
+    option file's L1 with weight 2 on both views), Adam, no clipping, no EMA.
     """
 
     def __init__(self, net, opt, device, ddp=False):
@@ -161,7 +200,7 @@ class ReleaseTrainStep:
         self.stereo = build_stereo_losses(train_opt, device)
         optim_opt = dict(train_opt['optim_g'])
         self.opt = OPTIMIZER_REGISTRY.get(optim_opt.pop('type'))(self.net.parameters(), **optim_opt)
-        self.clip = 0.01 if self.net_type in NAFNET_FORKS and train_opt.get('use_grad_clip', True) else None
+        self.clip = 0.01 if self.net_type in NAFNET_STEP and train_opt.get('use_grad_clip', True) else None
         self.ema_decay = float(train_opt.get('ema_decay') or 0) if self.net_type not in NAFNET_FORKS else 0
         self.ema = copy.deepcopy(self.net).eval() if self.ema_decay else None
 
@@ -174,7 +213,7 @@ class ReleaseTrainStep:
         else:
             out = self.module(lq)
             loss = sum(criterion(out, gt) for criterion in self.losses)
-        if self.net_type in NAFNET_FORKS:
+        if self.net_type in NAFNET_STEP:
             loss = loss + 0. * sum(p.sum() for p in self.net.parameters())
         loss.backward()
         if self.clip:

@@ -310,6 +310,9 @@ def main(argv=None):
     p.add_argument('--warmup', type=int, default=None)
     p.add_argument('--repeats', type=int, default=None)
     p.add_argument('--json', action='store_true', help='one JSON line per measurement')
+    p.add_argument('--no_macs', action='store_true',
+                   help='skip the MAC count (GFLOP/s reported as nan): it runs a forward of its own, minutes for the '
+                        'L models on a CPU')
     p.add_argument('--_worker', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -336,7 +339,7 @@ def main(argv=None):
                 impl=args.impl, release_path=args.release_path, opt=args.opt, force_yml=args.force_yml, data=args.data,
                 batch=args.batch or (4 if args.mode == 'train' else 1), threads=threads,
                 warmup=args.warmup if args.warmup is not None else (3 if args.mode == 'train' else 2),
-                repeats=args.repeats or (10 if args.mode == 'train' else 7))
+                repeats=args.repeats or (10 if args.mode == 'train' else 7), no_macs=args.no_macs)
     results = []
     with tempfile.TemporaryDirectory(prefix='stereo_sr_bench_') as scratch:
         base['scratch'] = scratch  # experiment folders of the training model go here, never into the repo

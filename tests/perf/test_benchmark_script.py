@@ -3,8 +3,10 @@ import os
 import sys
 
 import pytest
+import torch
 
 from basicsr import release_adapters
+from basicsr.models.archs import define_network
 from basicsr.utils.errors import run_main
 from basicsr.utils.options import get_path, parse
 from helpers import load_script, run
@@ -139,6 +141,99 @@ def test_release_path_without_the_arch_file_is_one_line(tmp_path):
                        match=r'--release_path: .*basicsr/models/archs/EHFSSR_S_arch.py: not found; expected a checkout '
                              r'of jianwensong/EHFSSR'):
         release_adapters.release_class('EHFSSR_S', str(tmp_path))
+
+
+# Checkouts of the authors' code for the release tests below: STEREO_SR_RELEASES=<folder> holding them under their
+# repositories' names (SCGLANet = fzuzyb/SCGLANet, SwinFSR = GoKerrChen/SwinFSR). Without it, a stand-in with the
+# release's file, class and call (written by the test) takes the checkout's place.
+RELEASES = os.environ.get('STEREO_SR_RELEASES')
+TINY = {  # network_g overrides: the zoo's L models are 25M parameters
+    'SCGLANet-L_x4': ['network_g:width=8', 'network_g:num_blks=[1,1,1,1,1]', 'network_g:chunk_size=4',
+                      'network_g:train_size=[1,6,8,16]'],
+    'SwinFSR-L_x4': ['network_g:embed_dim=8', 'network_g:depths=[2,2]', 'network_g:num_heads=[2,2]',
+                     'network_g:img_size=[6,10]', 'network_g:window_size_h=3', 'network_g:window_size_w=5']}
+STAND_INS = {  # the release's file, class, imports from outside its checkout and call; records its arguments
+    'SCGLANet-L_x4': ('basicsr/archs/scglanet_arch.py',
+                      'import torch\n'
+                      'from basicsr.utils.registry import ARCH_REGISTRY\n'
+                      '@ARCH_REGISTRY.register()\n'
+                      'class SCGLANet(torch.nn.Module):\n'
+                      '    def __init__(self, *args, train_size=(1, 6, 30, 90), temperature=1.5, **kwargs):\n'
+                      '        super().__init__()\n'
+                      '        self.kwargs = dict(kwargs, train_size=tuple(train_size), temperature=temperature)\n'
+                      "        self.conv = torch.nn.Conv2d(6, 6 * kwargs['up_scale'] ** 2, 3, padding=1)\n"
+                      "        self.up = torch.nn.PixelShuffle(kwargs['up_scale'])\n"
+                      '    def forward(self, inp):\n'
+                      '        return self.up(self.conv(inp))\n'),
+    'SwinFSR-L_x4': ('swin_cam_ffc.py',
+                     'import torch\n'
+                     'from timm.models.layers import DropPath, to_2tuple, trunc_normal_\n'
+                     'class SwinIR(torch.nn.Module):\n'
+                     '    def __init__(self, img_size=(30, 90), patch_size=1, in_chans=3, embed_dim=96, depths=[6] * 4,\n'
+                     '                 num_heads=[6] * 4, window_size_h=3, window_size_w=9, mlp_ratio=4.,\n'
+                     "                 drop_path_rate=0.1, upscale=2, img_range=1., upsampler='', **kwargs):\n"
+                     '        super().__init__()\n'
+                     '        self.kwargs = dict(upscale=upscale, img_size=to_2tuple(img_size), window_size_h=window_size_h,\n'
+                     '                           window_size_w=window_size_w, img_range=img_range, depths=depths,\n'
+                     '                           embed_dim=embed_dim, drop_path_rate=drop_path_rate, num_heads=num_heads,\n'
+                     '                           mlp_ratio=mlp_ratio, upsampler=upsampler)\n'
+                     '        self.drop = DropPath(drop_path_rate)\n'
+                     '        self.conv = torch.nn.Conv2d(3, 3 * upscale ** 2, 3, padding=1)\n'
+                     '        trunc_normal_(self.conv.weight, std=0.02)\n'
+                     '        self.up = torch.nn.PixelShuffle(upscale)\n'
+                     '    def forward(self, x, y):\n'
+                     '        return self.up(self.drop(self.conv(x))), self.up(self.drop(self.conv(y)))\n')}
+# what the release's own code passes: SCGLANet's option file (options/train/StereoSR/train_SCGLANet_L_x4_Track1.yml,
+# train_size its default), SwinFSR's train.py and inference.py (SwinIR(upscale=4, img_size=(30, 90), ...))
+RELEASE_ARGS = {
+    'SCGLANet-L_x4': dict(up_scale=4, width=128, num_blks=[16, 16, 32, 32, 32], drop_path_rate=0.1, drop_out_rate=0.,
+                          train_size=(1, 6, 30, 90), temperature=2.0),
+    'SwinFSR-L_x4': dict(upscale=4, img_size=(30, 90), window_size_h=6, window_size_w=15, img_range=1.,
+                         depths=[6] * 12, embed_dim=180, drop_path_rate=0.2, num_heads=[6] * 12, mlp_ratio=2,
+                         upsampler='pixelshuffle')}
+
+
+def _release_checkout(name, tmp_path):
+    """The checkout of ``name``'s released code under STEREO_SR_RELEASES, or the stand-in written under tmp_path."""
+    family = name.split('-')[0]
+    if RELEASES:
+        path = os.path.join(RELEASES, family)
+        assert os.path.isfile(os.path.join(path, release_adapters.RELEASE_ARCHS[family][0])), path
+        return path
+    relpath, text = STAND_INS[name]
+    (tmp_path / relpath).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / relpath).write_text(text)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize('name', ['SCGLANet-L_x4', 'SwinFSR-L_x4'])
+def test_release_of_the_new_families_side_by_side(benchmark, tmp_path, name):
+    """--impl release for SCGLANet and SwinFSR: the released class built with the arguments the release's own code
+    passes (SwinFSR's SwinIR defaults are not its train.py's), called as its code calls it (SwinFSR: two views in,
+    two out), its training step run by the benchmark; with a real checkout, its output equals ours for its weights."""
+    release = _release_checkout(name, tmp_path)
+    rows = benchmark.main(['--model', name, '--mode', 'train', '--impl', 'release', '--release_path', release,
+                           '--size', '6x10', '--batch', '2', '--threads', '1', '--warmup', '0', '--repeats', '1',
+                           '--no_macs', '--json', '--force_yml', *TINY[name]])
+    assert (rows[0]['impl'], rows[0]['model'], rows[0]['size'], rows[0]['batch']) == ('release', name, '6x10', 2)
+    assert rows[0]['gmacs'] != rows[0]['gmacs']  # nan: --no_macs
+    opt = parse(benchmark.default_option_file(name, 'infer'), is_train=False, force_yml=TINY[name],
+                root_path=str(tmp_path))
+    net = release_adapters.build_release_net(opt, release).eval()
+    lq = torch.rand(1, 6, 7, 12)
+    torch.manual_seed(3)  # SCGLANet hashes with rotations drawn at every forward
+    out = release_adapters.release_infer_fn(net)(lq)
+    assert out.shape == (1, 6, 28, 48)
+    if RELEASES:
+        ours = define_network(opt['network_g']).eval()
+        ours.load_state_dict(getattr(net, 'net', net).state_dict())  # strict: the release's names
+        torch.manual_seed(3)
+        with torch.no_grad():
+            assert torch.allclose(ours(lq), out, atol=1e-5)
+    else:  # the full-size network_g of the zoo's option file, as the release's code passes it
+        full = parse(benchmark.default_option_file(name, 'infer'), is_train=False, root_path=str(tmp_path))
+        built = release_adapters.build_release_net(full, release)
+        assert getattr(built, 'net', built).kwargs == RELEASE_ARGS[name]
 
 
 def test_gpu_table_settings_are_real_options(tmp_path):
