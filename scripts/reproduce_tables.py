@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import torch
 
@@ -35,7 +36,7 @@ from basicsr.option_checks import OPTION_CHECKS
 from basicsr.reports import with_left_variants
 from basicsr.toolbox import zoo_models, zoo_option_file
 from basicsr.utils.errors import UserError, run_main
-from basicsr.utils.options import OptionError, parse
+from basicsr.utils.options import OptionError, parse, yaml_load
 
 TOLERANCE = {'psnr': 0.01, 'ssim': 0.001, 'psnr_left': 0.01, 'ssim_left': 0.001}
 FIGURES = ('psnr', 'ssim', 'psnr_left', 'ssim_left')  # names of with_left_variants(DEFAULT_METRICS)
@@ -49,13 +50,26 @@ class ReproduceError(UserError, ValueError):
     """A bad option of reproduce_tables.py (an unknown set, an --output that would lose rows)."""
 
 
-def dataset_options(opt, test_set, gt_root, lq_root, scale):
-    """The option file's entry for ``test_set`` (or its first test entry, renamed) with the roots given here."""
+def dataset_entry(opt, test_set):
+    """The option file's entry for ``test_set``, or its first test entry."""
     entries = [ds for phase, ds in opt['datasets'].items() if phase.startswith('test')] or \
         list(opt['datasets'].values())
-    entry = next((ds for ds in entries if ds.get('name') == test_set), entries[0])
-    return {**entry, 'name': test_set, 'phase': 'test', 'scale': scale, 'dataroot_gt': gt_root,
-            'dataroot_lq': lq_root}
+    return next((ds for ds in entries if ds.get('name') == test_set), entries[0])
+
+
+def dataset_options(opt, test_set, gt_root, lq_root, scale):
+    """The option file's entry for ``test_set`` (or its first test entry, renamed) with the roots given here."""
+    return {**dataset_entry(opt, test_set), 'name': test_set, 'phase': 'test', 'scale': scale,
+            'dataroot_gt': gt_root, 'dataroot_lq': lq_root}
+
+
+def lr_folder(opt, test_set, scale):
+    """The LR folder of ``test_set`` the option file reads: ``lr_x<scale>`` (bicubic) or a fixed realistic
+    ``lr_x<scale>_<tag>`` (SCGLANet's track 3 model: ``lr_x4_realistic_x4``)."""
+    bicubic = os.path.basename(lr_dir('', scale))
+    lq = dataset_entry(opt, test_set).get('dataroot_lq') if opt.get('datasets') else None
+    name = os.path.basename(os.path.normpath(lq)) if isinstance(lq, str) and lq.strip() else bicubic
+    return name if name.startswith(bicubic + '_') else bicubic
 
 
 def compare(measured, published):
@@ -73,6 +87,7 @@ def plan(models, sets, root, weights_dir):
     """``(jobs, notes)``: jobs ``(model, option file, weights path, [(set, gt root, lq root)])`` for what is
     here; a note for each missing option file, weight file or test set."""
     jobs, notes, missing_sets = [], [], {}
+    bicubic = {scale: os.path.basename(lr_dir('', scale)) for scale in {model.scale for model in models}}
     for model in models:
         option_file = zoo_option_file(model)
         if not os.path.isfile(option_file):
@@ -84,17 +99,20 @@ def plan(models, sets, root, weights_dir):
                          f'{model.name})')
             continue
         present = []
+        opt = yaml_load(Path(option_file))
         for test_set in sets:
-            gt_root, lq_root = hr_dir(os.path.join(root, test_set)), lr_dir(os.path.join(root, test_set), model.scale)
+            folder = lr_folder(opt, test_set, model.scale)
+            gt_root, lq_root = hr_dir(os.path.join(root, test_set)), os.path.join(root, test_set, folder)
             absent = next((p for p in (gt_root, lq_root) if not os.path.isdir(p)), None)
             if absent:
-                missing_sets.setdefault((test_set, model.scale), absent)
+                label = f'x{model.scale}' if folder == bicubic[model.scale] else folder
+                missing_sets.setdefault((test_set, label), absent)
             else:
                 present.append((test_set, gt_root, lq_root))
         if present:
             jobs.append((model, option_file, weights, present))
-    for (test_set, scale), absent in missing_sets.items():
-        notes.append(f'{test_set} x{scale}: skipped, {absent} missing (docs/data.md says how to prepare it)')
+    for (test_set, label), absent in missing_sets.items():
+        notes.append(f'{test_set} {label}: skipped, {absent} missing (docs/data.md says how to prepare it)')
     return jobs, notes
 
 
@@ -115,7 +133,8 @@ def measure(model, option_file, weights, sets, device, self_ensemble):
                           color_order=ds_opt.get('color_order', 'bgr'), desc=f'{model.name} {test_set}')
         published = zoo.published(model.name, test_set)
         diff, status = compare(result, published)
-        rows.append({'model': model.name, 'scale': model.scale, 'set': test_set, 'pairs': result.num_pairs,
+        rows.append({'model': model.name, 'scale': model.scale, 'set': test_set, 'lr': os.path.basename(lq_root),
+                     'pairs': result.num_pairs,
                      'option_file': model.option, 'weights': weights, 'seconds': round(result.seconds, 2),
                      'measured': {k: result[k] for k in FIGURES},
                      'published': {k: getattr(published, k) for k in FIGURES} if published else None,
@@ -146,6 +165,9 @@ def format_rows(rows):
     for row in rows:
         lines.append(f"{row['model']:<{width}}{row['set']:<11}{row['pairs']:>5}"
                      + ''.join(f'  {_cell(row, k)}' for k in FIGURES) + f"  {row['status']}")
+    # an LR other than the bicubic one (a fixed realistic set) is named under the table
+    lines += [f"{row['model']} {row['set']}: LR from {row['lr']} (as its option file reads)" for row in rows
+              if row.get('lr', f"lr_x{row['scale']}") != f"lr_x{row['scale']}"]
     # what the zoo says about a published figure (its source, another protocol) stays beside the comparison
     lines += [f"published {row['model']} {row['set']}: {note}" for row in rows
               for note in row.get('published_notes', ())]
