@@ -85,14 +85,16 @@ class BaseModel:
             load_network(net, path, param_key, strict, key_path=f'path:pretrain_network_{label}')
         return net
 
-    def wrap_for_training(self, net, attr, find_unused=False):
+    def wrap_for_training(self, net, attr, find_unused=False, broadcast_buffers=True):
         """``net`` wrapped in DistributedDataParallel under a process group and compiled with ``torch.compile``
-        when ``train:compile`` is set; ``attr`` is the attribute the caller stores it in (see ``run_wrapped``)."""
+        when ``train:compile`` is set; ``attr`` is the attribute the caller stores it in (see ``run_wrapped``).
+        ``broadcast_buffers`` false: DDP does not copy rank 0's buffers to every process before each forward."""
         wrapped = net
         if dist.is_available() and dist.is_initialized():
             device_ids = [self.device.index] if self.device.type == 'cuda' else None
             wrapped = torch.nn.parallel.DistributedDataParallel(net, device_ids=device_ids,
-                                                                find_unused_parameters=bool(find_unused))
+                                                                find_unused_parameters=bool(find_unused),
+                                                                broadcast_buffers=broadcast_buffers)
         train_opt = self.opt.get('train') or {}
         if train_opt.get('compile', False):
             mode = train_opt.get('compile_mode') or 'default'

@@ -110,7 +110,7 @@ class ImageRestorationModel(BaseModel):
                 raise OptionError(str(err)) from None
         self.max_nan_steps = int(train_opt.get('max_nan_steps', 5))
         self.nan_guard = NonFiniteGuard(self.max_nan_steps, self.device)
-        self._rollback = None  # (its key, Rollback) of the tensors a step changes; rebuilt when they change
+        self._rollbacks = {}  # optimizer -> (its key, Rollback) of the tensors its step changes; rebuilt on change
         self._ema_averaged = None  # (net_ema, True once it has averaged a step): the first average is a copy
 
         decay = train_opt.get('ema_decay')
@@ -171,33 +171,6 @@ class ImageRestorationModel(BaseModel):
     def nan_steps(self, value):
         self.nan_guard.in_a_row = value
 
-    def finite_or_skip(self, total, losses, current_iter, optimizer):
-        """The guard of a step that decides on the host (the GAN model's): True when ``total`` is finite on every
-        process; otherwise the step is skipped everywhere (gradients of ``optimizer`` dropped, counted against
-        ``train:max_nan_steps``) and False is returned."""
-        bad = not_finite(total).float().reshape(1)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every rank skips together
-        bad = bad[0] > 0
-        self.nan_guard.record(bad, current_iter)
-        if not bad:
-            return True
-        optimizer.zero_grad(set_to_none=True)
-        self.log_dict = OrderedDict((k, float('nan')) for k in losses)
-        return False
-
-    def clip_and_step(self, optimizer, net, scaler=None):
-        """Unscale (fp16), clip the gradient norm of ``net`` at ``train:grad_clip_norm``, step ``optimizer``."""
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        if self.grad_clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip_norm, foreach=True)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-
     def augmented_batch(self):
         """``(lq, gt)`` of the fed batch after NAFNet's mixup (``train:mixup``) and ``train:batch_augment``, both
         drawn by ``BatchAugment``."""
@@ -222,16 +195,17 @@ class ImageRestorationModel(BaseModel):
         self.log_dict = OrderedDict((k, torch.where(bad, float('nan'), v.detach())) for k, v in losses.items())
         return taken
 
-    def guarded_step(self, optimizer, net, bad, current_iter):
-        """Unscale (fp16), clip the gradient norm of ``net``, step ``optimizer`` and the EMA of ``net_g`` unless the
-        loss was not finite (``bad``, a device flag) or the gradients are not; count the skip. Returns the device
-        flag of a taken step.
+    def guarded_step(self, optimizer, net, bad, current_iter, clip=True):
+        """Unscale (fp16), clip the gradient norm of ``net`` (unless ``clip`` is false: the GAN's discriminator),
+        step ``optimizer`` and the EMA of ``net_g`` unless the loss was not finite (``bad``, a device flag) or the
+        gradients are not; count the skip (unless ``current_iter`` is None: the caller counts it). Returns the
+        device flag of a taken step.
 
         Without gradient scaling a non-finite gradient counts as a non-finite loss. With fp16 scaling it is an
         overflow: skipped as GradScaler skips it (the scale backs off), not counted."""
         if self.scaler is not None:
             self.scaler.unscale_(optimizer)
-        if self.grad_clip_norm is not None:
+        if self.grad_clip_norm is not None and clip:
             norm = torch.nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip_norm, foreach=True)
         else:
             norm = torch.nn.utils.get_total_norm([p.grad for p in net.parameters() if p.grad is not None],
@@ -253,7 +227,8 @@ class ImageRestorationModel(BaseModel):
                 self._ema_averaged = (ema, True)
         if self.scaler is not None:
             self.scaler.update()
-        self.nan_guard.record(counted, current_iter)
+        if current_iter is not None:
+            self.nan_guard.record(counted, current_iter)
         return ~skip
 
     def _rollback_for(self, optimizer, ema):
@@ -272,15 +247,15 @@ class ImageRestorationModel(BaseModel):
                 self._ema_averaged = (ema, int(ema.n_averaged) > 0)  # once per EMA object
             if not self._ema_averaged[1]:
                 return None
-        key = (optimizer, state, ema)  # a resumed optimizer has a new state dict; new state appears as entries
-        if self._rollback is None or self._rollback[1] != len(state) or \
-                any(a is not b for a, b in zip(self._rollback[0], key)):
+        key = (state, ema)  # a resumed optimizer has a new state dict; new state appears as entries
+        cached = self._rollbacks.get(optimizer)
+        if cached is None or cached[1] != len(state) or any(a is not b for a, b in zip(cached[0], key)):
             tensors = [p for p in params if p in state]
             tensors += [v for p in params if p in state for v in state[p].values() if torch.is_tensor(v)]
             if ema is not None:
                 tensors += [*ema.module.parameters(), *ema.module.buffers(), ema.n_averaged]
-            self._rollback = (key, len(state), Rollback(tensors))
-        rollback = self._rollback[2]
+            self._rollbacks[optimizer] = (key, len(state), Rollback(tensors))
+        rollback = self._rollbacks[optimizer][2]
         return rollback if rollback.devices <= {self.device} else None
 
     def _ema_update(self, ema):

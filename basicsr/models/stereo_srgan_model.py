@@ -27,6 +27,7 @@ from basicsr.data.stereo_dataset import train_crop
 from basicsr.models.archs.discriminator_arch import discriminator_fits
 from basicsr.models.base_model import release_state
 from basicsr.models.image_restoration_model import ImageRestorationModel
+from basicsr.models.step_guard import not_finite, poisoned
 from basicsr.utils.checkpoint import CheckpointError
 from basicsr.utils.options import WEIGHTS_FORMATS, OptionError, get_path
 from basicsr.utils.registry import LOSS_REGISTRY, MODEL_REGISTRY
@@ -77,7 +78,9 @@ class StereoSRGANModel(ImageRestorationModel):
         self.optimizer_d = self.build_optimizer([p for p in self.net_d.parameters() if p.requires_grad],
                                                 train_opt['optim_d'], 'train:optim_d')
         self.setup_schedulers(train_opt.get('scheduler'))  # D's schedule, the same kind as G's
-        self.net_d_train = self.wrap_for_training(self.net_d, 'net_d_train')
+        # no DDP copy of D's buffers from rank 0 before each forward (a collective per forward): spectral norm's
+        # vectors follow from the weights, equal on every process; BatchNorm statistics do not enter a training pass
+        self.net_d_train = self.wrap_for_training(self.net_d, 'net_d_train', broadcast_buffers=False)
 
     def _usm_targets(self, train_opt):
         """``{l1, percep, gan: True (the sharpened HR) or False (the plain one)}`` from ``train:*_gt_usm``."""
@@ -144,9 +147,14 @@ class StereoSRGANModel(ImageRestorationModel):
         return losses, total
 
     def optimize_parameters(self, current_iter):
-        """One G step (every ``net_d_iters`` iterations after ``net_d_init_iters``) and one D step."""
+        """One G step (every ``net_d_iters`` iterations after ``net_d_init_iters``) and one D step, issued without
+        reading anything back from the device, as the fidelity model's step: a G step whose loss or gradients are
+        not finite is skipped with the D step of its iteration, a D step whose losses or gradients are not finite on
+        its own (G's step stands); a skipped iteration counts once against ``train:max_nan_steps``. Returns a 0-dim
+        bool tensor on the device: True when the iteration's steps were taken (reading it synchronises)."""
         lq, target = self.augmented_targets()
         losses = OrderedDict()
+        skip_g = False
 
         for p in self.net_d.parameters():  # G's step must not accumulate gradients in D
             p.requires_grad_(False)
@@ -159,11 +167,12 @@ class StereoSRGANModel(ImageRestorationModel):
                 fake_pred = self.run_wrapped('net_d_train', self._d_images(self.output))
             g_losses['l_g_gan'] = self.cri_gan(fake_pred, True, is_disc=False)
             total = total + g_losses['l_g_gan']
+            bad = not_finite(total)
+            if self.world_size > 1:  # the gradient all-reduce tells every process (step_guard.py)
+                total = poisoned(total, bad)
             total.backward()
-            if not self.finite_or_skip(total, g_losses, current_iter, self.optimizer):
-                return False
-            self.clip_and_step(self.optimizer, self.net_g)
-            losses.update(g_losses)
+            skip_g = ~self.guarded_step(self.optimizer, self.net_g, bad, None)  # with the EMA; counted below
+            losses.update((k, torch.where(skip_g, float('nan'), v.detach())) for k, v in g_losses.items())
 
         for p in self.net_d.parameters():
             p.requires_grad_(True)
@@ -175,19 +184,15 @@ class StereoSRGANModel(ImageRestorationModel):
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             fake_pred = self.run_wrapped('net_d_train', self._d_images(self.output.detach()))
         l_d_fake = self.cri_gan(fake_pred, False, is_disc=True)
-        l_d_fake.backward()
-        d_total = l_d_real + l_d_fake
+        bad_d = not_finite(l_d_real + l_d_fake)
+        (poisoned(l_d_fake, bad_d) if self.world_size > 1 else l_d_fake).backward()
+        skip = ~self.guarded_step(self.optimizer_d, self.net_d, bad_d | skip_g, None, clip=False)  # D: never clipped
+        self.nan_guard.record(skip, current_iter)
         d_losses = OrderedDict(l_d_real=l_d_real, l_d_fake=l_d_fake, out_d_real=real_pred.detach().float().mean(),
                                out_d_fake=fake_pred.detach().float().mean())
-        if not self.finite_or_skip(d_total, d_losses, current_iter, self.optimizer_d):
-            return False
-        self.optimizer_d.step()
-        losses.update(d_losses)
-
-        if update_g and self.net_ema is not None:
-            self.net_ema.update_parameters(self.net_g)
-        self.log_dict = OrderedDict((k, v.detach()) for k, v in losses.items())
-        return True
+        losses.update((k, torch.where(skip, float('nan'), v.detach())) for k, v in d_losses.items())
+        self.log_dict = losses
+        return ~skip
 
     # ------------------------------------------------------------------ checkpoints
     def network_files(self):

@@ -5,7 +5,8 @@ program of each torchrun process:
     python -m torch.distributed.run --nproc_per_node=2 host_sync_counter.py OUT_DIR FIRST LAST -opt X.yml \
         --launcher pytorch
 
-writes ``OUT_DIR/rank<r>.json``: ``{'events': {iteration: [what, ...]}, 'weights': [sum of each parameter]}``.
+writes ``OUT_DIR/rank<r>.json``: ``{'events': {iteration: [what, ...]}, 'weights': [sum of each parameter of net_g]}``
+(and ``'weights_d'``, net_d's, for a GAN).
 With ``NAN_AT=<rank>:<iteration>`` in the environment, the loss of that process is +inf at that iteration while its
 gradients stay finite (the case only the guard's poisoning tells the other processes about).
 
@@ -140,8 +141,8 @@ def nan_loss_at(rank, iteration, counter):
 
     original = ImageRestorationModel.restoration_losses
 
-    def restoration_losses(model, preds, gt):
-        losses, total = original(model, preds, gt)
+    def restoration_losses(model, preds, gt, **kwargs):
+        losses, total = original(model, preds, gt, **kwargs)
         if model.rank == rank and counter.iteration == iteration:
             total = total + float('inf')
         return losses, total
@@ -161,9 +162,10 @@ def main(out_dir, first, last, argv):
     finally:
         counter.close()
     rank = int(os.environ.get('RANK', 0))
-    weights = [float(p.detach().double().sum()) for p in counter.model.net_g.parameters()]
+    weights = {key: [float(p.detach().double().sum()) for p in getattr(counter.model, net).parameters()]
+               for key, net in (('weights', 'net_g'), ('weights_d', 'net_d')) if hasattr(counter.model, net)}
     with open(os.path.join(out_dir, f'rank{rank}.json'), 'w') as f:
-        json.dump({'events': {str(k): v for k, v in counter.events.items()}, 'weights': weights}, f)
+        json.dump({'events': {str(k): v for k, v in counter.events.items()}, **weights}, f)
 
 
 if __name__ == '__main__':
