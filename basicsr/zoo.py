@@ -21,6 +21,8 @@ SwinFSR's on Google Drive only: manual downloads.
 """
 from dataclasses import dataclass, field
 
+from basicsr.data.layout import LR_PATCH
+
 TEST_SETS = ('KITTI2012', 'KITTI2015', 'Middlebury', 'Flickr1024')
 
 SOURCES = {
@@ -130,7 +132,7 @@ _NAFSSR_PARAMS_M = {('T', 4): 0.46, ('S', 4): 1.56, ('B', 4): 6.80, ('L', 4): 23
 # The networks of the released sizes: constructor keywords besides up_scale (the paper's Table 1 and the release's
 # option files; the train_size of its training patches drives TLSC at test time). A size is the same network at any
 # scale: build_named('NAFSSR-T', 3) is NAFSSR-T at x3, with no released weights.
-_TLSC = dict(train_size=[1, 6, 30, 90], drop_out_rate=0.0)
+_TLSC = dict(train_size=[1, 6, *LR_PATCH], drop_out_rate=0.0)
 _NAFSSR_KWARGS = {'T': dict(width=48, num_blks=16, drop_path_rate=0.0, **_TLSC),
                   'S': dict(width=64, num_blks=32, drop_path_rate=0.1, **_TLSC),
                   'B': dict(width=96, num_blks=64, drop_path_rate=0.2, **_TLSC),
@@ -138,7 +140,7 @@ _NAFSSR_KWARGS = {'T': dict(width=48, num_blks=16, drop_path_rate=0.0, **_TLSC),
 _SWINFIRSSR_KWARGS = dict(in_chans=3, img_size=64, window_size=16, compress_ratio=3, squeeze_factor=30, conv_scale=0.01,
                           overlap_ratio=0.5, img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6,
                           mlp_ratio=2, upsampler='pixelshuffle', resi_connection='SFB')
-_SWINFSR_KWARGS = dict(img_size=[30, 90], embed_dim=180, depths=[6] * 12, num_heads=[6] * 12, window_size_h=6,
+_SWINFSR_KWARGS = dict(img_size=list(LR_PATCH), embed_dim=180, depths=[6] * 12, num_heads=[6] * 12, window_size_h=6,
                        window_size_w=15, mlp_ratio=2.0, drop_path_rate=0.2)
 _SCGLANET_KWARGS = dict(width=128, num_blks=[16, 16, 32, 32, 32], drop_path_rate=0.1, temperature=2.0, **_TLSC)
 

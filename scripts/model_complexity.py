@@ -21,12 +21,13 @@ from pathlib import Path
 
 import torch
 
+from basicsr.data.layout import LR_PATCH
 from basicsr.models.archs import complexity, define_network
 from basicsr.toolbox import size_type, zoo_model, zoo_option_file
 from basicsr.utils.errors import run_main
 from basicsr.utils.options import OptionError, get_path, yaml_load
 
-DEFAULT_PATCH = (30, 90)  # LR training patch of the stereo SR protocol
+DEFAULT_PATCH = LR_PATCH
 KITTI_HR = (375, 1242)  # KITTI 2012/2015 image size
 BUDGET_SIZE = (180, 320)  # NTIRE 2024 stereo SR: the budget is for one 320x180 (w x h) LR pair
 BUDGET_PARAMS, BUDGET_MACS = 1_000_000, 400 * 10**9

@@ -45,6 +45,7 @@ from basicsr.models.archs.arch_util import ArchOptionError
 from basicsr.models.archs.scam import SCAM, explicit_attention_requested, row_cross_attention
 from basicsr.models.archs.swinfirssr_arch import (Mlp, check_stages, init_swin_weights, pixel_shuffle_upsample,
                                                    positive_int)
+from basicsr.models.archs.tlsc import STEREO_TRAIN_SIZE
 from basicsr.utils.registry import ARCH_REGISTRY, BLOCK_REGISTRY
 
 RGB_MEAN = (0.4488, 0.4371, 0.4040)  # the release's (DIV2K) mean, subtracted from 3-channel input
@@ -345,8 +346,8 @@ class SwinFSR(nn.Module):
             (NAFSSR's ``SCAM``, swin_scam_ffc.py).
     """
 
-    def __init__(self, up_scale=None, img_size=(30, 90), patch_size=1, in_chans=3, embed_dim=180, depths=(6,) * 12,
-                 num_heads=(6,) * 12, window_size_h=6, window_size_w=15, mlp_ratio=2., qkv_bias=True,
+    def __init__(self, up_scale=None, img_size=STEREO_TRAIN_SIZE[2:], patch_size=1, in_chans=3, embed_dim=180,
+                 depths=(6,) * 12, num_heads=(6,) * 12, window_size_h=6, window_size_w=15, mlp_ratio=2., qkv_bias=True,
                  qk_scale=None, drop_rate=0., drop_path_rate=0.2, patch_norm=True, use_checkpoint=False,
                  img_range=1., upsampler='pixelshuffle', resi_connection='1conv', scam='centred', upscale=None):
         super().__init__()

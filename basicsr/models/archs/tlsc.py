@@ -16,12 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from basicsr.data.layout import LR_PATCH
 from basicsr.models.archs.arch_util import ArchOptionError
 
 TLSC_RATIO = 1.5
 # (N, C, H, W) the stereo releases trained on: a pair of 30x90 LR patches (the Flickr1024 patches of
 # basicsr/data/preparation.py); their networks' default train_size
-STEREO_TRAIN_SIZE = (1, 6, 30, 90)
+STEREO_TRAIN_SIZE = (1, 6, *LR_PATCH)
 FAST_REDUCTIONS = (5, 4, 3, 2, 1)  # sub-sampling strides tried by the release's approximate ``fast_imp`` path
 
 
