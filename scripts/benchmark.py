@@ -136,10 +136,11 @@ class OursTrainStep:
             self.prefetcher = CUDAPrefetcher(loader, device) if cuda_prefetch else CPUPrefetcher(loader)
             self.epoch = 0
 
-    def __call__(self, lq, gt):
+    def __call__(self, lq, gt, gt_plain=None):
         self.iter += 1
         self.model.update_learning_rate(self.iter)  # as train.py does before every step
-        self.model.feed_data({'lq': lq, 'gt': gt})
+        # gt_plain: the unsharpened HR a GAN loss may read (train:gan_gt_usm false); a synthetic batch has one HR
+        self.model.feed_data({'lq': lq, 'gt': gt, 'gt_plain': gt if gt_plain is None else gt_plain})
         self.model.optimize_parameters(self.iter)
 
     def step_from_loader(self):
@@ -152,7 +153,7 @@ class OursTrainStep:
             self.prefetcher.reset()
             data = self.prefetcher.next()
         self.data_ms.append((time.perf_counter() - t0) * 1000)
-        self(data['lq'], data['gt'])
+        self(data['lq'], data['gt'], data.get('gt_plain'))
 
 
 def build_our_net(spec):

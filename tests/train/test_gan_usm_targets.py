@@ -8,7 +8,9 @@ import os
 
 import pytest
 import torch
+from torch.utils.data import default_collate
 
+from basicsr.data import build_dataset
 from basicsr.models import build_model
 from basicsr.option_checks import OPTION_CHECKS
 from basicsr.utils.options import OptionError, parse, parse_options
@@ -16,6 +18,7 @@ from train_helpers import ROOT, base_options, write_options
 
 NAMES = ('l1', 'percep', 'gan')
 DEGRADATION = os.path.join(ROOT, 'options', 'degradations', 'realistic_x4.yml')
+RECIPE = os.path.join(ROOT, 'options', 'train', 'NAFSSR', 'NAFSSR-T_x4_realistic_gan.yml')
 
 
 def realesrgan_targets(gt, gt_usm, opt):
@@ -146,3 +149,21 @@ def test_the_keys_belong_to_the_gan_model(tiny_data, tmp_path):
     with pytest.raises(OptionError, match='train:gan_gt_usm is read by StereoSRGANModel, but model_type is '
                                           'ImageRestorationModel'):
         parse_options(True, ['-opt', write_options(tmp_path, opt)], registries=OPTION_CHECKS)
+
+
+def test_the_realistic_gan_file_is_real_esrgan_x4plus_and_steps_on_the_sample(tmp_path):
+    """The option file, with a tiny generator and discriminator and without the VGG file (--force_yml overrides
+    in-process): its sharpening dataset on the built-in sample gives both HR, L1 sees the sharpened one and the
+    discriminator the plain one, as Real-ESRGAN x4plus."""
+    tiny = ['num_gpu=0', f"datasets:train:dataroot_gt={os.path.join(ROOT, 'datasets', 'sample', 'patches_x4')}",
+            f'datasets:train:degradation={DEGRADATION}', 'datasets:train:gt_size_h=32', 'datasets:train:gt_size_w=96',
+            'network_g:width=8', 'network_g:num_blks=1', 'network_g:train_size=[1,6,8,24]', 'network_d:num_feat=4',
+            'path:pretrain_network_g=~', 'train:perceptual_opt=~']
+    opt = parse(RECIPE, is_train=True, force_yml=tiny, root_path=str(tmp_path))
+    assert opt['datasets']['train']['gt_usm'] is True and opt['model_type'] == 'StereoSRGANModel'
+    model = build_model(opt)
+    assert model.gt_usm_targets == {'l1': True, 'percep': True, 'gan': False}
+    dataset = build_dataset(opt['datasets']['train'], 'datasets:train')
+    batch = default_collate([dataset[(0, 1)], dataset[(1, 2)]])
+    seen = seen_targets(model, batch)
+    assert torch.equal(seen['l1'], batch['gt']) and torch.equal(seen['gan'], model._d_images(batch['gt_plain']))
