@@ -3,18 +3,20 @@
 - the CUDA random state in the training state: a run on the GPU SIGKILLed after a state and started again ends with
   the weights of an uninterrupted run, bit for bit. The network is a tiny SwinFSR, whose per-sample stochastic
   depth and dropout draw from the CUDA generator (NAFSSR's block-wise DropPath draws on the CPU), with
-  ``cudnn_benchmark: false`` (cuDNN's autotuning is not reproducible from run to run);
+  ``cudnn_benchmark: false`` (cuDNN's autotuning is not reproducible from run to run) and deterministic kernels
+  (deterministic_train.py: no atomics in weight gradients);
 - NCCL start-up: ``torchrun ... train.py --launcher pytorch`` on the GPUs, one process per GPU (one, and two where
   the machine has two), with NCCL's own log proving which backend started.
 """
 import os
+import subprocess
 
 import pytest
 import torch
 
 from helpers import reaped
 from test_resume import _kill_after_state, _ok, assert_same_weights
-from train_helpers import base_options, child_env, run_train, start_train, train_cmd, write_options
+from train_helpers import TRAIN_PY, base_options, child_env, train_cmd, write_options
 import helpers
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU (scripts/gpu_checks.sh runs it)')
@@ -29,6 +31,21 @@ def cuda_options(data, name, total_iter=8):
                         'drop_rate': 0.1, 'drop_path_rate': 0.5}
     opt['train']['cudnn_benchmark'] = False
     return opt
+
+
+def _deterministic_cmd(opt):
+    cmd = train_cmd(opt, launcher=None)
+    cmd[cmd.index(TRAIN_PY)] = os.path.join(os.path.dirname(__file__), 'deterministic_train.py')
+    return cmd
+
+
+def run_train(opt, cwd):
+    return helpers.run(_deterministic_cmd(opt), 600, cwd=str(cwd), env=child_env())
+
+
+def start_train(opt, cwd):
+    return subprocess.Popen(_deterministic_cmd(opt), cwd=str(cwd), env=child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
 def _differs(ref_exp, run_exp, it):
