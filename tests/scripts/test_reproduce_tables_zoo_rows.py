@@ -29,6 +29,7 @@ TINY = {  # the option files' networks, shrunk (as tests/archs/test_scglanet.py 
                     window_size_w=5),
 }
 ROWS = {'SCGLANet-L_x4': 'lr_x4', 'SCGLANet-L_Track3_x4': 'lr_x4_realistic_x4', 'SwinFSR-L_x4': 'lr_x4'}
+# (SCGLAGAN-L_x4, track 2, is SCGLANet-L_x4's row with another weight file: the same option settings and LR folder)
 
 
 @pytest.fixture(scope='module')
