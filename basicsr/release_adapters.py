@@ -198,8 +198,7 @@ class ReleaseTrainStep:
         self.losses = [LOSS_REGISTRY.build(train_opt[key], f'train:{key}').to(device)
                        for key in ('pixel_opt', 'freq_opt') if train_opt.get(key)]
         self.stereo = build_stereo_losses(train_opt, device)
-        optim_opt = dict(train_opt['optim_g'])
-        self.opt = OPTIMIZER_REGISTRY.get(optim_opt.pop('type'))(self.net.parameters(), **optim_opt)
+        self.opt = OPTIMIZER_REGISTRY.build(train_opt['optim_g'], 'train:optim_g', params=self.net.parameters())
         self.clip = 0.01 if self.net_type in NAFNET_STEP and train_opt.get('use_grad_clip', True) else None
         self.ema_decay = float(train_opt.get('ema_decay') or 0) if self.net_type not in NAFNET_FORKS else 0
         self.ema = copy.deepcopy(self.net).eval() if self.ema_decay else None
