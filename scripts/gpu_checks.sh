@@ -10,7 +10,7 @@
 #    must still beat bicubic; 2. test.py on the GPU (bf16 autocast, self-ensemble) and the strip inference script
 #    (fp16) on the quick-start model; 3. the sync-free training step and the CUDA prefetcher (issue 20): no
 #    synchronising CUDA call in ten steady-state iterations fed by the CUDA prefetcher (fp32, bf16, fp16 with
-#    scaling), the device-side skip of a NaN step equal to the host-side one, the prefetcher's batch order across
+#    scaling; and the GAN model's step), the device-side skip of a NaN step equal to the host-side one, the prefetcher's batch order across
 #    epochs and a mid-epoch resume; 4. the CUDA random state in a resume: a GPU run SIGKILLed after a state and
 #    started again ends bit for bit as an uninterrupted one (tests/train/test_cuda_runs.py); 5. NCCL start-up:
 #    train.py under torchrun with one process per GPU, one and (on a machine with two GPUs; skipped with its reason
@@ -72,7 +72,8 @@ step inference_cuda_fp16 120 $PY scripts/inference_stereo.py --opt "$OUT_DIR/tes
     --output "$OUT_DIR/inference" --strip_rows 16 --amp fp16
 
 step sync_free_step_cuda 180 $PY -m pytest -q -rs -p no:cacheprovider tests/train/test_step_on_device.py \
-    tests/train/test_step_guard.py tests/train/test_prefetcher.py
+    tests/train/test_step_guard.py tests/train/test_prefetcher.py \
+    tests/train/test_gan_sync_free_step.py::test_gan_steady_state_on_cuda_makes_no_synchronising_call
 step cuda_rng_resume 240 $PY -m pytest -q -rs -p no:cacheprovider \
     tests/train/test_cuda_runs.py::test_cuda_sigkill_then_rerun_equals_uninterrupted
 step nccl_torchrun 180 $PY -m pytest -q -rs -p no:cacheprovider \

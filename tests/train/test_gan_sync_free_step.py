@@ -1,6 +1,8 @@
 """StereoSRGANModel's steady-state step reads nothing back from the device and calls no collective of its own, as
 the fidelity model's (issue 20, test_sync_free_step.py): the generator's and the discriminator's non-finite skips
-are decided on the device, the losses read back only where train.py prints, validates or saves."""
+are decided on the device, the losses read back only where train.py prints, validates or saves. The CUDA row
+(skipped without a GPU; scripts/gpu_checks.sh runs it) checks the same on a GPU under
+``torch.cuda.set_sync_debug_mode('error')``."""
 import json
 import os
 import sys
@@ -8,6 +10,9 @@ import sys
 import pytest
 import torch
 
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.data.prefetch_dataloader import build_prefetcher
 from basicsr.models import build_model
 from basicsr.utils.options import parse
 from host_sync_counter import StepCounter, device_waits
@@ -18,6 +23,8 @@ import helpers
 
 sys.path.insert(0, ROOT)
 import train as train_script  # noqa: E402
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU (scripts/gpu_checks.sh runs it)')
 
 
 def _options(tiny_data, name, **train):
@@ -130,3 +137,42 @@ def test_gan_two_processes_agree_without_collectives(tiny_data, tmp_path):
     assert ranks[0]['weights'] == ranks[1]['weights']
     assert ranks[0]['weights_d'] == ranks[1]['weights_d']
     assert 'iter 15: the loss or its gradients were NaN/inf; skipping this step' in result.stdout + result.stderr
+
+
+def steady_state(data, tmp_path, device, priming=12, steady=10):
+    """The model API as train.py drives it, fed by the CUDA prefetcher (plain copies on the CPU): ``priming``
+    iterations, then ``steady`` more, on a GPU with any synchronising CUDA call raising. Returns the model."""
+    opt = _options(data, f'gan_steady_{device}', net_d_iters=2)
+    opt['num_gpu'] = 1 if device == 'cuda' else 0
+    opt['datasets']['train'].update(prefetch_mode='cuda', pin_memory=device == 'cuda')
+    opt = parse(write_options(tmp_path, opt), is_train=True, root_path=str(tmp_path))
+    dataset = build_dataset(opt['datasets']['train'], key_path='datasets:train')
+    sampler = EnlargedSampler(dataset, 1, 0, ratio=8, seed=7)
+    loader = build_dataloader(dataset, opt['datasets']['train'], opt['num_gpu'], False, sampler=sampler, seed=7)
+    model = build_model(opt)
+    assert model.device.type == device
+    prefetcher = build_prefetcher(loader, 'cuda', model.device)
+    sampler.set_epoch(0)
+    prefetcher.reset()
+    for it in range(1, priming + steady + 1):
+        strict = device == 'cuda' and it > priming
+        if strict:
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode('error')  # any synchronising CUDA call raises
+        try:
+            model.update_learning_rate(it)
+            model.feed_data(prefetcher.next())
+            model.optimize_parameters(it)
+        finally:
+            if strict:
+                torch.cuda.set_sync_debug_mode('default')
+    assert model.nan_guard.report() == 0
+    assert all(torch.isfinite(torch.tensor(v)) for v in model.reduced_losses().values())
+    return model
+
+
+@CUDA
+def test_gan_steady_state_on_cuda_makes_no_synchronising_call(tiny_data, tmp_path):
+    model = steady_state(tiny_data, tmp_path, 'cuda')
+    for optimizer, net in ((model.optimizer, model.net_g), (model.optimizer_d, model.net_d)):
+        assert optimizer.state[next(net.parameters())]['step'].is_cuda  # capturable: the count rolls back on the GPU
