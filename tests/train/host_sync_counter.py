@@ -8,7 +8,8 @@ program of each torchrun process:
 writes ``OUT_DIR/rank<r>.json``: ``{'events': {iteration: [what, ...]}, 'weights': [sum of each parameter of net_g]}``
 (and ``'weights_d'``, net_d's, for a GAN).
 With ``NAN_AT=<rank>:<iteration>`` in the environment, the loss of that process is +inf at that iteration while its
-gradients stay finite (the case only the guard's poisoning tells the other processes about).
+gradients stay finite (the case only the guard's poisoning tells the other processes about); ``NAN_D_AT`` likewise
+for a GAN discriminator's loss on real images.
 
 A host read is an aten op that returns a Python value (``_local_scalar_dense`` behind ``.item()``, ``bool()``,
 ``float()``; ``is_nonzero``; ``equal``) or whose output size depends on tensor values (``nonzero``,
@@ -150,6 +151,22 @@ def nan_loss_at(rank, iteration, counter):
     ImageRestorationModel.restoration_losses = restoration_losses
 
 
+def nan_d_loss_at(rank, iteration, counter):
+    """Make the discriminator's loss on real images of process ``rank`` +inf at ``iteration`` (a GAN), its
+    gradients unchanged."""
+    from basicsr.losses.gan_loss import GANLoss
+
+    original = GANLoss.forward
+
+    def forward(loss, pred, target_is_real, is_disc=False):
+        value = original(loss, pred, target_is_real, is_disc=is_disc)
+        if is_disc and target_is_real and counter.model.rank == rank and counter.iteration == iteration:
+            value = value + float('inf')
+        return value
+
+    GANLoss.forward = forward
+
+
 def main(out_dir, first, last, argv):
     import train
 
@@ -157,6 +174,8 @@ def main(out_dir, first, last, argv):
     counter.install()
     if os.environ.get('NAN_AT'):
         nan_loss_at(*map(int, os.environ['NAN_AT'].split(':')), counter)
+    if os.environ.get('NAN_D_AT'):
+        nan_d_loss_at(*map(int, os.environ['NAN_D_AT'].split(':')), counter)
     try:
         train.run(argv)
     finally:

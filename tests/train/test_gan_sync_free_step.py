@@ -116,8 +116,9 @@ def test_gan_steady_state_iterations_read_nothing_back(tiny_data, tmp_path, monk
 
 def test_gan_two_processes_agree_without_collectives(tiny_data, tmp_path):
     """Under torchrun (2 gloo processes) no collective beyond DDP's gradient all-reduces and no host read in the
-    steady-state iterations, even when process 1's generator loss is +inf with finite gradients at iteration 15:
-    both processes skip that iteration's G and D steps, G and D end equal on both, the skip is logged."""
+    steady-state iterations, even when process 1's generator loss is +inf with finite gradients at iteration 15
+    (both processes skip that iteration's G and D steps) and process 0's discriminator loss at 17 (both skip that D
+    step): G and D end equal on both, the skips are logged."""
     opt = _options(tiny_data, 'gan_syncfree_ddp')
     opt['network_g']['drop_path_rate'] = 0.0  # see test_sync_free_step.py: DDP's find_unused_parameters reads back
     opt = write_options(tmp_path, opt)
@@ -127,7 +128,7 @@ def test_gan_two_processes_agree_without_collectives(tiny_data, tmp_path):
     script = cmd.index(os.path.join(ROOT, 'train.py'))
     cmd[script:script + 1] = [os.path.join(os.path.dirname(__file__), 'host_sync_counter.py'), str(out), str(FIRST),
                               str(TOTAL)]
-    result = helpers.run(cmd, 600, cwd=str(tmp_path), env=dict(child_env(), NAN_AT='1:15'))
+    result = helpers.run(cmd, 600, cwd=str(tmp_path), env=dict(child_env(), NAN_AT='1:15', NAN_D_AT='0:17'))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     ranks = [json.loads((out / f'rank{rank}.json').read_text()) for rank in (0, 1)]
     for found in ranks:
@@ -136,7 +137,7 @@ def test_gan_two_processes_agree_without_collectives(tiny_data, tmp_path):
         assert any(e.startswith('collective') for e in events[str(TOTAL)])  # the last one agrees and saves
     assert ranks[0]['weights'] == ranks[1]['weights']
     assert ranks[0]['weights_d'] == ranks[1]['weights_d']
-    assert 'iter 15: the loss or its gradients were NaN/inf; skipping this step' in result.stdout + result.stderr
+    assert 'iters 15-17: the loss or its gradients were NaN/inf; skipped those 2 steps' in result.stdout + result.stderr
 
 
 def steady_state(data, tmp_path, device, priming=12, steady=10):
