@@ -4,7 +4,7 @@ same drops.
 
 - ``DropPath``: NAFSSR's (NAFNet release): a whole stereo block is skipped for the whole batch; NAFSSR, CVHSSR and
   SCGLANet wrap their blocks in it.
-- ``drop_path``: per sample, on a residual branch (the Swin Transformer release's form, as in SwinFIR).
+- ``drop_path``: per sample, on a residual branch (the Swin Transformer releases' form: SwinFIR's, SwinFSR's).
 """
 import torch
 from torch import nn
@@ -28,11 +28,17 @@ class DropPath(nn.Module):
         return tuple(x + factor * (y - x) for x, y in zip(feats, self.module(*feats)))
 
 
-def drop_path(x, rate, training):
+def drop_path(x, rate, training, draw='rand'):
     """Per-sample stochastic depth of a residual branch ``x``: zero a sample's branch with probability ``rate`` and
-    scale the others by 1 / (1 - rate)."""
+    scale the others by 1 / (1 - rate). ``draw``: how the samples' keep mask comes from torch's generator, as each
+    release drew it, so that a seeded run drops the same samples as the release: ``'rand'`` (uniform draws
+    floored, and the branch divided before the mask: SwinFIR's copy of timm) or ``'bernoulli'`` (``bernoulli_``,
+    and the mask divided: timm's ``DropPath`` as SwinFSR uses it)."""
     if rate == 0. or not training:
         return x
     keep = 1 - rate
-    mask = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).add_(keep).floor_()
+    shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+    if draw == 'bernoulli':
+        return x * x.new_empty(shape).bernoulli_(keep).div_(keep)
+    mask = torch.rand(shape, dtype=x.dtype, device=x.device).add_(keep).floor_()
     return x.div(keep) * mask

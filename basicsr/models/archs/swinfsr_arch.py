@@ -42,6 +42,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from basicsr.models.archs.arch_util import ArchOptionError
+from basicsr.models.archs.drop_path import drop_path as stochastic_depth
 from basicsr.models.archs.scam import SCAM, explicit_attention_requested, row_cross_attention
 from basicsr.models.archs.swinfirssr_arch import (Mlp, check_stages, init_swin_weights, pixel_shuffle_upsample,
                                                    positive_int)
@@ -103,13 +104,8 @@ def reflect_pad(x, pad_h, pad_w):
 
 
 def drop_path(x, rate, training):
-    """Per-sample stochastic depth (timm's ``DropPath``, as the release): zero the update of a sample with
-    probability ``rate`` and scale the others by 1 / (1 - rate)."""
-    if rate == 0. or not training:
-        return x
-    keep = 1 - rate
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-    return x * mask.div_(keep)
+    """Per-sample stochastic depth drawn as the release draws it (timm's ``DropPath``: ``bernoulli_``)."""
+    return stochastic_depth(x, rate, training, draw='bernoulli')
 
 
 def _image(tokens, h, w):
