@@ -5,9 +5,10 @@
     python scripts/mutants.py --only amp_autocast_off strips_no_overlap
     python scripts/mutants.py --list
 
-Each mutant replaces one exact piece of code (it must occur exactly once, else the mutant is reported ``stale``:
-the code moved and the list needs updating) in a temporary copy of the repository, never in the tree itself, and
-runs only the tests that must catch it. The copy is checked first: those tests must pass unmutated (``--no_baseline``
+The mutants are listed in scripts/mutants.yml. Each replaces one exact piece of code (it must occur exactly once,
+else the mutant is reported ``stale``: the code moved and the list needs updating; tests/scripts/test_mutants.py
+checks it on every test run) in a temporary copy of the repository, never in the tree itself, and runs only the tests
+that must catch it. The copy is checked first: those tests must pass unmutated (``--no_baseline``
 skips that). Exit status 0 when every mutant was caught, 1 otherwise, 2 for a bad argument. Not part of
 ``make test``: about 5-10 minutes on a 2-core machine.
 """
@@ -20,7 +21,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from basicsr.utils.errors import run_main
+import yaml
+
+from basicsr.utils.errors import UserError, run_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,72 +37,22 @@ class Mutant:
     tests: tuple  # pytest arguments (files, node ids, -k expressions) that must fail
 
 
-MUTANTS = (
-    # training: mixed precision, the release's recipe, resume, the lock, Ctrl-C
-    Mutant('amp_autocast_off', 'basicsr/models/image_restoration_model.py',
-           "enabled=self.use_amp):\n            preds = self.run_wrapped('net_train', lq)",
-           "enabled=False):\n            preds = self.run_wrapped('net_train', lq)",
-           ('tests/train/test_amp_training.py',)),
-    Mutant('amp_no_unscale_before_clip', 'basicsr/models/image_restoration_model.py',
-           '        if scaler is not None:\n            scaler.unscale_(optimizer)\n', '',
-           ('tests/train/test_amp_training.py',)),
-    Mutant('resume_scaler_not_restored', 'basicsr/models/base_model.py',
-           "            self.scaler.load_state_dict(state['scaler'])", '            pass',
-           ('tests/train/test_amp_training.py',)),
-    Mutant('resume_scheduler_not_restored', 'basicsr/models/base_model.py',
-           '            scheduler.load_state_dict(saved_sched)', '            pass',
-           ('tests/train/test_resume.py', '-k', 'sigint')),
-    Mutant('sigint_not_handled', 'train.py',
-           'for sig in (signal.SIGTERM, signal.SIGINT):', 'for sig in (signal.SIGTERM,):',
-           ('tests/train/test_resume.py', '-k', 'sigint')),
-    Mutant('lock_never_refuses', 'basicsr/utils/experiment.py',
-           'if owner is not None and not self._stale(owner):', 'if False:',
-           ('tests/train/test_experiment_ownership.py', '-k', 'lock_in_process')),
-    Mutant('release_grad_clip_0.1', 'basicsr/models/image_restoration_model.py',
-           'RELEASE_GRAD_CLIP_NORM = 0.01', 'RELEASE_GRAD_CLIP_NORM = 0.1',
-           ('tests/options/test_nafssr_recipes.py',)),
-    Mutant('perceptual_inplace_relu', 'basicsr/losses/losses.py',
-           '                layer.inplace = False', '                layer.inplace = True',
-           ('tests/train/test_losses_schedulers.py', '-k', 'perceptual')),
-    # data preparation
-    Mutant('prep_middlebury_last', 'scripts/data_preparation/prepare_flickr1024.py',
-           "train = middlebury + find_pairs(os.path.join(flickr, 'Train'))",
-           "train = find_pairs(os.path.join(flickr, 'Train')) + middlebury",
-           ('tests/data/test_prepare_scripts.py', '-k', 'middlebury_first')),
-    Mutant('prep_halving_by_decimation', 'basicsr/data/preparation.py',
-           'left, right = imresize(left, 0.5), imresize(right, 0.5)',
-           'left, right = left[::2, ::2].copy(), right[::2, ::2].copy()',
-           ('tests/data/test_prepare_scripts.py', '-k', 'middlebury_first')),
-    Mutant('prep_kitti_any_frame', 'scripts/data_preparation/prepare_test_sets.py',
-           "if f.endswith(f'_{frame}.png')", "if f.endswith('.png')",
-           ('tests/data/test_prepare_scripts.py', '-k', 'kitti')),
-    Mutant('prep_patch_margin_3', 'basicsr/data/preparation.py',
-           'LAST_MARGIN = 4', 'LAST_MARGIN = 3',
-           ('tests/data/test_preparation.py', '-k', 'origins or count_uses')),
-    Mutant('prep_validation_into_test', 'scripts/data_preparation/prepare_flickr1024.py',
-           "find_pairs(os.path.join(flickr, 'Validation'))", "find_pairs(os.path.join(flickr, 'Test'))",
-           ('tests/data/test_prepare_scripts.py', '-k', 'from_folders')),
-    # metrics and the tables' tolerance
-    Mutant('metric_left_crop_63', 'basicsr/metrics/psnr_ssim.py', 'LEFT_CROP = 64', 'LEFT_CROP = 63',
-           ('tests/metrics/test_psnr_ssim.py',)),
-    Mutant('metric_psnr_peak_256', 'basicsr/metrics/psnr_ssim.py',
-           'return float(10.0 * np.log10(data_range ** 2 / mse))',
-           'return float(10.0 * np.log10((data_range + 1) ** 2 / mse))',
-           ('tests/metrics/test_psnr_ssim.py',)),
-    Mutant('tables_psnr_tolerance_0.015', 'scripts/reproduce_tables.py',
-           "TOLERANCE = {'psnr': 0.01,", "TOLERANCE = {'psnr': 0.015,",
-           ('tests/scripts/test_tolerance_boundaries.py', '-k', 'reproduce')),
-    Mutant('tables_ssim_tolerance_0.0015', 'scripts/reproduce_tables.py',
-           "'ssim': 0.001,", "'ssim': 0.0015,",
-           ('tests/scripts/test_tolerance_boundaries.py', '-k', 'reproduce')),
-    # strips
-    Mutant('strips_no_overlap', 'basicsr/evaluation.py',
-           'lo, hi = max(0, top - overlap), min(h, bottom + overlap)', 'lo, hi = top, bottom',
-           ('tests/eval/test_strips.py', '-k', 'nafssr_strips')),
-    Mutant('strips_smallest_auto_strip', 'basicsr/inference.py',
-           'if rows < MIN_AUTO_ROWS:', 'if rows <= MIN_AUTO_ROWS:',
-           ('tests/scripts/test_tolerance_boundaries.py', '-k', 'auto_strip')),
-)
+MUTANTS_FILE = os.path.join(ROOT, 'scripts', 'mutants.yml')  # the list, one entry per mutant (see its header)
+
+
+def load_mutants(path=MUTANTS_FILE):
+    """The mutants listed in ``path``; one line naming the file and the entry when an entry is malformed."""
+    with open(path, encoding='utf-8') as f:
+        entries = yaml.safe_load(f)
+    mutants = []
+    for i, entry in enumerate(entries or ()):
+        keys = {'name', 'path', 'old', 'new', 'tests'}
+        if not isinstance(entry, dict) or set(entry) != keys or not all(
+                isinstance(entry[k], str) for k in keys - {'tests'}) or not isinstance(entry['tests'], list):
+            raise UserError(f'{path}: entry {i + 1} must have exactly the keys {sorted(keys)} (strings, tests a '
+                            f'list), got {entry!r}')
+        mutants.append(Mutant(entry['name'], entry['path'], entry['old'], entry['new'], tuple(entry['tests'])))
+    return tuple(mutants)
 
 
 def copy_repository(dest, rev=None):
@@ -158,7 +111,7 @@ def parse_args(argv=None):
     parser.add_argument('--no_baseline', action='store_true', help='skip checking that the tests pass unmutated')
     parser.add_argument('--timeout', type=int, default=300, help='seconds per pytest run (default 300)')
     args = parser.parse_args(argv)
-    names = {m.name for m in MUTANTS}
+    names = {m.name for m in load_mutants()}
     unknown = sorted(set(args.only or ()) - names)
     if unknown:
         parser.error(f"--only: unknown mutant(s) {', '.join(unknown)}; expected some of {', '.join(sorted(names))}")
@@ -167,7 +120,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
+    mutants = [m for m in load_mutants() if not args.only or m.name in args.only]
     if args.list:
         for m in mutants:
             print(f'{m.name:32s} {m.path}  ->  pytest {" ".join(m.tests)}')
