@@ -162,9 +162,28 @@ def _card(name, family, scale, params_m, weights, code, size, arch, kwargs, colo
                     train=tuple(f'options/train/{family}/{stem}.yml' for stem in train))
 
 
-def _github_card(name, family, scale, params_m, repo, commit, path, size_bytes, sha256, git_blob, **card):
-    return _card(name, family, scale, params_m, _github(repo, commit, path, size_bytes, sha256, git_blob), repo,
-                 **card)
+# Weights in git, pinned to a commit: size and sha256 computed from the files we read, git's blob id from the commit's
+# tree (the only check of the files larger than the snapshot we read)
+_SHA256 = {'CVHSSR-T_x2': (2939321, '29b5b8643274730102baaf1fe83711bd2d3c67a1c2aaa0bfe06c03da33e764c3'),
+           'CVHSSR-T_x4': (3001721, 'ae8a06b4c2a9fe5fa295fed210adcdffa9535891f68abfc5442bbcf3e0e5daac'),
+           'EHFSSR_S_x2': (2820991, '4be9b0377d77437f3dadcf3b0a55e66dbcc0b84525f221af452405ffae766a12'),
+           'EHFSSR_S_x4': (2883391, 'ed43b200c58f93945abb4cc65954e16dbf63f0a3d5c5d6293b53e6e135be7d0b')}
+_GIT_BLOBS = {'CVHSSR-T_x2': '2017246d2f8b4bf8d88ed5a1b74ca802d97be165',
+              'CVHSSR-T_x4': '0e3cfdd56b2603d0d47768e46bc882dc8ee310dd',
+              'CVHSSR-S_x2': 'f313e6014ad013785689a952fdb563917f45b299',
+              'CVHSSR-S_x4': 'f4f3b8378b89583319378d787ba9cd5d3bcbfd09',
+              'EHFSSR_S_x2': '96cd8e2890b8a0a0fc349619b4fb97d186459415',
+              'EHFSSR_S_x4': 'abeeb11bb64ebbb9c140cfe2bea8376f9296cc49',
+              'EHFSSR_x2': 'af099822b5f5b5b8df51af567a5eeabf6f4f1cf4',
+              'EHFSSR_x4': '9002ac49a3008c336b94ecb8e29e287cc3a23077',
+              'iPASSR_x2': 'c1cc0b0add952b3f614922b4a208223678f2d848',
+              'iPASSR_x4': 'f25dc7567e5016beaf86cbc0bbac04c747e9d8c6'}
+
+
+def _github_card(name, family, scale, params_m, repo, commit, path, **card):
+    size_bytes, sha256 = _SHA256.get(name, (None, None))
+    return _card(name, family, scale, params_m, _github(repo, commit, path, size_bytes, sha256, _GIT_BLOBS[name]),
+                 repo, **card)
 
 
 _MODELS = [
@@ -172,39 +191,25 @@ _MODELS = [
             _nafssr(f'NAFSSR-{size}_{scale}x.pth', *_NAFSSR_WEIGHTS[size, scale]), 'megvii-research/NAFNet',
             f'NAFSSR-{size}', 'NAFSSR', _NAFSSR_KWARGS[size], train=(f'NAFSSR-{size}_x{scale}',))
       for scale in (2, 4) for size in 'TSBL'),
-    # CVHSSR's sizes are NAFSSR's (its option files). Sizes, sha256 and blob ids computed from the files of the pinned
-    # commit; the S files are in git too, but larger than the snapshot we read: only their blob ids are known
+    # CVHSSR's sizes are NAFSSR's (its option files); the S files are in git too, but larger than the snapshot we read
     *(_github_card(f'CVHSSR-{size}_x{scale}', 'CVHSSR', scale, params_m, 'AlexZou14/CVHSSR', CVHSSR_COMMIT,
-                   f'ckpt/CVHSSR_{size}x{scale}.pth', size_bytes, sha256, blob, size=f'CVHSSR-{size}', arch='CVHSSR',
+                   f'ckpt/CVHSSR_{size}x{scale}.pth', size=f'CVHSSR-{size}', arch='CVHSSR',
                    kwargs=_NAFSSR_KWARGS[size], train=(f'CVHSSR-{size}_x{scale}',))
-      for size, scale, params_m, size_bytes, sha256, blob in (
-          ('T', 2, 0.66, 2939321, '29b5b8643274730102baaf1fe83711bd2d3c67a1c2aaa0bfe06c03da33e764c3',
-           '2017246d2f8b4bf8d88ed5a1b74ca802d97be165'),
-          ('T', 4, 0.68, 3001721, 'ae8a06b4c2a9fe5fa295fed210adcdffa9535891f68abfc5442bbcf3e0e5daac',
-           '0e3cfdd56b2603d0d47768e46bc882dc8ee310dd'),
-          ('S', 2, 2.22, None, None, 'f313e6014ad013785689a952fdb563917f45b299'),
-          ('S', 4, 2.24, None, None, 'f4f3b8378b89583319378d787ba9cd5d3bcbfd09'))),
-    # the full-size files are larger than the snapshot we read: only their blob ids are known
+      for size, scale, params_m in (('T', 2, 0.66), ('T', 4, 0.68), ('S', 2, 2.22), ('S', 4, 2.24))),
+    # the full-size files are larger than the snapshot we read
     *(_github_card(f'{stem}_x{scale}', 'EHFSSR', scale, params_m, 'jianwensong/EHFSSR', EHFSSR_COMMIT,
-                   f'experiments/pretrained_models/{stem}_x{scale}.pth', size_bytes, sha256, blob,
-                   size=stem.replace('_', '-'), arch=stem, kwargs=dict(dim=48 if stem == 'EHFSSR_S' else 64, groups=5,
-                                                                       num=6),
+                   f'experiments/pretrained_models/{stem}_x{scale}.pth', size=stem.replace('_', '-'), arch=stem,
+                   kwargs=dict(dim=48 if stem == 'EHFSSR_S' else 64, groups=5, num=6),
                    train=(f'{stem}_x{scale}_s1', f'{stem}_x{scale}_s2'))
-      for stem, scale, params_m, size_bytes, sha256, blob in (
-          ('EHFSSR_S', 2, 0.63, 2820991, '4be9b0377d77437f3dadcf3b0a55e66dbcc0b84525f221af452405ffae766a12',
-           '96cd8e2890b8a0a0fc349619b4fb97d186459415'),
-          ('EHFSSR_S', 4, 0.64, 2883391, 'ed43b200c58f93945abb4cc65954e16dbf63f0a3d5c5d6293b53e6e135be7d0b',
-           'abeeb11bb64ebbb9c140cfe2bea8376f9296cc49'),
-          ('EHFSSR', 2, 1.19, None, None, 'af099822b5f5b5b8df51af567a5eeabf6f4f1cf4'),
-          ('EHFSSR', 4, 1.21, None, None, '9002ac49a3008c336b94ecb8e29e287cc3a23077'))),
+      for stem, scale, params_m in (('EHFSSR_S', 2, 0.63), ('EHFSSR_S', 4, 0.64), ('EHFSSR', 2, 1.19),
+                                    ('EHFSSR', 4, 1.21))),
     # in git, larger than the snapshot we read (.pth.tar: {'epoch', 'state_dict'}): only their blob ids are known.
     # RGB views (the release reads with PIL); its test never calls eval(): the attention's BatchNorm uses each test
     # image's statistics (test_bn_stats: input), which training's validation does not
     *(_github_card(f'iPASSR_x{scale}', 'iPASSR', scale, params_m, 'YingqianWang/iPASSR', IPASSR_COMMIT,
-                   f'log/iPASSR_{scale}xSR.pth.tar', None, None, blob, size='iPASSR', arch='iPASSR',
+                   f'log/iPASSR_{scale}xSR.pth.tar', size='iPASSR', arch='iPASSR',
                    kwargs=dict(test_bn_stats='input'), color_order='rgb', train=(f'iPASSR_x{scale}',))
-      for scale, params_m, blob in ((2, 1.37, 'c1cc0b0add952b3f614922b4a208223678f2d848'),
-                                    (4, 1.42, 'f25dc7567e5016beaf86cbc0bbac04c747e9d8c6'))),
+      for scale, params_m in ((2, 1.37), (4, 1.42))),
     # one Google Drive folder / Baidu share for all SwinFIR weights: manual downloads (names of its test options);
     # RGB views (its dataset converts BGR to RGB)
     *(_card(f'SwinFIRSSR_x{scale}', 'SwinFIRSSR', scale, params_m,
