@@ -21,9 +21,10 @@ SwinFSR's on Google Drive only: manual downloads.
 """
 from dataclasses import dataclass, field
 
-from basicsr.data.layout import LR_PATCH
-
 TEST_SETS = ('KITTI2012', 'KITTI2015', 'Middlebury', 'Flickr1024')
+# LR training patch (H, W) of the protocol: iPASSR's MATLAB script cuts 30x90 LR patches from Flickr1024 and
+# Middlebury (basicsr/data/preparation.py); the released networks train on it (TLSC's train_size, SwinFSR's img_size)
+LR_PATCH = (30, 90)
 
 SOURCES = {
     'O': 'The-Learning-And-Vision-Atelier-LAVA/Stereo-Image-SR, README (benchmark kept by the iPASSR authors / '

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from basicsr.data.layout import LR_PATCH
 from basicsr.models.archs import complexity, define_network
 from basicsr.toolbox import size_type, zoo_model, zoo_option_file
 from basicsr.utils.errors import run_main
 from basicsr.utils.options import OptionError, get_path, yaml_load
+from basicsr.zoo import LR_PATCH
 
 DEFAULT_PATCH = LR_PATCH
 KITTI_HR = (375, 1242)  # KITTI 2012/2015 image size

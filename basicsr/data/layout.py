@@ -13,9 +13,6 @@ LR_VIEWS = ('lr0', 'lr1')
 IMG_EXT = '.png'
 TMP_PREFIX = '.tmp-'  # half-written folders; never counted as data
 LMDB_META = 'meta_info.txt'
-# LR training patch (H, W) of the protocol: iPASSR's MATLAB script cuts 30x90 LR patches from Flickr1024 and
-# Middlebury; the released networks train on it (TLSC's train_size, SwinFSR's img_size, the benchmarks' step)
-LR_PATCH = (30, 90)
 
 
 def patch_dir_name(number):

@@ -38,8 +38,9 @@ from basicsr.utils.errors import UserError
 from basicsr.utils.img_util import imread, imwrite
 from basicsr.utils.matlab_functions import imresize
 from basicsr.utils.misc import process_gone
+from basicsr.zoo import LR_PATCH
 
-PATCH_H, PATCH_W = layout.LR_PATCH  # LR patch size
+PATCH_H, PATCH_W = LR_PATCH  # LR patch size
 STRIDE = 20  # LR pixels
 FIRST = 2  # 0-based first row/column of iPASSR's loops
 LAST_MARGIN = 4  # the last patch ends at least this many LR pixels before the bottom/right edge

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicsr.data.layout import LR_PATCH
+from basicsr.zoo import LR_PATCH
 from basicsr.models.archs.arch_util import ArchOptionError
 
 TLSC_RATIO = 1.5
