@@ -47,7 +47,8 @@ def tiny(name, scale=2):
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
-    """``name -> (network, its checked ONNX file, ExportReport)``, each family exported once for the module."""
+    """``name -> (network, its checked ONNX file, ExportReport, its OnnxGraph)``, each family traced once for the
+    module (``export_onnx`` is ``to_onnx`` then ``write_checked``; the script's and Baseline's tests call it)."""
     root = tmp_path_factory.mktemp('onnx')
     done = {}
 
@@ -55,8 +56,9 @@ def exported(tmp_path_factory):
         if name not in done:
             net = tiny(name)
             path = root / f'{name}.onnx'
-            report = onnx_export.export_onnx(net, str(path), metadata={'color_order': 'bgr'}, log=lambda line: None)
-            done[name] = net, path, report
+            graph = to_onnx(net, metadata={'color_order': 'bgr'})
+            report = write_checked(graph, net, str(path), log=lambda line: None)
+            done[name] = net, path, report, graph
         return done[name]
     return get
 
@@ -68,7 +70,7 @@ def test_every_named_family_has_a_tiny_configuration_here():
 
 @pytest.mark.parametrize('name', sorted(TINY))
 def test_every_family_exports_with_dynamic_sizes_and_matches_pytorch(exported, name):
-    net, path, report = exported(name)
+    net, path, report, _ = exported(name)
     assert path.is_file() and [p.name for p in path.parent.iterdir() if p.name.endswith('.tmp')] == []
     assert report.sizes == {'N': (1, None), 'H': (2, None), 'W': (2, None)}, report.describe_sizes()
     assert report.scale == 2 and len(report.checks) == 2 and report.checks[0][0] != report.checks[1][0]
@@ -101,9 +103,8 @@ def test_export_pool_equals_tlsc_on_both_sides_of_the_window(hw):
     assert torch.allclose(ExportLocalAvgPool2d((8, 27))(x), original.expand_as(x), atol=1e-6)
 
 
-def test_a_graph_that_differs_from_pytorch_is_not_written(tmp_path):
-    net = tiny('NAFSSR-T')
-    graph = to_onnx(net)
+def test_a_graph_that_differs_from_pytorch_is_not_written(exported, tmp_path):
+    net, _, _, graph = exported('NAFSSR-T')
     changed = tiny('NAFSSR-T')
     with torch.no_grad():
         changed.intro.bias.add_(1e-3)  # the file now differs from "PyTorch" by about 1e-3
@@ -156,7 +157,7 @@ def test_runner_refuses_files_that_are_not_onnx_or_not_stereo(exported, tmp_path
 
 def test_runner_in_strips_matches_pytorch(exported):
     """The strips code takes the runner as it takes the network: same uint8 result, self-ensemble too."""
-    net, path, _ = exported('NAFSSR-T')
+    net, path, _, _ = exported('NAFSSR-T')
     runner = OnnxStereoNetwork(str(path))
     lq = smooth_input((1, 37, 45), 6, seed=7)
     for ensemble in (False, True):
@@ -168,7 +169,7 @@ def test_runner_in_strips_matches_pytorch(exported):
 
 
 def test_timing_alternates_both_and_restores_torch_threads(exported):
-    net, path, _ = exported('NAFSSR-T')
+    net, path, _, _ = exported('NAFSSR-T')
     threads = torch.get_num_threads()
     torch_ms, onnx_ms = onnx_export.time_against_pytorch(net, OnnxStereoNetwork(str(path), threads=1), (9, 14),
                                                          threads=1, repeats=2)
