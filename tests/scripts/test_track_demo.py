@@ -51,11 +51,13 @@ def test_compare_needs_one_label_per_sr_folder(tmp_path):
 
 
 @pytest.fixture(scope='module')
-def perceptual_run(tmp_path_factory):
+def perceptual_run(sample_root, tmp_path_factory):
     """``track_demo.py perceptual`` (which runs ``realistic`` first) with 4 + 2 iterations of a width-4 NAFSSR, in a
     work folder outside the repository (the option files' options/degradations/realistic_x4.yml is the
-    repository's)."""
+    repository's) holding a copy of the session's built-in sample, which the demo's make_sample.py step finds built
+    (the fixed realistic LR is made by the demo)."""
     work = tmp_path_factory.mktemp('track_demo')
+    shutil.copytree(sample_root, work / 'datasets' / 'sample')
     cmd = [sys.executable, str(SCRIPT), 'perceptual', '--workdir', str(work),
            '--realistic_force_yml', *TINY_REALISTIC, '--force_yml', *TINY_GAN]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
