@@ -1,6 +1,7 @@
 """scripts/benchmark.py and scripts/benchmark_gpu.py: real measurements in worker processes, real option files."""
 import os
 import sys
+import weakref
 
 import pytest
 import torch
@@ -286,3 +287,22 @@ def test_data_needs_the_training_step(benchmark):
     with pytest.raises(benchmark.BenchmarkError,
                        match='--data: the loader is measured for --mode train --impl ours only'):
         benchmark.main(['--mode', 'infer', '--data'])
+
+
+def test_release_step_keeps_its_outputs_until_the_next_forward(tmp_path):
+    """The release's training step holds its last outputs and loss until the next step's forward has run, as every
+    release's own loop does (BasicSR's self.output, the loop variables of iPASSR's and SwinFSR's train.py) and as
+    ours does: it changes how the allocator reuses memory (the peak), so both are measured alike."""
+    name = 'SwinFSR-L_x4'
+    opt = parse(os.path.join(ROOT, 'options/train/SwinFSR/SwinFSR-L_x4.yml'), is_train=True, force_yml=TINY[name],
+                root_path=str(tmp_path))
+    net = release_adapters.build_release_net(opt, _release_checkout(name, tmp_path))
+    step = release_adapters.ReleaseTrainStep(net, opt, torch.device('cpu'))
+    lq, gt = torch.rand(1, 6, 6, 10), torch.rand(1, 6, 24, 40)
+    step(lq, gt)
+    previous = weakref.ref(step.kept[0])
+    alive_in_forward = []
+    net.register_forward_hook(lambda *args: alive_in_forward.append(previous() is not None))
+    step(lq, gt)
+    assert alive_in_forward == [True]
+    assert previous() is None  # released once the next step has its own
