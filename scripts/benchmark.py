@@ -34,7 +34,8 @@ own code calls it, and trained with the release's model step (``basicsr/release_
 SwinFIR's test padding; the losses and the optimizer of the same option file, the optimizer's own defaults, no
 ``foreach`` forced); inference is ``torch.no_grad()``. The same inputs are fed to both, so the two
 can be compared side by side. Checkouts: megvii-research/NAFNet, AlexZou14/CVHSSR, jianwensong/EHFSSR,
-YingqianWang/iPASSR, Zdafeng/SwinFIR (their own dependencies, e.g. einops, on the Python path).
+YingqianWang/iPASSR, Zdafeng/SwinFIR, fzuzyb/SCGLANet, GoKerrChen/SwinFSR (their own dependencies, e.g. einops, on
+the Python path; timm and SCGLANet's BasicSR are stood in for).
 
 A bad input (an unknown ``--model``, a missing or empty ``--release_path``, an option a worker refuses) is one line
 ``benchmark.py: error: ...`` and exit status 2, checked before any worker starts where it can be.
