@@ -17,7 +17,7 @@ import torch
 
 import basicsr.losses  # noqa: F401  (registers the losses)
 import basicsr.models.optimizers  # noqa: F401  (registers the optimizers)
-from basicsr.models.archs.swinfsr_arch import drop_path
+from basicsr.models.archs.drop_path import drop_path
 from basicsr.models.ipassr_model import build_stereo_losses, stereo_losses
 from basicsr.utils.errors import UserError
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY, OPTIMIZER_REGISTRY
@@ -47,14 +47,14 @@ def _pip_basicsr_stand_ins():
 
 def _timm_stand_ins():
     """The three timm helpers SwinFSR's arch file imports (``timm.models.layers``), as timm defines them: its
-    ``DropPath`` is per-sample stochastic depth, the form ``swinfsr_arch.drop_path`` reproduces."""
+    ``DropPath`` is per-sample stochastic depth with its draws (``drop_path.drop_path``, ``draw='bernoulli'``)."""
     class DropPath(torch.nn.Module):
         def __init__(self, drop_prob=0.):
             super().__init__()
             self.drop_prob = drop_prob
 
         def forward(self, x):
-            return drop_path(x, self.drop_prob, self.training)
+            return drop_path(x, self.drop_prob, self.training, draw='bernoulli')
 
     return {'timm.models.layers': {
         'DropPath': DropPath, 'trunc_normal_': torch.nn.init.trunc_normal_,

@@ -216,3 +216,18 @@ def test_option_files_parse_and_build_the_released_size(path, tmp_path):
     else:
         assert opt['path']['param_key_g'] == 'state_dict'
         assert opt['path']['pretrain_network_g'].endswith('experiments/pretrained_models/SwinFSR-L_x4.pth.tar')
+
+
+def test_inference_attention_is_the_explicit_products_a_few_windows_at_a_time(monkeypatch):
+    """Without autograd the window attention computes the release's explicit products over a few windows at a time
+    (faster on the CPU than torch's fused kernel with a mask): bit for bit the products over all windows at once,
+    with a per-window bias (shifted windows) and a shared one."""
+    from basicsr.models.archs import swinfsr_arch
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 7, 3, 15, 4) for _ in range(3))
+    monkeypatch.setattr(swinfsr_arch, 'ATTENTION_CHUNK_ELEMENTS', 2 * 2 * 3 * 15 * 15)  # two windows a chunk
+    for bias in (torch.randn(7, 3, 15, 15), torch.randn(3, 15, 15)):
+        whole = torch.matmul(torch.softmax(torch.matmul(q * 0.5, k.transpose(-2, -1)) + bias, dim=-1), v)
+        with torch.no_grad():
+            assert torch.equal(swinfsr_arch.window_attention(q, k, v, bias, 0.5), whole)
