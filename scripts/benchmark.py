@@ -66,10 +66,11 @@ from basicsr.toolbox import REPO, size_type, zoo_model, zoo_option_file
 from basicsr.utils.errors import USER_ERROR_EXIT, UserError, run_main
 from basicsr.utils.misc import tune_cpu_allocator
 from basicsr.utils.options import get_path, parse
+from basicsr.zoo import LR_PATCH
 
 ROOT = Path(REPO)
 INFER_SIZES = ((93, 310), (128, 192))  # KITTI at x4 (375x1242 / 4) and a Flickr1024-like pair
-TRAIN_SIZE = (30, 90)  # LR training patch of the release
+TRAIN_SIZE = LR_PATCH  # LR training patch of the releases
 
 
 class BenchmarkError(UserError, ValueError):

@@ -231,3 +231,19 @@ def test_inference_attention_is_the_explicit_products_a_few_windows_at_a_time(mo
         whole = torch.matmul(torch.softmax(torch.matmul(q * 0.5, k.transpose(-2, -1)) + bias, dim=-1), v)
         with torch.no_grad():
             assert torch.equal(swinfsr_arch.window_attention(q, k, v, bias, 0.5), whole)
+
+
+def test_bf16_autocast_runs_the_spectral_unit_in_float32():
+    """Under bf16 autocast (val:amp_dtype, train:amp_dtype) the Fourier unit's FFT, its conv and torch.complex run in
+    float32 (torch.complex refuses bf16); the output stays close to the fp32 one, and fp32 is unchanged."""
+    torch.manual_seed(0)
+    net = SwinFSR(up_scale=2, img_size=(6, 15), window_size_h=3, window_size_w=5, embed_dim=8, depths=[2],
+                  num_heads=[2]).eval()
+    x = torch.rand(1, 6, 6, 15)
+    with torch.no_grad():
+        ref = net(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = net(x)
+        assert torch.equal(net(x), ref)
+    assert out.shape == ref.shape and torch.isfinite(out).all()
+    assert (out.float() - ref).abs().max() < 0.05

@@ -197,6 +197,9 @@ class SpectralUnit(nn.Module):
         self.conv_layer = nn.Sequential(nn.Conv2d(2 * c, 2 * c, 1, bias=False), nn.LeakyReLU(0.2, inplace=True))
 
     def forward(self, x):
+        if torch.is_autocast_enabled(x.device.type):  # the FFT, its conv and torch.complex in float32 (as SwinFIR's)
+            with torch.autocast(x.device.type, enabled=False):
+                return self.forward(x.float()).to(x.dtype)
         h, w = x.shape[-2:]
         spec = torch.fft.rfft2(x, norm='ortho')
         re, im = self.conv_layer(torch.cat([spec.real, spec.imag], dim=1)).chunk(2, dim=1)
