@@ -26,18 +26,6 @@ def _views(sample):
     return [(a[:3].transpose(1, 2, 0), a[3:].transpose(1, 2, 0)) for a in (_u8(sample['gt']), _u8(sample['lq']))]
 
 
-@pytest.fixture(scope='module')
-def scene(tmp_path_factory):
-    """One 96x192 pair of a real photograph (the built-in sample's source), the right view the real right view."""
-    import skimage.data
-
-    left, right, _ = skimage.data.stereo_motorcycle()
-    root = tmp_path_factory.mktemp('scene') / 'pairs'
-    for stem, img in (('hr0', left), ('hr1', right)):
-        imwrite(np.ascontiguousarray(img[150:246, 200:392, ::-1]), os.path.join(root, 'p1', f'{stem}.png'))
-    return str(root)
-
-
 def _options(root, **kw):
     opt = {'type': 'RealisticStereoDataset', 'dataroot_gt': root, 'scale': 4, 'phase': 'train', 'gt_size_h': 32,
            'gt_size_w': 64, 'degradation': dict(SMALL)}

@@ -3,23 +3,10 @@ sharpened one as ``gt`` (the target, as before) and the plain one as ``gt_plain`
 import os
 
 import numpy as np
-import pytest
 
 from basicsr.data import build_dataset
 from basicsr.data.degradations import usm_sharpen
-from basicsr.utils.img_util import imread, imwrite
-
-
-@pytest.fixture(scope='module')
-def scene(tmp_path_factory):
-    """One 96x192 pair of a real photograph (skimage's Middlebury motorcycle, the built-in sample's source)."""
-    import skimage.data
-
-    left, right, _ = skimage.data.stereo_motorcycle()
-    root = tmp_path_factory.mktemp('scene') / 'pairs'
-    for stem, img in (('hr0', left), ('hr1', right)):
-        imwrite(np.ascontiguousarray(img[150:246, 200:392, ::-1]), os.path.join(root, 'p1', f'{stem}.png'))
-    return str(root)
+from basicsr.utils.img_util import imread
 
 
 def _dataset(root, phase='train', **kw):

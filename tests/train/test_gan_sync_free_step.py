@@ -3,8 +3,6 @@ the fidelity model's (issue 20, test_sync_free_step.py): the generator's and the
 are decided on the device, the losses read back only where train.py prints, validates or saves. The CUDA row
 (skipped without a GPU; scripts/gpu_checks.sh runs it) checks the same on a GPU under
 ``torch.cuda.set_sync_debug_mode('error')``."""
-import json
-import os
 import sys
 
 import pytest
@@ -17,9 +15,8 @@ from basicsr.models import build_model
 from basicsr.utils.options import parse
 from host_sync_counter import StepCounter, device_waits
 from test_gan import gan_options
-from test_sync_free_step import FIRST, LAST, TOTAL
-from train_helpers import ROOT, child_env, train_cmd, write_options
-import helpers
+from test_sync_free_step import FIRST, LAST, TOTAL, counted_torchrun
+from train_helpers import ROOT, write_options
 
 sys.path.insert(0, ROOT)
 import train as train_script  # noqa: E402
@@ -121,20 +118,7 @@ def test_gan_two_processes_agree_without_collectives(tiny_data, tmp_path):
     step): G and D end equal on both, the skips are logged."""
     opt = _options(tiny_data, 'gan_syncfree_ddp')
     opt['network_g']['drop_path_rate'] = 0.0  # see test_sync_free_step.py: DDP's find_unused_parameters reads back
-    opt = write_options(tmp_path, opt)
-    out = tmp_path / 'counts'
-    out.mkdir()
-    cmd = train_cmd(opt, nproc=2, launcher='torchrun')
-    script = cmd.index(os.path.join(ROOT, 'train.py'))
-    cmd[script:script + 1] = [os.path.join(os.path.dirname(__file__), 'host_sync_counter.py'), str(out), str(FIRST),
-                              str(TOTAL)]
-    result = helpers.run(cmd, 600, cwd=str(tmp_path), env=dict(child_env(), NAN_AT='1:15', NAN_D_AT='0:17'))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    ranks = [json.loads((out / f'rank{rank}.json').read_text()) for rank in (0, 1)]
-    for found in ranks:
-        events = found['events']
-        assert device_waits(events, FIRST, LAST) == {it: [] for it in range(FIRST, LAST + 1)}
-        assert any(e.startswith('collective') for e in events[str(TOTAL)])  # the last one agrees and saves
+    result, ranks = counted_torchrun(opt, tmp_path, NAN_AT='1:15', NAN_D_AT='0:17')
     assert ranks[0]['weights'] == ranks[1]['weights']
     assert ranks[0]['weights_d'] == ranks[1]['weights_d']
     assert 'iters 15-17: the loss or its gradients were NaN/inf; skipped those 2 steps' in result.stdout + result.stderr

@@ -151,11 +151,11 @@ def test_the_keys_belong_to_the_gan_model(tiny_data, tmp_path):
         parse_options(True, ['-opt', write_options(tmp_path, opt)], registries=OPTION_CHECKS)
 
 
-def test_the_realistic_gan_file_is_real_esrgan_x4plus_and_steps_on_the_sample(tmp_path):
+def test_the_realistic_gan_file_is_real_esrgan_x4plus_and_steps_on_the_sample(sample_root, tmp_path):
     """The option file, with a tiny generator and discriminator and without the VGG file (--force_yml overrides
     in-process): its sharpening dataset on the built-in sample gives both HR, L1 sees the sharpened one and the
     discriminator the plain one, as Real-ESRGAN x4plus."""
-    tiny = ['num_gpu=0', f"datasets:train:dataroot_gt={os.path.join(ROOT, 'datasets', 'sample', 'patches_x4')}",
+    tiny = ['num_gpu=0', f"datasets:train:dataroot_gt={os.path.join(sample_root, 'patches_x4')}",
             f'datasets:train:degradation={DEGRADATION}', 'datasets:train:gt_size_h=32', 'datasets:train:gt_size_w=96',
             'network_g:width=8', 'network_g:num_blks=1', 'network_g:train_size=[1,6,8,24]', 'network_d:num_feat=4',
             'path:pretrain_network_g=~', 'train:perceptual_opt=~']

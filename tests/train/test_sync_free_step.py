@@ -43,6 +43,27 @@ def test_steady_state_iterations_read_nothing_back(tiny_data, tmp_path, monkeypa
     assert counter.device_waits(TOTAL, TOTAL)[TOTAL]  # the last iteration reads the guard back: the counter sees it
 
 
+def counted_torchrun(opt, tmp_path, **env):
+    """train.py's run of ``opt`` under torchrun (2 gloo processes) with host_sync_counter.py as each process's
+    program (``env``: its NAN_AT/NAN_D_AT); asserts the run succeeded and that no steady-state iteration read a value
+    back or called a collective, the last one agreeing and saving. Returns (the run, each rank's record)."""
+    opt = write_options(tmp_path, opt)
+    out = tmp_path / 'counts'
+    out.mkdir()
+    cmd = train_cmd(opt, nproc=2, launcher='torchrun')
+    script = cmd.index(os.path.join(ROOT, 'train.py'))
+    cmd[script:script + 1] = [os.path.join(os.path.dirname(__file__), 'host_sync_counter.py'), str(out), str(FIRST),
+                              str(TOTAL)]
+    result = helpers.run(cmd, 600, cwd=str(tmp_path), env=dict(child_env(), **env))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    ranks = [json.loads((out / f'rank{rank}.json').read_text()) for rank in (0, 1)]
+    for found in ranks:
+        events = found['events']
+        assert device_waits(events, FIRST, LAST) == {it: [] for it in range(FIRST, LAST + 1)}
+        assert any(e.startswith('collective') for e in events[str(TOTAL)])  # the last one agrees and saves
+    return result, ranks
+
+
 def test_two_processes_agree_without_collectives(tiny_data, tmp_path):
     """Under torchrun (2 gloo processes) the steady-state iterations call no collective beyond DDP's gradient
     all-reduce and read nothing back, even when one process's loss is +inf with finite gradients (iteration 15,
@@ -53,20 +74,7 @@ def test_two_processes_agree_without_collectives(tiny_data, tmp_path):
     # no drop-path here: with it DDP runs with find_unused_parameters, whose C++ reducer reads its map of used
     # parameters back in every backward (DDP's own cost, see docs/benchmarks.md)
     opt['network_g']['drop_path_rate'] = 0.0
-    opt = write_options(tmp_path, opt)
-    out = tmp_path / 'counts'
-    out.mkdir()
-    cmd = train_cmd(opt, nproc=2, launcher='torchrun')
-    script = cmd.index(os.path.join(ROOT, 'train.py'))
-    cmd[script:script + 1] = [os.path.join(os.path.dirname(__file__), 'host_sync_counter.py'), str(out), str(FIRST),
-                              str(TOTAL)]
-    result = helpers.run(cmd, 600, cwd=str(tmp_path), env=dict(child_env(), NAN_AT='1:15'))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    ranks = [json.loads((out / f'rank{rank}.json').read_text()) for rank in (0, 1)]
-    for found in ranks:
-        events = found['events']
-        assert device_waits(events, FIRST, LAST) == {it: [] for it in range(FIRST, LAST + 1)}
-        assert any(e.startswith('collective') for e in events[str(TOTAL)])  # the last one agrees and saves
+    result, ranks = counted_torchrun(opt, tmp_path, NAN_AT='1:15')
     assert ranks[0]['weights'] == ranks[1]['weights']
     # rank 0 logs; its own loss was finite at 15, it skipped because rank 1's poisoned gradients reached it
     assert 'iter 15: the loss or its gradients were NaN/inf; skipping this step' in result.stdout + result.stderr
