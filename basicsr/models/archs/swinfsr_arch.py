@@ -91,13 +91,14 @@ def window_attention(q, k, v, bias, scale):
         return torch.matmul(torch.softmax(torch.matmul(q * scale, k.transpose(-2, -1)) + bias, dim=-1), v)
     b, nw, heads, n, _ = q.shape
     step = max(1, ATTENTION_CHUNK_ELEMENTS // (b * heads * n * n))
-    chunks = []
+    q, k, v = (t.transpose(0, 1) for t in (q, k, v))  # windows first: contiguous chunks for a window-major input
+    out = v.new_empty(v.shape)  # each chunk's products written into it (no concatenation)
     for i in range(0, nw, step):
         w = slice(i, i + step)
-        scores = torch.matmul(q[:, w] * scale, k[:, w].transpose(-2, -1))
-        scores.add_((bias[w] if bias.dim() == 4 else bias).to(scores.dtype))
-        chunks.append(torch.matmul(torch.softmax(scores, dim=-1), v[:, w]))
-    return torch.cat(chunks, dim=1)
+        scores = torch.matmul(q[w] * scale, k[w].transpose(-2, -1))
+        scores.add_((bias[w, None] if bias.dim() == 4 else bias).to(scores.dtype))
+        torch.matmul(torch.softmax(scores, dim=-1), v[w], out=out[w])
+    return out.transpose(0, 1)
 
 
 def reflect_pad(x, pad_h, pad_w):
@@ -176,8 +177,13 @@ class SwinBlock(nn.Module):
         y = self.norm1(x).view(b, h, w, c)
         if sh:
             y = torch.roll(y, (-sh, -sh), dims=(1, 2))
-        qkv = self.attn.qkv(y).view(b, h // wh, wh, w // ww, ww, 3, heads, c // heads)
-        q, k, v = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b, -1, heads, wh * ww, c // heads)
+        # the tokens window by window (windows, b, n) before the projection, then (3, windows, b, heads, n, d) in
+        # memory, seen as (3, b, windows, ...): two copies of few dimensions (one 8-dimensional copy of the
+        # projected map was three times slower) and window_attention's chunks of windows are contiguous
+        n, d = wh * ww, c // heads
+        y = y.view(b, h // wh, wh, w // ww, ww, c).permute(1, 3, 0, 2, 4, 5).reshape(-1, c)
+        qkv = self.attn.qkv(y).view(-1, b, n, 3, heads, d).permute(3, 0, 1, 4, 2, 5).contiguous()
+        q, k, v = qkv.transpose(1, 2)
         bias = self.attn.bias()
         out = window_attention(q, k, v, bias + mask[:, None] if sh else bias, self.attn.scale)
         y = out.view(b, h // wh, w // ww, heads, wh, ww, -1).permute(0, 1, 4, 2, 5, 3, 6).reshape(b, h, w, c)
@@ -185,7 +191,12 @@ class SwinBlock(nn.Module):
             y = torch.roll(y, (sh, sh), dims=(1, 2))
         y = self.attn.proj_drop(self.attn.proj(y.view(b, h * w, c)))
         x = x + drop_path(y, self.drop_path, self.training)
-        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
+        if self.training or (torch.is_grad_enabled() and x.requires_grad):
+            return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
+        # inference: the same operations with the GELU and the residual in place (x is this block's own sum), so
+        # the two views' (2N, h*w, 2C) hidden map is not allocated twice (fresh pages cost more than the GELU)
+        mlp = self.mlp
+        return x.add_(mlp.drop(mlp.fc2(mlp.drop(torch._C._nn.gelu_(mlp.fc1(self.norm2(x)))))))
 
 
 class SpectralUnit(nn.Module):
