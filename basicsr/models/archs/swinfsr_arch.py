@@ -97,7 +97,7 @@ def window_attention(q, k, v, bias, scale):
         w = slice(i, i + step)
         scores = torch.matmul(q[w] * scale, k[w].transpose(-2, -1))
         scores.add_((bias[w, None] if bias.dim() == 4 else bias).to(scores.dtype))
-        torch.matmul(torch.softmax(scores, dim=-1), v[w], out=out[w])
+        torch.matmul(torch.softmax(scores, dim=-1).to(out.dtype), v[w], out=out[w])  # (autocast: float32 softmax)
     return out.transpose(0, 1)
 
 
