@@ -24,8 +24,11 @@ WORKER = textwrap.dedent('''
 
     def main():
         dist.init_process_group('gloo')
-        on_rank0(step)
-        dist.barrier()
+        try:
+            on_rank0(step)
+            dist.barrier()
+        finally:  # as train.py and test.py: a process group left to the interpreter's exit may abort (SIGABRT)
+            dist.destroy_process_group()
 
 
     sys.exit(run_main('worker', main, rank_fn=lambda: int(os.environ['RANK'])))
