@@ -124,6 +124,11 @@ def _image(tokens, h, w):
     return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, h, w)
 
 
+def _inference(module, x):
+    """True when ``module`` runs without training and without autograd through ``x`` (a pure forward)."""
+    return not module.training and not (torch.is_grad_enabled() and x.requires_grad)
+
+
 def _tokens(x):
     """(B, C, h, w) -> (B, h*w, C) tokens."""
     return x.flatten(2).transpose(1, 2)
@@ -191,7 +196,7 @@ class SwinBlock(nn.Module):
             y = torch.roll(y, (sh, sh), dims=(1, 2))
         y = self.attn.proj_drop(self.attn.proj(y.view(b, h * w, c)))
         x = x + drop_path(y, self.drop_path, self.training)
-        if self.training or (torch.is_grad_enabled() and x.requires_grad):
+        if not _inference(self, x):
             return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
         # inference: the same operations with the GELU and the residual in place (x is this block's own sum), so
         # the two views' (2N, h*w, 2C) hidden map is not allocated twice (fresh pages cost more than the GELU)
@@ -304,10 +309,20 @@ class _ResidualGroup(nn.Module):
                                     for i in range(depth))
 
     def forward(self, x, hw, mask):
-        for blk in self.blocks:
-            x = checkpoint(blk, x, hw, mask, use_reentrant=False) if self.use_checkpoint and self.training \
-                else blk(x, hw, mask)
-        return x
+        if not _inference(self, x):
+            for blk in self.blocks:
+                x = checkpoint(blk, x, hw, mask, use_reentrant=False) if self.use_checkpoint and self.training \
+                    else blk(x, hw, mask)
+            return x
+        # inference: the blocks see the left views, then the right ones (the release's batches; the views meet in
+        # the stage's cross-view attention only), so their largest temporaries are half the size
+        out, n = torch.empty_like(x), x.shape[0] // 2
+        for views in (slice(0, n), slice(n, None)):
+            y = x[views]
+            for blk in self.blocks:
+                y = blk(y, hw, mask)
+            out[views] = y
+        return out
 
 
 class _RSTB(nn.Module):
@@ -448,7 +463,15 @@ class SwinFSR(nn.Module):
         mask = shifted_window_mask(*hw, *self.window, self.shift[0], self.shift[1], device=x.device).to(x.dtype)
         for layer in self.layers:
             x = layer(self.pos_drop(self.patch_embed(_tokens(x))), hw, mask)
-        x = self.upsample(self.conv_before_upsample(self.conv_after_body(x) + x))
+        x = self.conv_after_body(x) + x
+        if _inference(self, x):  # the up-sampler one view at a time: its high-resolution maps are the largest
+            out = torch.empty_like(inp_hr)
+            for i, v in enumerate(x.chunk(2, dim=0)):
+                v = self.conv_last(self.upsample(self.conv_before_upsample(v))) / self.img_range + self.mean
+                views = slice(i * inp.shape[1] // 2, (i + 1) * inp.shape[1] // 2)
+                torch.add(v[:, :, :h * s, :w * s], inp_hr[:, views], out=out[:, views])
+            return out
+        x = self.upsample(self.conv_before_upsample(x))
         # whole channels dropped in training, each view on its own (the release's order of random draws)
         x = self.conv_last(torch.cat([self.last_drop(v) for v in x.chunk(2, dim=0)], dim=0))
         x = x / self.img_range + self.mean
