@@ -168,6 +168,10 @@ def build_release_net(opt, release_path):
         net_opt = {**{k: p.default for k, p in ours.items() if k in theirs and p.default is not None},
                    **net_opt, 'upscale': int(opt['scale'])}
         net_opt.pop('up_scale', None)
+    theirs = inspect.signature(cls).parameters
+    if 'up_scale' in net_opt and 'up_scale' not in theirs and 'upscale' in theirs:
+        # SwinFIR spells it upscale and takes **kwargs: up_scale would be swallowed and build its default x2 network
+        net_opt['upscale'] = net_opt.pop('up_scale')
     return release_callers(net_type, cls(**net_opt), int(opt['scale']), net_opt.get('window_size'))
 
 

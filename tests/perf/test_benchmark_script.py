@@ -145,14 +145,17 @@ def test_release_path_without_the_arch_file_is_one_line(tmp_path):
 
 
 # Checkouts of the authors' code for the release tests below: STEREO_SR_RELEASES=<folder> holding them under their
-# repositories' names (SCGLANet = fzuzyb/SCGLANet, SwinFSR = GoKerrChen/SwinFSR). Without it, a stand-in with the
+# repositories' names (SCGLANet = fzuzyb/SCGLANet, SwinFSR = GoKerrChen/SwinFSR, SwinFIR = Zdafeng/SwinFIR, with
+# einops importable). Without it, a stand-in with the
 # release's file, class and call (written by the test) takes the checkout's place.
 RELEASES = os.environ.get('STEREO_SR_RELEASES')
 TINY = {  # network_g overrides: the zoo's L models are 25M parameters
     'SCGLANet-L_x4': ['network_g:width=8', 'network_g:num_blks=[1,1,1,1,1]', 'network_g:chunk_size=4',
                       'network_g:train_size=[1,6,8,16]'],
     'SwinFSR-L_x4': ['network_g:embed_dim=8', 'network_g:depths=[2,2]', 'network_g:num_heads=[2,2]',
-                     'network_g:img_size=[6,10]', 'network_g:window_size_h=3', 'network_g:window_size_w=5']}
+                     'network_g:img_size=[6,10]', 'network_g:window_size_h=3', 'network_g:window_size_w=5'],
+    'SwinFIRSSR_x4': ['network_g:embed_dim=12', 'network_g:depths=[1,1]', 'network_g:num_heads=[2,2]',
+                      'network_g:img_size=8', 'network_g:window_size=4', 'network_g:squeeze_factor=4']}
 STAND_INS = {  # the release's file, class, imports from outside its checkout and call; records its arguments
     'SCGLANet-L_x4': ('basicsr/archs/scglanet_arch.py',
                       'import torch\n'
@@ -183,7 +186,22 @@ STAND_INS = {  # the release's file, class, imports from outside its checkout an
                      '        trunc_normal_(self.conv.weight, std=0.02)\n'
                      '        self.up = torch.nn.PixelShuffle(upscale)\n'
                      '    def forward(self, x, y):\n'
-                     '        return self.up(self.drop(self.conv(x))), self.up(self.drop(self.conv(y)))\n')}
+                     '        return self.up(self.drop(self.conv(x))), self.up(self.drop(self.conv(y)))\n'),
+    'SwinFIRSSR_x4': ('swinfir/archs/swinfirssr_arch.py',
+                      'import torch\n'
+                      'from basicsr.utils.registry import ARCH_REGISTRY\n'
+                      '@ARCH_REGISTRY.register()\n'
+                      'class SwinFIRSSR(torch.nn.Module):\n'
+                      '    def __init__(self, img_size=64, in_chans=3, embed_dim=96, depths=(6, 6, 6, 6),\n'
+                      '                 num_heads=(6, 6, 6, 6), window_size=7, upscale=2, **kwargs):\n'
+                      '        super().__init__()\n'
+                      '        self.kwargs = dict(kwargs, img_size=img_size, in_chans=in_chans, embed_dim=embed_dim,\n'
+                      '                           depths=depths,\n'
+                      '                           num_heads=num_heads, window_size=window_size, upscale=upscale)\n'
+                      '        self.conv = torch.nn.Conv2d(6, 6 * upscale ** 2, 3, padding=1)\n'
+                      '        self.up = torch.nn.PixelShuffle(upscale)\n'
+                      '    def forward(self, x):\n'
+                      '        return self.up(self.conv(x))\n')}
 # what the release's own code passes: SCGLANet's option file (options/train/StereoSR/train_SCGLANet_L_x4_Track1.yml,
 # train_size its default), SwinFSR's train.py and inference.py (SwinIR(upscale=4, img_size=(30, 90), ...))
 RELEASE_ARGS = {
@@ -191,14 +209,17 @@ RELEASE_ARGS = {
                           train_size=(1, 6, 30, 90), temperature=2.0),
     'SwinFSR-L_x4': dict(upscale=4, img_size=(30, 90), window_size_h=6, window_size_w=15, img_range=1.,
                          depths=[6] * 12, embed_dim=180, drop_path_rate=0.2, num_heads=[6] * 12, mlp_ratio=2,
-                         upsampler='pixelshuffle')}
+                         upsampler='pixelshuffle'),
+    'SwinFIRSSR_x4': dict(upscale=4, in_chans=3, img_size=64, window_size=16, compress_ratio=3, squeeze_factor=30,
+                          conv_scale=0.01, overlap_ratio=0.5, img_range=1., depths=[6] * 6, embed_dim=180,
+                          num_heads=[6] * 6, mlp_ratio=2, upsampler='pixelshuffle', resi_connection='SFB')}
 
 
 def _release_checkout(name, tmp_path):
     """The checkout of ``name``'s released code under STEREO_SR_RELEASES, or the stand-in written under tmp_path."""
-    family = name.split('-')[0]
+    family = name.split('-')[0].split('_')[0]
     if RELEASES:
-        path = os.path.join(RELEASES, family)
+        path = os.path.join(RELEASES, release_adapters.RELEASE_CODE[family].split('/')[1])
         assert os.path.isfile(os.path.join(path, release_adapters.RELEASE_ARCHS[family][0])), path
         return path
     relpath, text = STAND_INS[name]
@@ -207,11 +228,12 @@ def _release_checkout(name, tmp_path):
     return str(tmp_path)
 
 
-@pytest.mark.parametrize('name', ['SCGLANet-L_x4', 'SwinFSR-L_x4'])
+@pytest.mark.parametrize('name', ['SCGLANet-L_x4', 'SwinFSR-L_x4', 'SwinFIRSSR_x4'])
 def test_release_of_the_new_families_side_by_side(benchmark, tmp_path, name):
-    """--impl release for SCGLANet and SwinFSR: the released class built with the arguments the release's own code
-    passes (SwinFSR's SwinIR defaults are not its train.py's), called as its code calls it (SwinFSR: two views in,
-    two out), its training step run by the benchmark; with a real checkout, its output equals ours for its weights."""
+    """--impl release for SCGLANet, SwinFSR and SwinFIRSSR: the released class built with the arguments the
+    release's own code passes (SwinFSR's SwinIR defaults are not its train.py's; SwinFIR spells the scale upscale and
+    swallows unknown keys), called as its code calls it (SwinFSR: two views in, two out), its training step run by
+    the benchmark; with a real checkout, its output equals ours for its weights."""
     release = _release_checkout(name, tmp_path)
     rows = benchmark.main(['--model', name, '--mode', 'train', '--impl', 'release', '--release_path', release,
                            '--size', '6x10', '--batch', '2', '--threads', '1', '--warmup', '0', '--repeats', '1',
