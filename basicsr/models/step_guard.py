@@ -2,7 +2,7 @@
 
 ``torch.amp.GradScaler``'s idea (``found_inf``), for any optimizer and without reading the flag back: the step is
 issued as usual and ``Rollback`` then puts every tensor it changed (weights, optimizer state, EMA weights) back to
-its value before the step where the device flag says so, with one ``torch.where`` per dtype over a flat copy, so
+its value before the step where the device flag says so, with one ``torch.where`` per chunk of a flat copy, so
 that a skipped step leaves exactly what not stepping would have left. ``NonFiniteGuard`` counts the skipped steps
 on the device (the ``train:max_nan_steps`` rule: that many in a row stop the run); the training loop reads the
 counts back only at the iterations where it prints, validates or saves (``report``).
@@ -33,13 +33,19 @@ def _dense(t):
     return t.is_contiguous() or (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last))
 
 
+# The restore's scratch per dtype: the values after the step are gathered a chunk of tensors at a time, so that the
+# guard holds one full copy (the snapshot) and at most this much more (a 25M-parameter model with Adam and EMA has
+# ~400 MB of such tensors; a second full copy was ~400 MB more of every training process's peak)
+RESTORE_CHUNK_BYTES = 64 * 2 ** 20
+
+
 class Rollback:
     """Snapshot of tensors that a step updates in place, put back where a device flag says so.
 
-    The tensors are grouped by device and dtype; each group has two flat buffers (the snapshot and the values after
-    the step, ``torch.cat`` of 1-D views of the tensors in memory order), kept from step to step, so capture and
-    restore are four kernels per group whatever the number of tensors (NAFSSR-T's weights, AdamW state and EMA:
-    ~6 ms of one CPU core per step, 15 MB).
+    The tensors are grouped by device and dtype; each group has one flat snapshot (``torch.cat`` of 1-D views of the
+    tensors in memory order) and a scratch of at most ``RESTORE_CHUNK_BYTES``, kept from step to step: capture is
+    one kernel per group, restore three per chunk of tensors whatever their number (NAFSSR-T's weights, AdamW state
+    and EMA: one chunk, ~6 ms of one CPU core per step, 15 MB).
     """
 
     def __init__(self, tensors):
@@ -52,22 +58,37 @@ class Rollback:
                 self._loose.append(t)
         self._groups = []
         for views in groups.values():
-            saved, current = (views[0].new_empty(sum(v.numel() for v in views)) for _ in range(2))
-            self._groups.append((views, saved, current, list(current.split([v.numel() for v in views]))))
+            limit = max(1, RESTORE_CHUNK_BYTES // views[0].element_size())
+            chunks, start, members, size = [], 0, [], 0  # consecutive tensors of at most `limit` elements in all
+            for v in views:
+                if members and size + v.numel() > limit:
+                    chunks.append((members, start, size))
+                    start, members, size = start + size, [], 0
+                members.append(v)
+                size += v.numel()
+            chunks.append((members, start, size))
+            saved = views[0].new_empty(start + size)
+            scratch = views[0].new_empty(max(n for _, _, n in chunks))
+            self._groups.append((views, saved, [(members, saved[a:a + n], scratch[:n],
+                                                 list(scratch[:n].split([v.numel() for v in members])))
+                                                for members, a, n in chunks]))
         self.devices = {views[0].device for views, *_ in self._groups} | {t.device for t in self._loose}
+        self.nbytes = sum(saved.nbytes + chunks[0][2].untyped_storage().nbytes() for _, saved, chunks in self._groups)
         self._loose_saved = None
 
     def capture(self):
-        for views, saved, _, _ in self._groups:
+        for views, saved, _ in self._groups:
             torch.cat(views, out=saved)
         self._loose_saved = [t.clone() for t in self._loose]
 
     def restore_where(self, flag):
         """Put the captured values back where ``flag`` (0-dim bool) is True; leave the tensors as they are else."""
-        for views, saved, current, parts in self._groups:
-            torch.cat(views, out=current)
-            torch.where(flag.to(current.device), saved, current, out=current)
-            torch._foreach_copy_(views, parts)
+        for views, saved, chunks in self._groups:
+            flag_here = flag.to(saved.device)
+            for members, saved_part, current, parts in chunks:
+                torch.cat(members, out=current)
+                torch.where(flag_here, saved_part, current, out=current)
+                torch._foreach_copy_(members, parts)
         for t, saved in zip(self._loose, self._loose_saved):
             t.copy_(torch.where(flag.to(t.device), saved, t))
         self._loose_saved = None

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from basicsr.models import build_model
+from basicsr.models import step_guard
 from basicsr.models.step_guard import NonFiniteGuard, Rollback, poisoned
 from basicsr.utils.options import parse
 from train_helpers import base_options, write_options
@@ -65,9 +66,12 @@ def _assert_identical(a, b):
         assert x.dtype == y.dtype and torch.equal(x, y)
 
 
+@pytest.mark.parametrize('chunk_bytes', [None, 256])  # 256: the restore in many chunks of a few tensors
 @pytest.mark.parametrize('where', ['cpu', pytest.param('cuda', marks=CUDA)])
-def test_device_skip_equals_host_skip(tiny_data, tmp_path, where, monkeypatch):
+def test_device_skip_equals_host_skip(tiny_data, tmp_path, where, monkeypatch, chunk_bytes):
     monkeypatch.setattr(torch.backends.cudnn, 'deterministic', True)  # CUDA: no atomics in the weight gradients
+    if chunk_bytes:
+        monkeypatch.setattr(step_guard, 'RESTORE_CHUNK_BYTES', chunk_bytes)
     batches = _batches(12)
     device = _model(tiny_data, tmp_path, 'device', device=where)
     host = _model(tiny_data, tmp_path, 'host', host_decides=True, device=where)
@@ -151,6 +155,29 @@ def test_rollback_restores_channels_last_and_scalars_where_flagged():
         for t, e in zip((weights, step, count), expected):
             assert torch.equal(t, e) or (torch.isnan(t).all() and torch.isnan(e).all())
     assert weights.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize('chunk_bytes', [None, 100])
+def test_rollback_restores_every_chunk_and_holds_one_copy(monkeypatch, chunk_bytes):
+    """The restore gathers the values after the step a chunk of tensors at a time: the rollback holds one snapshot
+    plus a scratch of at most RESTORE_CHUNK_BYTES (a larger tensor alone sets it), and every tensor of every chunk is
+    put back where flagged, left as stepped else."""
+    if chunk_bytes:  # 25 float32 elements: chunks [3], [40], [7, 1], [30], [25]; the largest, 40, sets the scratch
+        monkeypatch.setattr(step_guard, 'RESTORE_CHUNK_BYTES', chunk_bytes)
+    g = torch.Generator().manual_seed(0)
+    singles = [torch.randn(n, generator=g) for n in (3, 40, 7, 1, 30, 25)]
+    doubles = [torch.randn(5, generator=g, dtype=torch.float64)]
+    rollback = Rollback(singles + doubles)
+    assert rollback.nbytes == 4 * 106 + 4 * (40 if chunk_bytes else 106) + 8 * 5 * 2
+    before = [t.clone() for t in singles + doubles]
+    for flag, expect_restored in ((torch.tensor(True), True), (torch.tensor(False), False)):
+        rollback.capture()
+        for t in singles + doubles:
+            t.mul_(3).add_(1)
+        changed = [t.clone() for t in singles + doubles]
+        rollback.restore_where(flag)
+        for t, e in zip(singles + doubles, before if expect_restored else changed):
+            assert torch.equal(t, e)
 
 
 @pytest.mark.parametrize('bad', [False, True])
