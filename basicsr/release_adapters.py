@@ -158,20 +158,17 @@ def build_release_net(opt, release_path):
     if 'train_size' in ours and 'train_size' not in net_opt:
         net_opt['train_size'] = tuple(ours['train_size'].default)
     cls = release_class(net_type, release_path)
+    theirs = inspect.signature(cls).parameters
+    if 'upscale' in theirs and 'up_scale' not in theirs:
+        # SwinFIR and SwinFSR spell it upscale and take **kwargs: up_scale would be swallowed (their default x2)
+        net_opt['upscale'] = int(net_opt.pop('up_scale', opt['scale']))
     if net_type == 'iPASSR':  # the release's Net(upscale_factor)
         net_opt = {'upscale_factor': net_opt.pop('up_scale', opt['scale'])}
     if net_type == 'SwinFSR':
         if net_opt.pop('scam', 'centred') != 'centred':
             raise ReleaseCheckoutError("--impl release: SwinFSR is timed with the network of the release's train.py "
                                        "(swin_cam_ffc.py, network_g:scam centred), not scam plain")
-        theirs = inspect.signature(cls).parameters
-        net_opt = {**{k: p.default for k, p in ours.items() if k in theirs and p.default is not None},
-                   **net_opt, 'upscale': int(opt['scale'])}
-        net_opt.pop('up_scale', None)
-    theirs = inspect.signature(cls).parameters
-    if 'up_scale' in net_opt and 'up_scale' not in theirs and 'upscale' in theirs:
-        # SwinFIR spells it upscale and takes **kwargs: up_scale would be swallowed and build its default x2 network
-        net_opt['upscale'] = net_opt.pop('up_scale')
+        net_opt = {**{k: p.default for k, p in ours.items() if k in theirs and p.default is not None}, **net_opt}
     return release_callers(net_type, cls(**net_opt), int(opt['scale']), net_opt.get('window_size'))
 
 
