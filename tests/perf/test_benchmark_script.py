@@ -6,7 +6,7 @@ import weakref
 import pytest
 import torch
 
-from basicsr import release_adapters
+from basicsr import release_adapters, zoo
 from basicsr.models.archs import define_network
 from basicsr.utils.errors import run_main
 from basicsr.utils.options import get_path, parse
@@ -217,10 +217,10 @@ RELEASE_ARGS = {
 
 def _release_checkout(name, tmp_path):
     """The checkout of ``name``'s released code under STEREO_SR_RELEASES, or the stand-in written under tmp_path."""
-    family = name.split('-')[0].split('_')[0]
+    model = zoo.card(name)
     if RELEASES:
-        path = os.path.join(RELEASES, release_adapters.RELEASE_CODE[family].split('/')[1])
-        assert os.path.isfile(os.path.join(path, release_adapters.RELEASE_ARCHS[family][0])), path
+        path = os.path.join(RELEASES, model.code.split('/')[1])
+        assert os.path.isfile(os.path.join(path, release_adapters.RELEASE_ARCHS[model.arch][0])), path
         return path
     relpath, text = STAND_INS[name]
     (tmp_path / relpath).parent.mkdir(parents=True, exist_ok=True)
